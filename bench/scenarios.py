@@ -1,0 +1,534 @@
+"""The benchmark scenarios. Each runs against every server given, reps interleaved
+(go, dockyard, go, dockyard, ...) so that drift on the machine hits both alike."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from client import (
+    OCI_MANIFEST,
+    Client,
+    RegistryError,
+    build_image,
+    get_manifest,
+    pull_blob,
+    push_chunked,
+    push_monolithic,
+)
+from servers import MIB, Server
+
+CHUNK = 8 * MIB
+LAYERS = 5
+LAYER_SIZE = 40 * MIB
+CLIENTS = 20
+CONNECTIONS = 64
+MB = 1_000_000  # throughput is reported in MB/s = 10^6 bytes per second
+
+BIG_REPO = "bench/big"
+SMALL_REPO = "bench/small"
+IMAGE_REPO = "bench/image"
+TAG = "latest"
+
+SCENARIOS = (
+    "push-mono",
+    "push-chunked",
+    "pull",
+    "manifest-head",
+    "manifest-get",
+    "pull-20",
+)
+
+
+@dataclass
+class Outcome:
+    value: float | None = None
+    unit: str = ""
+    reps: list[float] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "unit": self.unit,
+            "reps": self.reps,
+            "detail": self.detail,
+            "error": self.error,
+        }
+
+
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _self_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+class BlobFile:
+    """One file of random data; each push gets a fresh digest by rewriting the tail.
+
+    A registry may skip work for content it already has, so every push sends content
+    it has never seen: the last 32 bytes are rewritten, and the digest is finished from
+    a saved hash of the unchanging prefix (no re-hash of the whole file per push).
+    """
+
+    TAIL = 32
+
+    def __init__(self, path: Path, size: int) -> None:
+        if size <= self.TAIL:
+            raise ValueError("blob too small")
+        self.path = path
+        self.size = size
+        write_random(path, size)
+        self.fd = os.open(path, os.O_RDWR)
+        self._prefix = hashlib.sha256()
+        with open(path, "rb") as f:
+            left = size - self.TAIL
+            while left:
+                data = f.read(min(8 * MIB, left))
+                self._prefix.update(data)
+                left -= len(data)
+        self.count = 0
+        self.digest = self.next_variant()
+
+    def next_variant(self) -> str:
+        self.count += 1
+        tail = hashlib.sha256(f"{self.count}-{time.time_ns()}".encode()).digest()
+        os.pwrite(self.fd, tail, self.size - self.TAIL)
+        h = self._prefix.copy()
+        h.update(tail)
+        self.digest = "sha256:" + h.hexdigest()
+        return self.digest
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def write_random(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(8 * MIB, left)
+            f.write(os.urandom(n))
+            left -= n
+
+
+@dataclass
+class Ctx:
+    workdir: Path
+    size: int
+    duration: int
+    reps: int
+    warmup: int
+    log: Callable[[str], None]
+    _blob: BlobFile | None = None
+    _layers: tuple[Path, int, list[str]] | None = None
+    state: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def blob(self) -> BlobFile:
+        if self._blob is None:
+            self.log(f"generating {self.size // MIB} MiB of random data")
+            self._blob = BlobFile(self.workdir / "big.bin", self.size)
+        return self._blob
+
+    def layers(self) -> tuple[Path, int, list[str]]:
+        """(file, fd, digests) of LAYERS consecutive LAYER_SIZE random layers."""
+        if self._layers is None:
+            path = self.workdir / "layers.bin"
+            self.log(f"generating {LAYERS} x {LAYER_SIZE // MIB} MiB layers")
+            write_random(path, LAYERS * LAYER_SIZE)
+            digests = []
+            with open(path, "rb") as f:
+                for _ in range(LAYERS):
+                    digests.append("sha256:" + hashlib.sha256(f.read(LAYER_SIZE)).hexdigest())
+            self._layers = (path, os.open(path, os.O_RDONLY), digests)
+        return self._layers
+
+    def st(self, server: Server) -> dict[str, Any]:
+        return self.state.setdefault(server.name, {})
+
+    def close(self) -> None:
+        if self._blob is not None:
+            self._blob.close()
+        if self._layers is not None:
+            os.close(self._layers[1])
+
+
+def _interleaved(
+    ctx: Ctx,
+    servers: list[Server],
+    label: str,
+    one_rep: Callable[[Server, Client], float],
+    nbytes: int,
+) -> dict[str, Outcome]:
+    """Run one_rep (returns seconds) ctx.reps times per server, interleaved; MB/s median."""
+    out = {s.name: Outcome(unit="MB/s") for s in servers}
+    clients = {s.name: Client(s.url) for s in servers}
+    secs: dict[str, list[float]] = {s.name: [] for s in servers}
+    cpu: dict[str, list[float]] = {s.name: [] for s in servers}
+    try:
+        for rep in range(ctx.reps):
+            for s in servers:
+                o = out[s.name]
+                if o.error:
+                    continue
+                try:
+                    c0 = _self_cpu() + _child_cpu()
+                    t = one_rep(s, clients[s.name])
+                    cpu[s.name].append(_self_cpu() + _child_cpu() - c0)
+                except (RegistryError, OSError) as exc:
+                    o.error = f"{label} rep {rep + 1}: {exc}"
+                    ctx.log(f"  {s.name}: FAILED {o.error}")
+                    continue
+                secs[s.name].append(t)
+                o.reps.append(nbytes / t / MB)
+                ctx.log(f"  {s.name} rep {rep + 1}: {nbytes / t / MB:8.1f} MB/s ({t:.2f} s)")
+    finally:
+        for c in clients.values():
+            c.close()
+    for s in servers:
+        o = out[s.name]
+        if o.reps and not o.error:
+            o.value = statistics.median(o.reps)
+        o.detail = {
+            "bytes": nbytes,
+            "seconds": secs[s.name],
+            "best_mb_s": max(o.reps) if o.reps else None,
+            "client_cpu_s": cpu[s.name],
+        }
+    return out
+
+
+def push_mono(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+    blob = ctx.blob
+
+    def rep(s: Server, c: Client) -> float:
+        digest = blob.next_variant()  # untimed: fresh content for every push
+        t0 = time.perf_counter()
+        push_monolithic(c, BIG_REPO, blob.fd, blob.size, digest)
+        t = time.perf_counter() - t0
+        ctx.st(s)["big_digest"] = digest
+        return t
+
+    return _interleaved(ctx, servers, "monolithic push", rep, blob.size)
+
+
+def push_chunk(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+    blob = ctx.blob
+
+    def rep(s: Server, c: Client) -> float:
+        digest = blob.next_variant()
+        t0 = time.perf_counter()
+        push_chunked(c, BIG_REPO, blob.fd, blob.size, digest, CHUNK)
+        t = time.perf_counter() - t0
+        ctx.st(s)["big_digest"] = digest
+        return t
+
+    out = _interleaved(ctx, servers, "chunked push", rep, blob.size)
+    for o in out.values():
+        o.detail["chunk_bytes"] = CHUNK
+    return out
+
+
+def pull(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+    blob = ctx.blob
+    for s in servers:  # setup, untimed: make sure each registry holds a big blob
+        if "big_digest" not in ctx.st(s):
+            digest = blob.next_variant()
+            try:
+                with Client(s.url) as c:
+                    push_monolithic(c, BIG_REPO, blob.fd, blob.size, digest)
+                ctx.st(s)["big_digest"] = digest
+            except (RegistryError, OSError) as exc:
+                ctx.st(s)["big_error"] = f"setup push for pull: {exc}"
+
+    def rep(s: Server, c: Client) -> float:
+        if "big_digest" not in ctx.st(s):
+            raise RegistryError(ctx.st(s).get("big_error", "no blob"))
+        t0 = time.perf_counter()
+        pull_blob(c, BIG_REPO, ctx.st(s)["big_digest"], blob.size)
+        return time.perf_counter() - t0
+
+    return _interleaved(ctx, servers, "pull", rep, blob.size)
+
+
+# --- manifests under load ----------------------------------------------------------
+
+
+def _ensure_small_image(ctx: Ctx, s: Server) -> bytes:
+    st = ctx.st(s)
+    if "small_manifest" not in st:
+        data = os.urandom(4096)
+        path = ctx.workdir / "small-layer.bin"
+        path.write_bytes(data)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            with Client(s.url) as c:
+                manifest, _ = build_image(c, SMALL_REPO, TAG, [(fd, 0, len(data), digest)])
+        finally:
+            os.close(fd)
+        st["small_manifest"] = manifest
+    manifest: bytes = st["small_manifest"]
+    return manifest
+
+
+def _preflight(s: Server, method: str, manifest: bytes) -> None:
+    """The exact request the load tool will send must answer 200 with the manifest."""
+    with Client(s.url) as c:
+        resp = get_manifest(c, SMALL_REPO, TAG, method)
+    if resp.status != 200:
+        raise RegistryError(f"preflight {method}: HTTP {resp.status} (need 200)")
+    if method == "GET" and resp.body != manifest:
+        raise RegistryError("preflight GET: body differs from the pushed manifest")
+    if resp.headers.get("Content-Length") != str(len(manifest)):
+        raise RegistryError(
+            f"preflight {method}: Content-Length {resp.headers.get('Content-Length')}"
+            f" != {len(manifest)}"
+        )
+
+
+WRK_DONE_LUA = """\
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,'
+    .. '"write":%d,"status":%d,"timeout":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}\\n',
+    summary.requests, summary.duration, summary.bytes, summary.errors.connect,
+    summary.errors.read, summary.errors.write, summary.errors.status,
+    summary.errors.timeout, latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+def _run_wrk(ctx: Ctx, url: str, duration: int) -> dict[str, Any]:
+    script = ctx.workdir / "wrk-get.lua"
+    script.write_text(WRK_DONE_LUA)
+    argv = [
+        "wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "10s",
+        "-s", str(script), "-H", f"Accept: {OCI_MANIFEST}", url,
+    ]  # fmt: skip
+    c0 = _child_cpu()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    cpu = _child_cpu() - c0
+    m = re.search(r"^WRKJSON (\{.*\})$", proc.stdout, re.M)
+    if proc.returncode != 0 or not m:
+        raise RegistryError(f"wrk failed (rc {proc.returncode}): {proc.stderr or proc.stdout}")
+    res: dict[str, Any] = json.loads(m.group(1))
+    res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
+    res["client_cpu_s"] = cpu
+    res["tool"] = "wrk -t2 -c64"
+    errs = {k: res[k] for k in ("connect", "read", "write", "timeout", "status") if res[k]}
+    if errs or res["requests"] == 0:
+        res["failure"] = f"wrk saw errors {errs} in {res['requests']} requests"
+    return res
+
+
+def _run_ab_head(url: str, duration: int) -> dict[str, Any]:
+    # wrk 4.1 cannot do HEAD: its response parser is never told the request was HEAD,
+    # so it waits for a Content-Length body that never comes (0 requests complete).
+    # ApacheBench has -i (HEAD) and -k (keep-alive) and reports non-2xx counts.
+    argv = [
+        "ab", "-q", "-i", "-k", "-c", str(CONNECTIONS), "-t", str(duration),
+        "-n", "100000000", "-s", "10", "-H", f"Accept: {OCI_MANIFEST}", url,
+    ]  # fmt: skip
+    c0 = _child_cpu()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    cpu = _child_cpu() - c0
+
+    def num(label: str, default: float | None = None) -> float:
+        m = re.search(rf"^{label}:\s+([0-9.]+)", proc.stdout, re.M)
+        if m:
+            return float(m.group(1))
+        if default is None:
+            raise RegistryError(f"ab output lacks {label!r} (rc {proc.returncode}): "
+                                f"{proc.stderr.strip() or proc.stdout[-500:]}")
+        return default
+
+    res: dict[str, Any] = {
+        "requests": int(num("Complete requests")),
+        "failed": int(num("Failed requests")),
+        "non_2xx": int(num("Non-2xx responses", 0)),
+        "keepalive": int(num("Keep-Alive requests", 0)),
+        "duration_s": num("Time taken for tests"),
+        "rps": num("Requests per second"),
+        "client_cpu_s": cpu,
+        "tool": "ab -i -k -c64",
+    }
+    m50 = re.search(r"^\s+50%\s+(\d+)", proc.stdout, re.M)
+    m99 = re.search(r"^\s+99%\s+(\d+)", proc.stdout, re.M)
+    res["p50_ms"] = int(m50.group(1)) if m50 else None
+    res["p99_ms"] = int(m99.group(1)) if m99 else None
+    if res["failed"] or res["non_2xx"] or res["requests"] == 0:
+        res["failure"] = (
+            f"ab: {res['failed']} failed, {res['non_2xx']} non-2xx of {res['requests']}"
+        )
+    return res
+
+
+def _load(ctx: Ctx, method: str, url: str, duration: int) -> dict[str, Any]:
+    return _run_wrk(ctx, url, duration) if method == "GET" else _run_ab_head(url, duration)
+
+
+def _manifest_load(ctx: Ctx, servers: list[Server], method: str) -> dict[str, Outcome]:
+    tool = "wrk" if method == "GET" else "ab"
+    out: dict[str, Outcome] = {}
+    for s in servers:
+        o = out[s.name] = Outcome(unit="req/s")
+        if shutil.which(tool) is None:
+            o.error = f"{tool} not installed"
+            if tool == "ab":
+                o.error += " (apt-get install apache2-utils)"
+            continue
+        url = f"{s.url}/v2/{SMALL_REPO}/manifests/{TAG}"
+        try:
+            manifest = _ensure_small_image(ctx, s)
+            _preflight(s, method, manifest)
+            if ctx.warmup:
+                _load(ctx, method, url, ctx.warmup)
+            res = _load(ctx, method, url, ctx.duration)
+            _preflight(s, method, manifest)  # still serving correctly afterwards
+        except (RegistryError, OSError, subprocess.TimeoutExpired) as exc:
+            o.error = f"manifest {method}: {exc}"
+            ctx.log(f"  {s.name}: FAILED {o.error}")
+            continue
+        o.detail = res
+        o.reps = [res["rps"]]
+        if "failure" in res:
+            o.error = res["failure"]
+            ctx.log(f"  {s.name}: FAILED {o.error} ({res['rps']:.0f} req/s not counted)")
+        else:
+            o.value = res["rps"]
+            ctx.log(f"  {s.name}: {res['rps']:9.0f} req/s  ({res['tool']})")
+    return out
+
+
+def manifest_head(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+    return _manifest_load(ctx, servers, "HEAD")
+
+
+def manifest_get(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+    return _manifest_load(ctx, servers, "GET")
+
+
+# --- 20 clients pulling one image --------------------------------------------------
+
+
+def _ensure_image(ctx: Ctx, s: Server) -> bytes:
+    st = ctx.st(s)
+    if "image_manifest" not in st:
+        _, fd, digests = ctx.layers()
+        with Client(s.url) as c:
+            manifest, _ = build_image(
+                c,
+                IMAGE_REPO,
+                TAG,
+                [(fd, i * LAYER_SIZE, LAYER_SIZE, d) for i, d in enumerate(digests)],
+            )
+        st["image_manifest"] = manifest
+    manifest: bytes = st["image_manifest"]
+    return manifest
+
+
+def _curl_client_argv(s: Server, digests: list[str]) -> list[str]:
+    """One curl per client: manifest then each layer, in turn, on one kept-alive
+    connection (--next keeps the connection cache)."""
+    fmt = "%{http_code} %{size_download} %{num_connects}\\n"
+    base = ["--no-progress-meter", "--max-time", "600", "-o", "/dev/null", "-w", fmt]
+    argv = ["curl", *base, "-H", f"Accept: {OCI_MANIFEST}",
+            f"{s.url}/v2/{IMAGE_REPO}/manifests/{TAG}"]  # fmt: skip
+    for d in digests:
+        argv += ["--next", *base, f"{s.url}/v2/{IMAGE_REPO}/blobs/{d}"]
+    return argv
+
+
+def pull_many(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+    out = {s.name: Outcome(unit="MB/s") for s in servers}
+    manifests: dict[str, bytes] = {}
+    for s in servers:
+        try:
+            manifests[s.name] = _ensure_image(ctx, s)
+        except (RegistryError, OSError) as exc:
+            out[s.name].error = f"image push (setup): {exc}"
+    _, _, digests = ctx.layers()
+    walls: dict[str, list[float]] = {s.name: [] for s in servers}
+    cpus: dict[str, list[float]] = {s.name: [] for s in servers}
+    for rep in range(ctx.reps):
+        for s in servers:
+            o = out[s.name]
+            if o.error:
+                continue
+            expect_sizes = [len(manifests[s.name])] + [LAYER_SIZE] * LAYERS
+            nbytes = CLIENTS * sum(expect_sizes)
+            argv = _curl_client_argv(s, digests)
+            c0 = _child_cpu()
+            t0 = time.perf_counter()
+            procs = [
+                subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(CLIENTS)
+            ]
+            results = [p.communicate(timeout=900) for p in procs]
+            wall = time.perf_counter() - t0
+            cpus[s.name].append(_child_cpu() - c0)
+            problems = []
+            connects = 0
+            for i, (p, (so, se)) in enumerate(zip(procs, results, strict=True)):
+                lines = so.split()
+                triples = [lines[j : j + 3] for j in range(0, len(lines), 3)]
+                got = [(int(a), int(b)) for a, b, _ in triples]
+                connects += sum(int(c) for _, _, c in triples)
+                want = [(200, n) for n in expect_sizes]
+                if p.returncode != 0 or got != want:
+                    problems.append(f"client {i}: rc {p.returncode} got {got} {se.strip()}")
+            if problems:
+                o.error = f"rep {rep + 1}: " + "; ".join(problems[:3])
+                ctx.log(f"  {s.name}: FAILED {o.error}")
+                continue
+            walls[s.name].append(wall)
+            o.reps.append(nbytes / wall / MB)
+            o.detail["connections_opened"] = connects
+            ctx.log(
+                f"  {s.name} rep {rep + 1}: {nbytes / wall / MB:8.1f} MB/s aggregate, "
+                f"wall {wall:.2f} s"
+            )
+    for s in servers:
+        o = out[s.name]
+        if o.reps and not o.error:
+            o.value = statistics.median(o.reps)
+            o.detail["wall_s"] = statistics.median(walls[s.name])
+        o.detail.update(
+            {
+                "clients": CLIENTS,
+                "layers": LAYERS,
+                "layer_bytes": LAYER_SIZE,
+                "walls_s": walls[s.name],
+                "client_cpu_s": cpus[s.name],
+                "tool": "20 x curl (manifest + 5 layers each, keep-alive)",
+            }
+        )
+    return out
+
+
+RUNNERS: dict[str, Callable[[Ctx, list[Server]], dict[str, Outcome]]] = {
+    "push-mono": push_mono,
+    "push-chunked": push_chunk,
+    "pull": pull,
+    "manifest-head": manifest_head,
+    "manifest-get": manifest_get,
+    "pull-20": pull_many,
+}

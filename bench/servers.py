@@ -1,0 +1,321 @@
+"""Start, probe and stop the registries under test; measure their memory from /proc.
+
+Everything here talks to 127.0.0.1 only and every wait loop has a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+MIB = 1024 * 1024
+
+DEFAULT_DOCKYARD_CMD = (
+    "{python} -m dockyard serve --data-dir {data_dir} --host {host} --port {port}"
+)
+
+GO_CONFIG_TEMPLATE = """\
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:{port}
+  headers:
+    X-Content-Type-Options: [nosniff]
+"""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """One running registry process (plus whatever children it forks)."""
+
+    name: str
+    host: str
+    port: int
+    data_dir: Path
+    log_path: Path
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    startup_s: float = 0.0
+    seen_pids: dict[int, int] = field(default_factory=dict)  # pid -> starttime
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def start(self, ready_timeout: float = 60.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        wait_ready(self, ready_timeout)
+        self.startup_s = time.monotonic() - t0
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM the PID we started, wait; SIGKILL only our own leftovers, by PID."""
+        proc = self.process
+        if proc is None:
+            return None
+        # Remember the tree now: children may be re-parented once the master exits.
+        for pid in process_tree(proc.pid):
+            st = _starttime(pid)
+            if st is not None:
+                self.seen_pids.setdefault(pid, st)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        leftovers = self._live_leftovers()
+        while leftovers and time.monotonic() < deadline:
+            time.sleep(0.1)
+            leftovers = self._live_leftovers()
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return proc.returncode
+
+    def _live_leftovers(self) -> list[int]:
+        assert self.process is not None
+        return [
+            pid
+            for pid, st in self.seen_pids.items()
+            if pid != self.process.pid and _starttime(pid) == st
+        ]
+
+
+def go_server(base: Path, binary: str = "/usr/bin/docker-registry") -> Server:
+    port = free_port()
+    root = base / "go-data"
+    config = base / "go-config.yml"
+    config.write_text(GO_CONFIG_TEMPLATE.format(root=root, port=port))
+    return Server(
+        name="go",
+        host="127.0.0.1",
+        port=port,
+        data_dir=root,
+        log_path=base / "go.log",
+        argv=[binary, "serve", str(config)],
+    )
+
+
+def dockyard_server(base: Path, cmd_template: str = DEFAULT_DOCKYARD_CMD) -> Server:
+    port = free_port()
+    data_dir = base / "dockyard-data"
+    values = {
+        "python": sys.executable,
+        "data_dir": str(data_dir),
+        "host": "127.0.0.1",
+        "port": str(port),
+    }
+    argv = [tok.format(**values) for tok in shlex.split(cmd_template)]
+    return Server(
+        name="dockyard",
+        host="127.0.0.1",
+        port=port,
+        data_dir=data_dir,
+        log_path=base / "dockyard.log",
+        argv=argv,
+    )
+
+
+def wait_ready(server: Server, timeout: float) -> None:
+    """Poll GET /v2/ until 200; fail fast if the process exits."""
+    assert server.process is not None
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        code = server.process.poll()
+        if code is not None:
+            raise RuntimeError(
+                f"{server.name} exited with {code} before becoming ready; log tail:\n"
+                + server.log_tail()
+            )
+        try:
+            conn = http.client.HTTPConnection(server.host, server.port, timeout=2)
+            try:
+                conn.request("GET", "/v2/")
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+            finally:
+                conn.close()
+        except OSError as exc:
+            last = repr(exc)
+        time.sleep(0.05)
+    raise TimeoutError(
+        f"{server.name} not ready on {server.url}/v2/ after {timeout}s ({last}); log tail:\n"
+        + server.log_tail()
+    )
+
+
+# --- /proc helpers -----------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # comm (field 2) may contain spaces and parens: split after the last ')'.
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def _starttime(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None  # field 22 overall
+
+
+def _all_ppids() -> dict[int, int]:
+    out: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields:
+            out[int(entry.name)] = int(fields[1])  # field 4 overall
+    return out
+
+
+def process_tree(root: int) -> list[int]:
+    """root and all its live descendants."""
+    ppids = _all_ppids()
+    if root not in ppids:
+        return []
+    children: dict[int, list[int]] = {}
+    for pid, ppid in ppids.items():
+        children.setdefault(ppid, []).append(pid)
+    tree: list[int] = []
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        tree.append(pid)
+        stack.extend(children.get(pid, []))
+    return tree
+
+
+def rss_bytes(pids: Iterable[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            resident = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        total += resident * PAGE_SIZE
+    return total
+
+
+def pss_bytes(pids: Iterable[int]) -> int:
+    """Proportional set size: shared pages split between the sharers (kB in smaps_rollup)."""
+    total = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1]) * 1024
+                break
+    return total
+
+
+def tree_rss(root: int) -> tuple[int, int]:
+    """(RSS summed over the tree, number of processes)."""
+    pids = process_tree(root)
+    return rss_bytes(pids), len(pids)
+
+
+class RssSampler:
+    """Samples the whole-tree RSS of several servers every `interval` s in a thread."""
+
+    def __init__(self, servers: list[Server], interval: float = 0.2) -> None:
+        self.servers = servers
+        self.interval = interval
+        self.peak: dict[str, int] = {s.name: 0 for s in servers}
+        self.max_procs: dict[str, int] = {s.name: 0 for s in servers}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def sample_once(self) -> None:
+        ppids = _all_ppids()
+        children: dict[int, list[int]] = {}
+        for pid, ppid in ppids.items():
+            children.setdefault(ppid, []).append(pid)
+        for server in self.servers:
+            if server.process is None or server.process.poll() is not None:
+                continue
+            tree: list[int] = []
+            stack = [server.process.pid]
+            while stack:
+                pid = stack.pop()
+                tree.append(pid)
+                stack.extend(children.get(pid, []))
+            for pid in tree:
+                if pid not in server.seen_pids:
+                    st = _starttime(pid)
+                    if st is not None:
+                        server.seen_pids[pid] = st
+            rss = rss_bytes(tree)
+            self.peak[server.name] = max(self.peak[server.name], rss)
+            self.max_procs[server.name] = max(self.max_procs[server.name], len(tree))
+        self.samples += 1
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample_once()
+            self._stop.wait(self.interval)

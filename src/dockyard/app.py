@@ -1,0 +1,72 @@
+"""create_app(settings) -> ASGI app. Everything is built in the lifespan; no module state."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from starlette.types import Receive, Scope, Send
+
+from dockyard.config import Settings, load_settings, settings_from_json
+from dockyard.http.dispatch import handle_http
+from dockyard.services import Services, build_services
+
+log = logging.getLogger(__name__)
+SETTINGS_ENV = "DOCKYARD_SETTINGS_JSON"
+
+
+class DockyardApp:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.access_log = settings.server.access_log
+        self._services: Services | None = None
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("services are not started (lifespan has not run)")
+        return self._services
+
+    async def startup(self) -> None:
+        self._services = await build_services(self.settings)
+
+    async def shutdown(self) -> None:
+        if self._services is not None:
+            await self._services.close()
+            self._services = None
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await handle_http(self, scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+
+def create_app(settings: Settings | None = None) -> DockyardApp:
+    return DockyardApp(settings or load_settings())
+
+
+def worker_app() -> DockyardApp:
+    """Factory the server's worker processes call: settings come resolved from the parent."""
+    raw = os.environ.get(SETTINGS_ENV)
+    settings = settings_from_json(raw) if raw else load_settings()
+    from dockyard.logs import configure
+
+    configure(settings.server.log_level, settings.server.log_format)
+    return DockyardApp(settings)

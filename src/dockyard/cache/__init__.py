@@ -1,0 +1,1 @@
+"""Lookup caches that stay correct across worker processes."""

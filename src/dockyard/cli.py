@@ -1,0 +1,165 @@
+"""The `dockyard` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dockyard import __version__
+from dockyard.errors import ConfigError, SchemaError
+
+app = typer.Typer(
+    help="Dockyard: an OCI container registry for Kubernetes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect and check configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config file (default: $DOCKYARD_CONFIG).",
+                 exists=False, dir_okay=False),
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where SQLite metadata and blobs live.")
+]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"dockyard: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _settings(config: Path | None, overrides: dict[str, Any]) -> Any:
+    from dockyard.config import load_settings
+
+    try:
+        return load_settings(config, overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _prepare_database(settings: Any, *, migrate: bool) -> None:
+    from dockyard.metadata.engine import is_sqlite
+    from dockyard.metadata.migrate import upgrade
+    from dockyard.metadata.sql import SqlMetadataStore
+
+    url = settings.database_url
+    if is_sqlite(url):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> None:
+        if migrate:
+            await upgrade(url)
+        store = SqlMetadataStore(url, pool_size=1)
+        try:
+            await store.check_schema()
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(run())
+    except SchemaError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot open the metadata database: {exc}")
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 0.0.0.0].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 5000].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes [default: one per CPU core].")
+    ] = None,
+) -> None:
+    """Start the registry (SQLite + local folder unless the config says otherwise)."""
+    overrides: dict[str, Any] = {}
+    server = {k: v for k, v in (("host", host), ("port", port), ("workers", workers)) if v}
+    if server:
+        overrides["server"] = server
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    settings = _settings(config, overrides)
+
+    from dockyard.logs import configure, dict_config
+
+    configure(settings.server.log_level, settings.server.log_format)
+    _prepare_database(settings, migrate=settings.database.auto_migrate)
+
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+
+    from dockyard.app import SETTINGS_ENV
+
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    typer.echo(
+        f"dockyard {__version__}: serving on http://{settings.server.host}:{settings.server.port} "
+        f"with {settings.worker_count} workers, data in {settings.data_dir}",
+        err=True,
+    )
+    Granian(
+        target="dockyard.app:worker_app",
+        factory=True,
+        address=settings.server.host,
+        port=settings.server.port,
+        interface=Interfaces.ASGI,
+        workers=settings.worker_count,
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        backlog=2048,
+        log_dictconfig=dict_config(settings.server.log_level, settings.server.log_format),
+        log_access=False,
+        workers_kill_timeout=settings.server.graceful_timeout,
+        respawn_failed_workers=True,
+    ).serve()
+
+
+@app.command()
+def migrate(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Apply database migrations (safe to run from several replicas at once)."""
+    settings = _settings(config, {"data_dir": data_dir} if data_dir else {})
+    _prepare_database(settings, migrate=True)
+    typer.echo("database schema is up to date")
+
+
+@config_app.command("verify")
+def config_verify(
+    file: Annotated[Path, typer.Argument(help="The YAML file to check.", dir_okay=False)],
+) -> None:
+    """Check a config file (and DOCKYARD__* env overrides) without starting anything."""
+    if not file.exists():
+        _fail(f"{file}: no such file")
+    _settings(file, {})
+    typer.echo(f"{file}: OK")
+
+
+@config_app.command("show")
+def config_show(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Print the effective configuration as YAML."""
+    import yaml
+
+    settings = _settings(config, {"data_dir": data_dir} if data_dir else {})
+    typer.echo(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

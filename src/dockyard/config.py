@@ -1,0 +1,172 @@
+"""One typed settings tree: YAML file, then DOCKYARD__SECTION__KEY env overrides,
+then command-line flags. Unknown keys anywhere are an error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from dockyard.errors import ConfigError
+
+DEFAULT_DATA_DIR = Path("/var/lib/dockyard") if os.geteuid() == 0 else Path(
+    os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")
+) / "dockyard"
+CONFIG_ENV = "DOCKYARD_CONFIG"
+MiB = 1 << 20
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(5000, ge=1, le=65535)
+    workers: int | None = Field(None, ge=1, le=64, description="default: one per CPU core")
+    graceful_timeout: int = Field(30, ge=1, description="seconds in-flight requests may finish")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    access_log: bool = False
+    public_url: str | None = Field(None, description="absolute base URL for Location headers")
+
+
+class FilesystemStorage(_Section):
+    driver: Literal["filesystem"] = "filesystem"
+    root: Path | None = Field(None, description="default: <data_dir>/storage")
+
+
+class MemoryStorage(_Section):
+    driver: Literal["memory"]
+
+
+StorageSettings = Annotated[FilesystemStorage | MemoryStorage, Field(discriminator="driver")]
+
+
+class DatabaseSettings(_Section):
+    url: str | None = Field(None, description="default: sqlite:///<data_dir>/dockyard.db")
+    pool_size: int = Field(10, ge=1, le=200)
+    auto_migrate: bool = Field(True, description="migrate on `serve` before workers start")
+
+
+class CacheSettings(_Section):
+    enabled: bool = True
+    max_entries: int = Field(10_000, ge=1)
+    max_bytes: int = Field(64 * MiB, ge=MiB)
+    ttl_seconds: float = Field(300.0, gt=0)
+
+
+class RegistrySettings(_Section):
+    delete_enabled: bool = True
+    max_manifest_bytes: int = Field(4 * MiB, ge=1024)
+    mount_without_from: bool = Field(
+        True, description="POST ?mount= without from= links a blob the registry already has"
+    )
+    upload_lease_seconds: float = Field(60.0, gt=0)
+    upload_max_age_hours: float = Field(24.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DOCKYARD__", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = FilesystemStorage()
+    database: DatabaseSettings = DatabaseSettings()
+    cache: CacheSettings = CacheSettings()
+    registry: RegistrySettings = RegistrySettings()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().absolute()
+
+    # -- derived ---------------------------------------------------------------
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'dockyard.db'}"
+
+    @property
+    def storage_root(self) -> Path:
+        if isinstance(self.storage, FilesystemStorage) and self.storage.root is not None:
+            return self.storage.root.expanduser().absolute()
+        return self.data_dir / "storage"
+
+    @property
+    def worker_count(self) -> int:
+        return self.server.workers or max(os.cpu_count() or 1, 1)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return data
+
+
+def _describe(exc: ValidationError, origin: str) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{loc}: {msg}")
+    return f"{origin}: " + "; ".join(parts)
+
+
+def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build settings from (lowest first) defaults, the YAML file, env, and `overrides`."""
+    if path is None and os.environ.get(CONFIG_ENV):
+        path = Path(os.environ[CONFIG_ENV])
+    data = read_yaml(path) if path is not None else {}
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, _YamlSource(settings_cls, data))
+
+    known = {name.upper() for name in Settings.model_fields}
+    for var in os.environ:
+        if var.startswith("DOCKYARD__") and var[10:].split("__", 1)[0] not in known:
+            raise ConfigError(f"environment: {var}: unknown setting")
+    try:
+        loaded = _Loaded(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path) if path else "configuration")) from None
+    return Settings.model_validate(loaded.model_dump())
+
+
+def settings_from_json(raw: str) -> Settings:
+    return Settings.model_validate_json(raw)

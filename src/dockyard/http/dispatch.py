@@ -1,0 +1,114 @@
+"""ASGI entry for HTTP requests: request id, routing, the one error boundary."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from dockyard import errors as e
+from dockyard.http import health
+from dockyard.http.errors import error_response, render
+from dockyard.http.v2.common import API_VERSION_HEADER
+from dockyard.http.v2.routes import match
+from dockyard.logs import request_id
+from dockyard.oci.names import validate_name
+
+if TYPE_CHECKING:
+    from dockyard.app import DockyardApp
+
+log = logging.getLogger("dockyard.http")
+access_log = logging.getLogger("dockyard.access")
+
+_API_VERSION = [(k.lower().encode(), v.encode()) for k, v in API_VERSION_HEADER.items()]
+
+_PLAIN_ROUTES = {"/healthz": health.healthz, "/readyz": health.readyz}
+
+
+async def _route(request: Request) -> Response:
+    path: str = request.scope["path"]
+    if path.startswith("/v2"):
+        found = match(path)
+        if found is None:
+            return error_response("UNSUPPORTED", f"no such endpoint: {path[:200]}", 404)
+        methods, params = found
+        handler = methods.get(request.method)
+        if handler is None:
+            return error_response(
+                "UNSUPPORTED",
+                f"{request.method} is not supported here",
+                405,
+                headers={"Allow": ", ".join(sorted(methods))},
+            )
+        if "name" in params:
+            validate_name(params["name"])
+        return await handler(request, **params)
+    plain = _PLAIN_ROUTES.get(path)
+    if plain is not None and request.method in ("GET", "HEAD"):
+        return await plain(request)
+    return error_response("UNSUPPORTED", f"no such endpoint: {path[:200]}", 404)
+
+
+async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Send) -> None:
+    rid = ""
+    for key, value in scope["headers"]:
+        if key == b"x-request-id":
+            rid = value.decode("latin-1")[:128]
+            break
+    rid = rid or uuid.uuid4().hex
+    token = request_id.set(rid)
+    started = False
+    status = 0
+    t0 = time.perf_counter()
+    rid_header = (b"x-request-id", rid.encode("latin-1"))
+    is_v2 = scope["path"].startswith("/v2")
+
+    async def send_wrapped(message: Message) -> None:
+        nonlocal started, status
+        if message["type"] == "http.response.start":
+            started = True
+            status = message["status"]
+            headers = list(message.get("headers", []))
+            headers.append(rid_header)
+            if is_v2:
+                headers.extend(_API_VERSION)
+            message = {**message, "headers": headers}
+        await send(message)
+
+    request = Request(scope, receive)
+    request.scope["app"] = app
+    try:
+        try:
+            response = await _route(request)
+        except e.DockyardError as exc:
+            response = render(exc)
+        except ClientDisconnect:
+            log.info("client disconnected during %s %s", scope["method"], scope["path"][:200])
+            return
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"][:200])
+            response = error_response("UNKNOWN", "internal server error", 500)
+        try:
+            await response(scope, receive, send_wrapped)
+        except Exception:
+            if started:
+                log.exception("response to %s %s failed midway", scope["method"], scope["path"][:200])
+                return
+            log.exception("could not send response for %s %s", scope["method"], scope["path"][:200])
+            await error_response("UNKNOWN", "internal server error", 500)(scope, receive, send_wrapped)
+    finally:
+        if app.access_log:
+            access_log.info(
+                "%s %s %d",
+                scope["method"],
+                scope["path"][:200],
+                status,
+                extra={"status": status, "duration_ms": round((time.perf_counter() - t0) * 1000, 2),
+                       "client": (scope.get("client") or ("", 0))[0]},
+            )
+        request_id.reset(token)

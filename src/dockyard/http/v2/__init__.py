@@ -1,0 +1,1 @@
+"""The OCI distribution API: thin handlers over dockyard.registry."""

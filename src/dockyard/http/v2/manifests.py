@@ -1,0 +1,126 @@
+"""Manifests, tags, referrers, catalog, and the base endpoint."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dockyard.errors import ManifestTooLarge, ManifestUnknown
+from dockyard.http.v2.common import (
+    accepted_types,
+    location,
+    next_link,
+    pagination,
+    services,
+)
+from dockyard.metadata.records import ManifestRecord
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.names import is_tag
+
+_JSON = "application/json"
+
+
+async def base(request: Request) -> Response:
+    return Response(b"{}", media_type=_JSON)
+
+
+async def _negotiate(request: Request, name: str, reference: str) -> ManifestRecord:
+    """Fetch a manifest in a form the client accepts.
+
+    Clients list what they understand across one or more Accept lines. With no
+    Accept, a wildcard, or the stored type among them, the stored bytes go out
+    as they are. An index asked for by tag by a client that cannot read indexes
+    resolves to its linux/amd64 child, as the reference registry does;
+    anything else the client cannot read is 404, never a mislabelled body.
+    """
+    manifests = services(request).manifests
+    record = await manifests.get(name, reference)
+    accepted = accepted_types(request)
+    if not accepted or record.media_type in accepted or any(
+        a in ("*/*", "application/*") for a in accepted
+    ):
+        return record
+    if record.media_type in mt.INDEXES and is_tag(reference):
+        for child in json.loads(record.content).get("manifests", []):
+            platform = child.get("platform") or {}
+            if (
+                platform.get("os") == "linux"
+                and platform.get("architecture") == "amd64"
+                and child.get("mediaType") in accepted
+            ):
+                return await manifests.get(name, child["digest"])
+    raise ManifestUnknown(
+        f"manifest {reference} is {record.media_type}, which the Accept header does not include"
+    )
+
+
+def _manifest_headers(record: ManifestRecord) -> dict[str, str]:
+    return {
+        "Docker-Content-Digest": record.digest,
+        "ETag": f'"{record.digest}"',
+        "Content-Length": str(record.size),
+    }
+
+
+async def head_manifest(request: Request, name: str, reference: str) -> Response:
+    record = await _negotiate(request, name, reference)
+    return Response(headers=_manifest_headers(record), media_type=record.media_type)
+
+
+async def get_manifest(request: Request, name: str, reference: str) -> Response:
+    record = await _negotiate(request, name, reference)
+    return Response(record.content, headers=_manifest_headers(record), media_type=record.media_type)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ManifestTooLarge(f"manifest of {declared} bytes exceeds the {limit}-byte limit")
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise ManifestTooLarge(f"manifest exceeds the {limit}-byte limit")
+    return bytes(buf)
+
+
+async def put_manifest(request: Request, name: str, reference: str) -> Response:
+    manifests = services(request).manifests
+    content = await _read_limited(request, manifests.max_bytes)
+    result = await manifests.put(name, reference, request.headers.get("content-type"), content)
+    headers = {
+        "Location": location(request, f"/v2/{name}/manifests/{result.digest}"),
+        "Docker-Content-Digest": result.digest,
+        "Content-Length": "0",
+    }
+    if result.subject:
+        headers["OCI-Subject"] = result.subject
+    return Response(status_code=201, headers=headers)
+
+
+async def delete_manifest(request: Request, name: str, reference: str) -> Response:
+    await services(request).manifests.delete(name, reference)
+    return Response(status_code=202, headers={"Content-Length": "0"})
+
+
+async def list_tags(request: Request, name: str) -> Response:
+    n, last = pagination(request)
+    tags = await services(request).manifests.tags(name, n, last)
+    body = json.dumps({"name": name, "tags": tags}).encode()
+    return Response(body, media_type=_JSON, headers=next_link(f"/v2/{name}/tags/list", n, tags))
+
+
+async def catalog(request: Request) -> Response:
+    n, last = pagination(request)
+    repos = await services(request).manifests.catalog(n, last)
+    body = json.dumps({"repositories": repos}).encode()
+    return Response(body, media_type=_JSON, headers=next_link("/v2/_catalog", n, repos))
+
+
+async def referrers(request: Request, name: str, digest: str) -> Response:
+    artifact_type = request.query_params.get("artifactType") or None
+    body = await services(request).manifests.referrers(name, digest, artifact_type)
+    headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
+    return Response(body, media_type=mt.OCI_INDEX, headers=headers)

@@ -1,0 +1,59 @@
+"""The one route table of the distribution API.
+
+Repository names contain slashes, so each pattern is anchored on the fixed
+suffix and takes the name greedily; order matters only for uploads vs blobs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.responses import Response
+
+from dockyard.http.v2 import blobs, manifests, uploads
+
+Handler = Callable[..., Awaitable[Response]]
+
+_NAME = r"(?P<name>.+?)"
+ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
+    (re.compile(r"/v2/?"), {"GET": manifests.base, "HEAD": manifests.base}),
+    (re.compile(r"/v2/_catalog"), {"GET": manifests.catalog}),
+    (
+        re.compile(rf"/v2/{_NAME}/manifests/(?P<reference>[^/]+)"),
+        {
+            "GET": manifests.get_manifest,
+            "HEAD": manifests.head_manifest,
+            "PUT": manifests.put_manifest,
+            "DELETE": manifests.delete_manifest,
+        },
+    ),
+    (
+        re.compile(rf"/v2/{_NAME}/blobs/uploads/?"),
+        {"POST": uploads.start_upload},
+    ),
+    (
+        re.compile(rf"/v2/{_NAME}/blobs/uploads/(?P<upload_id>[^/]+)"),
+        {
+            "GET": uploads.upload_status,
+            "PATCH": uploads.patch_upload,
+            "PUT": uploads.finish_upload,
+            "DELETE": uploads.cancel_upload,
+        },
+    ),
+    (
+        re.compile(rf"/v2/{_NAME}/blobs/(?P<digest>[^/]+)"),
+        {"GET": blobs.get_blob, "HEAD": blobs.head_blob, "DELETE": blobs.delete_blob},
+    ),
+    (re.compile(rf"/v2/{_NAME}/tags/list"), {"GET": manifests.list_tags}),
+    (re.compile(rf"/v2/{_NAME}/referrers/(?P<digest>[^/]+)"), {"GET": manifests.referrers}),
+]
+
+
+def match(path: str) -> tuple[dict[str, Handler], dict[str, Any]] | None:
+    for pattern, methods in ROUTES:
+        m = pattern.fullmatch(path)
+        if m is not None:
+            return methods, m.groupdict()
+    return None

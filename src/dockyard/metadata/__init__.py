@@ -1,0 +1,1 @@
+"""Registry metadata: the MetadataStore protocol and its SQLAlchemy implementation."""

@@ -1,0 +1,66 @@
+"""Engine construction per dialect. SQLite gets WAL, foreign keys, and write
+transactions that take the write lock up front (BEGIN IMMEDIATE) so concurrent
+writers queue on busy_timeout instead of failing on lock upgrade."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+
+
+def async_url(url: str) -> str:
+    """Map `sqlite:///x` / `postgresql://…` to the async driver SQLAlchemy needs."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if parsed.drivername == backend and backend in _ASYNC_DRIVERS:
+        parsed = parsed.set(drivername=_ASYNC_DRIVERS[backend])
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0 if writer else pool_size,
+        connect_args={"timeout": 30},
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    if writer:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_engines(url: str, pool_size: int) -> tuple[AsyncEngine, AsyncEngine]:
+    """(reader, writer). On SQLite these are two pools over one file; readers run
+    single statements in autocommit, writers serialize. Elsewhere, one engine."""
+    url = async_url(url)
+    if is_sqlite(url):
+        return (
+            _sqlite_engine(url, writer=False, pool_size=pool_size),
+            _sqlite_engine(url, writer=True, pool_size=2),
+        )
+    engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+    return engine, engine

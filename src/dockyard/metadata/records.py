@@ -1,0 +1,133 @@
+"""Plain records the metadata store returns, and the protocol it implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRecord:
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRecord:
+    digest: str
+    media_type: str
+    size: int
+    content: bytes
+    artifact_type: str | None = None
+    subject_digest: str | None = None
+    annotations: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestHead:
+    """What a HEAD needs; what the tag/digest lookup returns without the body."""
+
+    digest: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    id: str
+    repository: str
+    offset: int
+    started_at: datetime
+    lease_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewManifest:
+    digest: str
+    media_type: str
+    content: bytes
+    artifact_type: str | None
+    subject_digest: str | None
+    annotations: str | None
+    blob_refs: Sequence[tuple[str, int]]
+    """(digest, size) of config and layers, each of which must be linked to the repository"""
+    child_refs: Sequence[str]
+    """digests of manifests an index lists; each must exist in the repository"""
+
+
+class MetadataStore(Protocol):
+    """Everything the registry remembers besides blob bytes."""
+
+    async def ping(self) -> None: ...
+
+    async def check_schema(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # repositories
+    async def list_repositories(self, n: int | None, last: str | None) -> list[str]: ...
+
+    async def repository_exists(self, repository: str) -> bool: ...
+
+    # blobs
+    async def get_blob(self, repository: str | None, digest: str) -> BlobRecord | None:
+        """The blob if it is linked to `repository` (any repository when None)."""
+        ...
+
+    async def link_blob(self, repository: str, digest: str, size: int) -> None: ...
+
+    async def unlink_blob(self, repository: str, digest: str) -> bool: ...
+
+    # uploads
+    async def create_upload(self, repository: str, upload_id: str) -> UploadRecord: ...
+
+    async def get_upload(self, repository: str, upload_id: str) -> UploadRecord | None: ...
+
+    async def lease_upload(
+        self, repository: str, upload_id: str, offset: int, seconds: float
+    ) -> bool:
+        """Claim the upload for writing if it is at `offset` and nobody holds it."""
+        ...
+
+    async def lease_upload_refresh(self, upload_id: str, seconds: float) -> None:
+        """Extend the lease of a long-running write."""
+        ...
+
+    async def release_upload(self, upload_id: str, offset: int) -> None:
+        """Record the new offset and drop the lease."""
+        ...
+
+    async def delete_upload(self, upload_id: str) -> bool: ...
+
+    async def complete_upload(
+        self, repository: str, upload_id: str, digest: str, size: int
+    ) -> None:
+        """Link the finished blob and drop the upload row, in one transaction."""
+        ...
+
+    async def stale_uploads(self, older_than: datetime) -> list[UploadRecord]: ...
+
+    # manifests and tags
+    async def get_manifest_head(self, repository: str, reference: str) -> ManifestHead | None: ...
+
+    async def get_manifest(self, repository: str, reference: str) -> ManifestRecord | None: ...
+
+    async def put_manifest(self, repository: str, manifest: NewManifest, tag: str | None) -> None:
+        """Store a manifest (and point `tag` at it) after checking every reference, atomically.
+
+        Raises ManifestBlobUnknown / ManifestChildUnknown naming what is missing."""
+        ...
+
+    async def delete_manifest(self, repository: str, digest: str) -> bool: ...
+
+    async def delete_tag(self, repository: str, tag: str) -> bool: ...
+
+    async def list_tags(self, repository: str, n: int | None, last: str | None) -> list[str] | None:
+        """Tags in order, or None when the repository does not exist."""
+        ...
+
+    async def referrers(
+        self, repository: str, digest: str, artifact_type: str | None
+    ) -> list[ManifestRecord]: ...

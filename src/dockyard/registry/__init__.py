@@ -1,0 +1,1 @@
+"""Distribution logic: uploads, blobs, manifests, tags, referrers. No HTTP here."""

@@ -1,0 +1,144 @@
+"""Manifests, tags, referrers and the catalog."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from dockyard.cache.base import Cache
+from dockyard.errors import (
+    DigestInvalid,
+    ManifestTooLarge,
+    ManifestUnknown,
+    NameUnknown,
+    Unsupported,
+)
+from dockyard.metadata.records import ManifestRecord, MetadataStore, NewManifest
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.digest import is_digest, parse_digest
+from dockyard.oci.manifest import parse_manifest
+from dockyard.oci.names import validate_tag
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    digest: str
+    subject: str | None
+
+
+class ManifestService:
+    def __init__(
+        self,
+        store: MetadataStore,
+        cache: Cache,
+        *,
+        max_bytes: int,
+        delete_enabled: bool,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self.max_bytes = max_bytes
+        self._delete_enabled = delete_enabled
+
+    @staticmethod
+    def _check_reference(reference: str) -> None:
+        if is_digest(reference):
+            parse_digest(reference)
+        else:
+            validate_tag(reference)
+
+    async def get(self, repository: str, reference: str) -> ManifestRecord:
+        """The hot path: one cache probe, or one indexed query."""
+        record = await self._cache.get(repository, reference)
+        if record is not None:
+            return record  # type: ignore[no-any-return]
+        token = await self._cache.token(repository)
+        if is_digest(reference):
+            parse_digest(reference)
+        elif not reference or len(reference) > 128:
+            raise ManifestUnknown(f"manifest {reference[:128]} unknown")
+        record = await self._store.get_manifest(repository, reference)
+        if record is None:
+            raise ManifestUnknown(
+                f"manifest {reference[:128]} unknown in {repository}",
+                detail={"name": repository, "reference": reference[:128]},
+            )
+        await self._cache.put(repository, reference, record, token, record.size + 256)
+        return record
+
+    async def put(
+        self, repository: str, reference: str, content_type: str | None, content: bytes
+    ) -> PutResult:
+        if len(content) > self.max_bytes:
+            raise ManifestTooLarge(f"manifest is larger than {self.max_bytes} bytes")
+        self._check_reference(reference)
+        if is_digest(reference):
+            wanted = parse_digest(reference)
+            digest = f"{wanted.algorithm}:{hashlib.new(wanted.algorithm, content).hexdigest()}"
+            if digest != reference:
+                raise DigestInvalid(
+                    f"manifest digest {digest} does not match {reference}",
+                    detail={"digest": reference},
+                )
+            tag = None
+        else:
+            digest = f"sha256:{hashlib.sha256(content).hexdigest()}"
+            tag = reference
+        parsed = parse_manifest(content, content_type)
+        record = NewManifest(
+            digest=digest,
+            media_type=parsed.media_type,
+            content=content,
+            artifact_type=parsed.artifact_type,
+            subject_digest=parsed.subject.digest if parsed.subject else None,
+            annotations=json.dumps(parsed.annotations, sort_keys=True)
+            if parsed.annotations
+            else None,
+            blob_refs=[(d.digest, d.size) for d in parsed.blobs],
+            child_refs=[d.digest for d in parsed.children],
+        )
+        await self._store.put_manifest(repository, record, tag)
+        await self._cache.invalidate(repository)
+        return PutResult(digest, record.subject_digest)
+
+    async def delete(self, repository: str, reference: str) -> None:
+        if not self._delete_enabled:
+            raise Unsupported("deletion is disabled on this registry")
+        self._check_reference(reference)
+        if is_digest(reference):
+            found = await self._store.delete_manifest(repository, reference)
+        else:
+            found = await self._store.delete_tag(repository, reference)
+        await self._cache.invalidate(repository)
+        if not found:
+            raise ManifestUnknown(f"manifest {reference} unknown in {repository}")
+
+    async def tags(self, repository: str, n: int | None, last: str | None) -> list[str]:
+        result = await self._store.list_tags(repository, n, last)
+        if result is None:
+            raise NameUnknown(f"repository {repository} unknown", detail={"name": repository})
+        return result
+
+    async def catalog(self, n: int | None, last: str | None) -> list[str]:
+        return await self._store.list_repositories(n, last)
+
+    async def referrers(
+        self, repository: str, digest: str, artifact_type: str | None
+    ) -> bytes:
+        parse_digest(digest)
+        found = await self._store.referrers(repository, digest, artifact_type)
+        manifests = []
+        for rec in found:
+            desc: dict[str, object] = {
+                "mediaType": rec.media_type,
+                "digest": rec.digest,
+                "size": rec.size,
+            }
+            if rec.artifact_type:
+                desc["artifactType"] = rec.artifact_type
+            if rec.annotations:
+                desc["annotations"] = json.loads(rec.annotations)
+            manifests.append(desc)
+        index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
+        return json.dumps(index, separators=(",", ":")).encode()

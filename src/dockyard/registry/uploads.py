@@ -1,0 +1,248 @@
+"""Blob uploads: streamed to storage while hashing, committed bytes-before-rows."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from dockyard.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    RangeInvalid,
+    SizeInvalid,
+)
+from dockyard.metadata.records import BlobRecord, MetadataStore, UploadRecord
+from dockyard.oci.digest import parse_digest
+from dockyard.registry.hashing import DEFAULT_ALGORITHM, HasherCache, catch_up
+from dockyard.storage import layout
+from dockyard.storage.base import FileWriter, PathNotFound, StorageDriver
+
+log = logging.getLogger(__name__)
+
+Body = AsyncIterator[bytes]
+LEASE_REFRESH_SECONDS = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Where a request body claims to go: `start` from Content-Range, `length`
+    from Content-Range or Content-Length (None when the client did not say)."""
+
+    start: int | None = None
+    length: int | None = None
+
+
+class UploadService:
+    def __init__(
+        self,
+        store: MetadataStore,
+        storage: StorageDriver,
+        *,
+        lease_seconds: float,
+        mount_without_from: bool,
+    ) -> None:
+        self._store = store
+        self._storage = storage
+        self._lease = lease_seconds
+        self._mount_without_from = mount_without_from
+        self._hashers = HasherCache()
+
+    # -- session lifecycle ------------------------------------------------------
+
+    async def start(self, repository: str) -> UploadRecord:
+        return await self._store.create_upload(repository, uuid.uuid4().hex)
+
+    async def status(self, repository: str, upload_id: str) -> UploadRecord:
+        rec = await self._store.get_upload(repository, upload_id)
+        if rec is None:
+            raise BlobUploadUnknown(f"upload {upload_id[:64]} unknown")
+        return rec
+
+    async def cancel(self, repository: str, upload_id: str) -> None:
+        await self.status(repository, upload_id)
+        await self._store.delete_upload(upload_id)
+        self._hashers.discard(upload_id)
+        await self._remove_data(upload_id)
+
+    async def mount(
+        self, repository: str, digest: str, from_repository: str | None
+    ) -> BlobRecord | None:
+        """Link an existing blob into `repository`; None means fall back to an upload."""
+        try:
+            parse_digest(digest)
+        except DigestInvalid:
+            return None
+        if from_repository is None and not self._mount_without_from:
+            return None
+        blob = await self._store.get_blob(from_repository, digest)
+        if blob is None:
+            return None
+        await self._store.link_blob(repository, blob.digest, blob.size)
+        return blob
+
+    # -- data -------------------------------------------------------------------
+
+    async def _stream(
+        self,
+        writer: FileWriter,
+        body: Body,
+        hasher: hashlib._Hash | None,
+        limit: int | None,
+        upload_id: str | None,
+        lease_offset: int,
+    ) -> int:
+        """Copy `body` into `writer`; return the number of bytes written."""
+        written = 0
+        next_refresh = time.monotonic() + LEASE_REFRESH_SECONDS
+        async for chunk in body:
+            if not chunk:
+                continue
+            written += len(chunk)
+            if limit is not None and written > limit:
+                raise SizeInvalid(f"body longer than the declared {limit} bytes")
+            await writer.write(chunk)
+            if hasher is not None:
+                hasher.update(chunk)
+            if upload_id is not None and time.monotonic() > next_refresh:
+                next_refresh = time.monotonic() + LEASE_REFRESH_SECONDS
+                await self._store.lease_upload_refresh(upload_id, self._lease)
+        return written
+
+    async def append(self, repository: str, upload_id: str, body: Body, chunk: Chunk) -> int:
+        """Append one PATCH (or a final PUT's) body; return the new offset.
+
+        A body that does not arrive whole (client gone, wrong length) leaves the
+        upload exactly where it was."""
+        rec = await self.status(repository, upload_id)
+        if chunk.start is not None and chunk.start != rec.offset:
+            raise RangeInvalid(
+                f"chunk starts at {chunk.start}, upload is at {rec.offset}",
+                current_offset=rec.offset,
+            )
+        if not await self._store.lease_upload(repository, upload_id, rec.offset, self._lease):
+            raise RangeInvalid(
+                "another request is writing to this upload", current_offset=rec.offset
+            )
+        offset = rec.offset
+        try:
+            hashed, hasher = self._hashers.take(upload_id)
+            if hashed > offset:
+                hashed, hasher = 0, hashlib.new(DEFAULT_ALGORITHM)
+            await catch_up(self._storage, upload_id, hashed, hasher, offset)
+            writer = await self._storage.writer(layout.upload_data_path(upload_id), offset)
+            try:
+                written = await self._stream(
+                    writer, body, hasher, chunk.length, upload_id, offset
+                )
+                if chunk.length is not None and written != chunk.length:
+                    raise SizeInvalid(
+                        f"received {written} bytes, the request declared {chunk.length}"
+                    )
+                await writer.commit()
+            except BaseException:
+                await writer.cancel()
+                raise
+            finally:
+                await writer.close()
+        except BaseException:
+            await self._store.release_upload(upload_id, offset)
+            raise
+        offset += written
+        await self._store.release_upload(upload_id, offset)
+        self._hashers.put(upload_id, offset, hasher)
+        return offset
+
+    async def finish(
+        self, repository: str, upload_id: str, digest: str, body: Body | None, chunk: Chunk
+    ) -> str:
+        """Complete an upload (optionally with a last chunk) and verify its digest."""
+        expected = parse_digest(digest)
+        if body is not None:
+            await self.append(repository, upload_id, body, chunk)
+        rec = await self.status(repository, upload_id)
+        if not await self._store.lease_upload(repository, upload_id, rec.offset, self._lease):
+            raise BlobUploadInvalid("another request is writing to this upload")
+        try:
+            if expected.algorithm == DEFAULT_ALGORITHM:
+                hashed, hasher = self._hashers.take(upload_id)
+                if hashed > rec.offset:
+                    hashed, hasher = 0, hashlib.new(DEFAULT_ALGORITHM)
+            else:
+                hashed, hasher = 0, expected.hasher()
+            await self._ensure_data(upload_id, rec.offset)
+            await catch_up(self._storage, upload_id, hashed, hasher, rec.offset)
+            actual = f"{expected.algorithm}:{hasher.hexdigest()}"
+            if actual != str(expected):
+                await self._store.delete_upload(upload_id)
+                await self._remove_data(upload_id)
+                raise DigestInvalid(
+                    f"upload content has digest {actual}, not {expected}",
+                    detail={"digest": str(expected)},
+                )
+            await self._commit_blob(upload_id, actual, rec.offset)
+        except BaseException:
+            await self._store.release_upload(upload_id, rec.offset)
+            raise
+        await self._store.complete_upload(repository, upload_id, actual, rec.offset)
+        self._hashers.discard(upload_id)
+        return actual
+
+    async def monolithic(self, repository: str, digest: str, body: Body, chunk: Chunk) -> str:
+        """POST ?digest= with the whole blob: no session row is ever needed."""
+        expected = parse_digest(digest)
+        upload_id = uuid.uuid4().hex
+        hasher = expected.hasher()
+        writer = await self._storage.writer(layout.upload_data_path(upload_id), 0)
+        try:
+            written = await self._stream(writer, body, hasher, chunk.length, None, 0)
+            if chunk.length is not None and written != chunk.length:
+                raise SizeInvalid(f"received {written} bytes, the request declared {chunk.length}")
+            actual = f"{expected.algorithm}:{hasher.hexdigest()}"
+            if actual != str(expected):
+                raise DigestInvalid(
+                    f"uploaded content has digest {actual}, not {expected}",
+                    detail={"digest": str(expected)},
+                )
+            await writer.commit()
+        except BaseException:
+            await writer.close()
+            await self._remove_data(upload_id)
+            raise
+        await writer.close()
+        await self._commit_blob(upload_id, actual, written)
+        await self._store.link_blob(repository, actual, written)
+        return actual
+
+    # -- helpers ----------------------------------------------------------------
+
+    async def _ensure_data(self, upload_id: str, size: int) -> None:
+        """An upload that never received a byte has no data file yet: make an empty one."""
+        if size == 0:
+            writer = await self._storage.writer(layout.upload_data_path(upload_id), 0)
+            await writer.close()
+
+    async def _commit_blob(self, upload_id: str, digest: str, size: int) -> None:
+        """Make verified upload bytes the content-addressed blob (bytes before rows)."""
+        target = layout.blob_path(digest)
+        try:
+            existing = await self._storage.stat(target)
+        except PathNotFound:
+            existing = None
+        if existing is not None and existing.size == size:
+            await self._remove_data(upload_id)  # deduplicated: the bytes are already there
+            return
+        await self._storage.move(layout.upload_data_path(upload_id), target)
+        await self._remove_data(upload_id)
+
+    async def _remove_data(self, upload_id: str) -> None:
+        try:
+            await self._storage.delete(layout.upload_dir(upload_id))
+        except PathNotFound:
+            pass
+        except Exception:  # orphans are collected later; the request has its answer
+            log.warning("could not remove data of upload %s", upload_id, exc_info=True)

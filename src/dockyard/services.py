@@ -1,0 +1,75 @@
+"""The only place concrete backends are chosen and wired together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockyard.cache.base import Cache, NullCache
+from dockyard.cache.local import LocalCache
+from dockyard.config import MemoryStorage, Settings
+from dockyard.metadata.records import MetadataStore
+from dockyard.metadata.sql import SqlMetadataStore
+from dockyard.registry.blobs import BlobService
+from dockyard.registry.manifests import ManifestService
+from dockyard.registry.uploads import UploadService
+from dockyard.storage.base import StorageDriver
+from dockyard.storage.filesystem import FilesystemDriver
+from dockyard.storage.memory import MemoryDriver
+
+
+@dataclass
+class Services:
+    settings: Settings
+    storage: StorageDriver
+    store: MetadataStore
+    cache: Cache
+    blobs: BlobService
+    uploads: UploadService
+    manifests: ManifestService
+
+    async def close(self) -> None:
+        await self.store.close()
+        if isinstance(self.cache, LocalCache):
+            self.cache.close()
+
+
+def build_storage(settings: Settings) -> StorageDriver:
+    if isinstance(settings.storage, MemoryStorage):
+        return MemoryDriver()
+    return FilesystemDriver(settings.storage_root)
+
+
+def build_cache(settings: Settings) -> Cache:
+    if not settings.cache.enabled:
+        return NullCache()
+    return LocalCache(
+        settings.data_dir / "cache.generations",
+        max_entries=settings.cache.max_entries,
+        max_bytes=settings.cache.max_bytes,
+        ttl=settings.cache.ttl_seconds,
+    )
+
+
+async def build_services(settings: Settings) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    storage = build_storage(settings)
+    store = SqlMetadataStore(settings.database_url, settings.database.pool_size)
+    await store.check_schema()
+    cache = build_cache(settings)
+    reg = settings.registry
+    return Services(
+        settings=settings,
+        storage=storage,
+        store=store,
+        cache=cache,
+        blobs=BlobService(store, storage, delete_enabled=reg.delete_enabled),
+        uploads=UploadService(
+            store,
+            storage,
+            lease_seconds=reg.upload_lease_seconds,
+            mount_without_from=reg.mount_without_from,
+        ),
+        manifests=ManifestService(
+            store, cache, max_bytes=reg.max_manifest_bytes, delete_enabled=reg.delete_enabled
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Blob storage: the StorageDriver protocol, its drivers and the key layout."""

@@ -1,0 +1,32 @@
+"""Where things live in storage. The only module that builds storage keys.
+
+    blobs/<alg>/<first two hex>/<encoded>    content-addressed blob data
+    uploads/<upload id>/data                  bytes of an upload in progress
+
+Repository names never appear in keys: blob data is shared across the whole
+registry and repository membership is metadata, so a hostile name cannot
+reach storage paths at all.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dockyard.oci.digest import parse_digest
+
+_UPLOAD_ID = re.compile(r"[a-f0-9]{32}")
+
+
+def blob_path(digest: str) -> str:
+    d = parse_digest(digest)
+    return f"blobs/{d.algorithm}/{d.encoded[:2]}/{d.encoded}"
+
+
+def upload_data_path(upload_id: str) -> str:
+    if not _UPLOAD_ID.fullmatch(upload_id):
+        raise ValueError(f"invalid upload id {upload_id!r}")
+    return f"uploads/{upload_id}/data"
+
+
+def upload_dir(upload_id: str) -> str:
+    return upload_data_path(upload_id).rsplit("/", 1)[0]
