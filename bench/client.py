@@ -138,9 +138,7 @@ def with_digest(location: str, digest: str) -> str:
 
 
 def start_upload(c: Client, repo: str) -> str:
-    resp = expect(
-        c.request("POST", f"/v2/{repo}/blobs/uploads/"), 202, what="POST upload"
-    )
+    resp = expect(c.request("POST", f"/v2/{repo}/blobs/uploads/"), 202, what="POST upload")
     loc = resp.headers.get("Location")
     if not loc:
         raise RegistryError("POST upload: no Location header")
@@ -160,9 +158,7 @@ def push_monolithic(c: Client, repo: str, fd: int, size: int, digest: str) -> No
     check_digest_header(resp, digest, "PUT blob")
 
 
-def push_chunked(
-    c: Client, repo: str, fd: int, size: int, digest: str, chunk: int
-) -> int:
+def push_chunked(c: Client, repo: str, fd: int, size: int, digest: str, chunk: int) -> int:
     """POST, PATCH chunk by chunk (following Location each time), then PUT ?digest=."""
     loc = start_upload(c, repo)
     offset = 0

@@ -104,9 +104,7 @@ def build_rows(
         if key not in scenarios:
             continue
         go, dy = _pair(results, key)
-        rows.append(
-            Row(key, label, unit, "higher", go.value, dy.value, go.error, dy.error, target)
-        )
+        rows.append(Row(key, label, unit, "higher", go.value, dy.value, go.error, dy.error, target))
         if key == "pull-20":
             rows.append(
                 Row(
@@ -130,7 +128,13 @@ def build_rows(
         e = memory.get(name, {}).get("error")
         return str(e) if e else None
 
-    def mem_row(key: str, label: str, field: str, **target: float) -> Row:
+    def mem_row(
+        key: str,
+        label: str,
+        field: str,
+        dockyard_max: float | None = None,
+        min_ratio: float | None = None,
+    ) -> Row:
         return Row(
             key=key,
             label=label,
@@ -140,7 +144,8 @@ def build_rows(
             dockyard=mem("dockyard", field),
             go_error=mem_err("go"),
             dockyard_error=mem_err("dockyard"),
-            **target,  # type: ignore[arg-type]
+            dockyard_max=dockyard_max,
+            min_ratio=min_ratio,
         )
 
     rows.append(

@@ -111,7 +111,7 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
         "git_commit": commit,
         "src_dirty": bool(dirty),
         "go_registry": _version([args.go_binary, "--version"]),
-        "dockyard": _version([sys.executable, "-c", "import dockyard; print(dockyard.__version__)"]),
+        "dockyard": _version([sys.executable, "-c", "import dockyard as d; print(d.__version__)"]),
         "wrk": _version(["sh", "-c", "wrk -v 2>&1 | head -1"]),
         "ab": _version(["sh", "-c", "ab -V 2>&1 | head -1"]),
         "curl": _version(["sh", "-c", "curl --version | head -1"]),

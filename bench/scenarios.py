@@ -285,8 +285,7 @@ def _ensure_small_image(ctx: Ctx, s: Server) -> bytes:
         finally:
             os.close(fd)
         st["small_manifest"] = manifest
-    manifest: bytes = st["small_manifest"]
-    return manifest
+    return bytes(st["small_manifest"])
 
 
 def _preflight(s: Server, method: str, manifest: bytes) -> None:
@@ -356,8 +355,10 @@ def _run_ab_head(url: str, duration: int) -> dict[str, Any]:
         if m:
             return float(m.group(1))
         if default is None:
-            raise RegistryError(f"ab output lacks {label!r} (rc {proc.returncode}): "
-                                f"{proc.stderr.strip() or proc.stdout[-500:]}")
+            raise RegistryError(
+                f"ab output lacks {label!r} (rc {proc.returncode}): "
+                f"{proc.stderr.strip() or proc.stdout[-500:]}"
+            )
         return default
 
     res: dict[str, Any] = {
@@ -441,8 +442,7 @@ def _ensure_image(ctx: Ctx, s: Server) -> bytes:
                 [(fd, i * LAYER_SIZE, LAYER_SIZE, d) for i, d in enumerate(digests)],
             )
         st["image_manifest"] = manifest
-    manifest: bytes = st["image_manifest"]
-    return manifest
+    return bytes(st["image_manifest"])
 
 
 def _curl_client_argv(s: Server, digests: list[str]) -> list[str]:

@@ -24,8 +24,13 @@ app.add_typer(config_app, name="config")
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="YAML config file (default: $DOCKYARD_CONFIG).",
-                 exists=False, dir_okay=False),
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML config file (default: $DOCKYARD_CONFIG).",
+        exists=False,
+        dir_okay=False,
+    ),
 ]
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Where SQLite metadata and blobs live.")
@@ -76,7 +81,9 @@ def _prepare_database(settings: Any, *, migrate: bool) -> None:
 def serve(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 0.0.0.0].")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: 0.0.0.0].")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [default: 5000].")] = None,
     workers: Annotated[
         int | None, typer.Option(help="Worker processes [default: one per CPU core].")

@@ -13,9 +13,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from dockyard.errors import ConfigError
 
-DEFAULT_DATA_DIR = Path("/var/lib/dockyard") if os.geteuid() == 0 else Path(
-    os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")
-) / "dockyard"
+DEFAULT_DATA_DIR = (
+    Path("/var/lib/dockyard")
+    if os.geteuid() == 0
+    else Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "dockyard"
+)
 CONFIG_ENV = "DOCKYARD_CONFIG"
 MiB = 1 << 20
 

@@ -61,8 +61,11 @@ def dict_config(level: str = "info", fmt: str = "json") -> dict[str, object]:
         "disable_existing_loggers": False,
         "formatters": {"default": {"()": formatter}},
         "handlers": {
-            "console": {"class": "logging.StreamHandler", "formatter": "default",
-                        "stream": "ext://sys.stderr"},
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": "ext://sys.stderr",
+            },
         },
         "root": {"handlers": ["console"], "level": level.upper()},
         "loggers": {

@@ -97,10 +97,14 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
             await response(scope, receive, send_wrapped)
         except Exception:
             if started:
-                log.exception("response to %s %s failed midway", scope["method"], scope["path"][:200])
+                log.exception(
+                    "response to %s %s failed midway", scope["method"], scope["path"][:200]
+                )
                 return
             log.exception("could not send response for %s %s", scope["method"], scope["path"][:200])
-            await error_response("UNKNOWN", "internal server error", 500)(scope, receive, send_wrapped)
+            await error_response("UNKNOWN", "internal server error", 500)(
+                scope, receive, send_wrapped
+            )
     finally:
         if app.access_log:
             access_log.info(
@@ -108,7 +112,10 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
                 scope["method"],
                 scope["path"][:200],
                 status,
-                extra={"status": status, "duration_ms": round((time.perf_counter() - t0) * 1000, 2),
-                       "client": (scope.get("client") or ("", 0))[0]},
+                extra={
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - t0) * 1000, 2),
+                    "client": (scope.get("client") or ("", 0))[0],
+                },
             )
         request_id.reset(token)

@@ -33,12 +33,8 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
-
-
 def _repo_id_of(name: str) -> Any:
-    return (
-        select(s.repositories.c.id).where(s.repositories.c.name == name).scalar_subquery()
-    )
+    return select(s.repositories.c.id).where(s.repositories.c.name == name).scalar_subquery()
 
 
 class SqlMetadataStore:
@@ -154,7 +150,9 @@ class SqlMetadataStore:
         rb = s.repository_blobs
         async with self._write.begin() as conn:
             res = await conn.execute(
-                delete(rb).where(rb.c.repository_id == _repo_id_of(repository), rb.c.digest == digest)
+                delete(rb).where(
+                    rb.c.repository_id == _repo_id_of(repository), rb.c.digest == digest
+                )
             )
         return bool(res.rowcount)
 
@@ -254,16 +252,23 @@ class SqlMetadataStore:
     async def get_manifest(self, repository: str, reference: str) -> ManifestRecord | None:
         m, r, t = s.manifests, s.repositories, s.tags
         cols = (
-            m.c.digest, m.c.media_type, m.c.size, m.c.content,
-            m.c.artifact_type, m.c.subject_digest, m.c.annotations,
+            m.c.digest,
+            m.c.media_type,
+            m.c.size,
+            m.c.content,
+            m.c.artifact_type,
+            m.c.subject_digest,
+            m.c.annotations,
         )
         if is_tag(reference):
             q = (
                 select(*cols)
                 .select_from(t)
                 .join(r, r.c.id == t.c.repository_id)
-                .join(m, and_(m.c.repository_id == t.c.repository_id,
-                              m.c.digest == t.c.manifest_digest))
+                .join(
+                    m,
+                    and_(m.c.repository_id == t.c.repository_id, m.c.digest == t.c.manifest_digest),
+                )
                 .where(r.c.name == repository, t.c.name == reference)
             )
         else:
@@ -277,8 +282,13 @@ class SqlMetadataStore:
         if row is None:
             return None
         return ManifestRecord(
-            row.digest, row.media_type, int(row.size), bytes(row.content),
-            row.artifact_type, row.subject_digest, row.annotations,
+            row.digest,
+            row.media_type,
+            int(row.size),
+            bytes(row.content),
+            row.artifact_type,
+            row.subject_digest,
+            row.annotations,
         )
 
     async def _check_references(
@@ -343,10 +353,14 @@ class SqlMetadataStore:
             )
             mid = res.scalar()
             if mid is not None:
-                refs = [{"manifest_id": mid, "digest": d, "kind": "blob"}
-                        for d in dict.fromkeys(d for d, _ in manifest.blob_refs)]
-                refs += [{"manifest_id": mid, "digest": d, "kind": "manifest"}
-                         for d in dict.fromkeys(manifest.child_refs)]
+                refs = [
+                    {"manifest_id": mid, "digest": d, "kind": "blob"}
+                    for d in dict.fromkeys(d for d, _ in manifest.blob_refs)
+                ]
+                refs += [
+                    {"manifest_id": mid, "digest": d, "kind": "manifest"}
+                    for d in dict.fromkeys(manifest.child_refs)
+                ]
                 if refs:
                     await conn.execute(
                         self._insert(s.manifest_references).on_conflict_do_nothing(), refs
@@ -370,10 +384,13 @@ class SqlMetadataStore:
                 return False
             # Tags first: not every backend enforces ON DELETE CASCADE on composite keys alike.
             await conn.execute(
-                delete(s.tags).where(s.tags.c.repository_id == rid,
-                                     s.tags.c.manifest_digest == digest)
+                delete(s.tags).where(
+                    s.tags.c.repository_id == rid, s.tags.c.manifest_digest == digest
+                )
             )
-            res = await conn.execute(delete(m).where(m.c.repository_id == rid, m.c.digest == digest))
+            res = await conn.execute(
+                delete(m).where(m.c.repository_id == rid, m.c.digest == digest)
+            )
         return bool(res.rowcount)
 
     async def delete_tag(self, repository: str, tag: str) -> bool:
@@ -411,7 +428,14 @@ class SqlMetadataStore:
         async with self._read.connect() as conn:
             rows: Sequence[Row[Any]] = (await conn.execute(q)).all()
         return [
-            ManifestRecord(row.digest, row.media_type, int(row.size), b"",
-                           row.artifact_type, digest, row.annotations)
+            ManifestRecord(
+                row.digest,
+                row.media_type,
+                int(row.size),
+                b"",
+                row.artifact_type,
+                digest,
+                row.annotations,
+            )
             for row in rows
         ]

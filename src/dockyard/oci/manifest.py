@@ -10,7 +10,9 @@ from dockyard.errors import ManifestInvalid
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import parse_digest
 
-_MEDIA_TYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&-^_.+/")
+_MEDIA_TYPE_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&-^_.+/"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +105,7 @@ def detect_media_type(content_type: str | None, body: dict[str, Any]) -> str:
         raise ManifestInvalid("mediaType must be a string")
     if declared in mt.MANIFEST_TYPES:
         if in_body is not None and in_body != declared:
-            raise ManifestInvalid(
-                f"mediaType {in_body!r} does not match Content-Type {declared!r}"
-            )
+            raise ManifestInvalid(f"mediaType {in_body!r} does not match Content-Type {declared!r}")
         return declared
     if declared in (mt.DOCKER_SCHEMA1, mt.DOCKER_SCHEMA1_SIGNED) or in_body in (
         mt.DOCKER_SCHEMA1,
@@ -145,9 +145,7 @@ def parse_manifest(data: bytes, content_type: str | None) -> ParsedManifest:
         if "manifests" not in body:
             raise ManifestInvalid("index has no manifests list")
         children = _descriptor_list(body.get("manifests"), "manifests")
-        return ParsedManifest(
-            media_type, (), children, subject, artifact_type, annotations
-        )
+        return ParsedManifest(media_type, (), children, subject, artifact_type, annotations)
 
     config = _descriptor(body.get("config"), "config")
     layers = _descriptor_list(body.get("layers"), "layers")

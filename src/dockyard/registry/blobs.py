@@ -20,7 +20,9 @@ class BlobSource:
 
 
 class BlobService:
-    def __init__(self, store: MetadataStore, storage: StorageDriver, *, delete_enabled: bool) -> None:
+    def __init__(
+        self, store: MetadataStore, storage: StorageDriver, *, delete_enabled: bool
+    ) -> None:
         self._store = store
         self._storage = storage
         self._delete_enabled = delete_enabled
@@ -41,7 +43,9 @@ class BlobService:
                 return BlobSource(blob, redirect_url=url)
         return BlobSource(blob, local_path=self._storage.local_path(path))
 
-    def stream(self, digest: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    def stream(
+        self, digest: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
         return self._storage.reader(layout.blob_path(digest), offset, length)
 
     async def delete(self, repository: str, digest: str) -> None:

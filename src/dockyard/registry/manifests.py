@@ -123,9 +123,7 @@ class ManifestService:
     async def catalog(self, n: int | None, last: str | None) -> list[str]:
         return await self._store.list_repositories(n, last)
 
-    async def referrers(
-        self, repository: str, digest: str, artifact_type: str | None
-    ) -> bytes:
+    async def referrers(self, repository: str, digest: str, artifact_type: str | None) -> bytes:
         parse_digest(digest)
         found = await self._store.referrers(repository, digest, artifact_type)
         manifests = []

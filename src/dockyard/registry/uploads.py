@@ -136,9 +136,7 @@ class UploadService:
             await catch_up(self._storage, upload_id, hashed, hasher, offset)
             writer = await self._storage.writer(layout.upload_data_path(upload_id), offset)
             try:
-                written = await self._stream(
-                    writer, body, hasher, chunk.length, upload_id, offset
-                )
+                written = await self._stream(writer, body, hasher, chunk.length, upload_id, offset)
                 if chunk.length is not None and written != chunk.length:
                     raise SizeInvalid(
                         f"received {written} bytes, the request declared {chunk.length}"

@@ -65,10 +65,14 @@ def parse_chunk(request: Request, current_offset: int | None = None) -> Chunk:
         return Chunk(None, length)
     m = _CONTENT_RANGE.fullmatch(raw.strip())
     if m is None:
-        raise RangeInvalid(f"invalid Content-Range {raw[:80]!r}", current_offset=current_offset or 0)
+        raise RangeInvalid(
+            f"invalid Content-Range {raw[:80]!r}", current_offset=current_offset or 0
+        )
     start, end = int(m.group(1)), int(m.group(2))
     if end < start:
-        raise RangeInvalid(f"invalid Content-Range {raw[:80]!r}", current_offset=current_offset or 0)
+        raise RangeInvalid(
+            f"invalid Content-Range {raw[:80]!r}", current_offset=current_offset or 0
+        )
     span = end - start + 1
     if length is not None and length != span:
         raise RangeInvalid(

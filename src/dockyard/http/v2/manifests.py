@@ -38,8 +38,10 @@ async def _negotiate(request: Request, name: str, reference: str) -> ManifestRec
     manifests = services(request).manifests
     record = await manifests.get(name, reference)
     accepted = accepted_types(request)
-    if not accepted or record.media_type in accepted or any(
-        a in ("*/*", "application/*") for a in accepted
+    if (
+        not accepted
+        or record.media_type in accepted
+        or any(a in ("*/*", "application/*") for a in accepted)
     ):
         return record
     if record.media_type in mt.INDEXES and is_tag(reference):

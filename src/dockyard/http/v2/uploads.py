@@ -42,9 +42,7 @@ def _created(request: Request, name: str, digest: str) -> Response:
     )
 
 
-def _range_error(
-    request: Request, name: str, upload_id: str, exc: RangeInvalid
-) -> Response:
+def _range_error(request: Request, name: str, upload_id: str, exc: RangeInvalid) -> Response:
     return render(
         exc,
         headers={

@@ -33,8 +33,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "repository_blobs",
-        sa.Column("repository_id", sa.Integer,
-                  sa.ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "repository_id",
+            sa.Integer,
+            sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("digest", sa.String(150), sa.ForeignKey("blobs.digest"), primary_key=True),
         sa.Column("created_at", TS, nullable=False),
     )
@@ -42,8 +46,12 @@ def upgrade() -> None:
     op.create_table(
         "manifests",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("repository_id", sa.Integer,
-                  sa.ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "repository_id",
+            sa.Integer,
+            sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("digest", sa.String(150), nullable=False),
         sa.Column("media_type", sa.String(255), nullable=False),
         sa.Column("artifact_type", sa.String(255)),
@@ -57,8 +65,12 @@ def upgrade() -> None:
     op.create_index("ix_manifests_subject", "manifests", ["repository_id", "subject_digest"])
     op.create_table(
         "manifest_references",
-        sa.Column("manifest_id", sa.Integer,
-                  sa.ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "manifest_id",
+            sa.Integer,
+            sa.ForeignKey("manifests.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("digest", sa.String(150), primary_key=True),
         sa.Column("kind", sa.String(16), nullable=False),
     )
@@ -79,8 +91,12 @@ def upgrade() -> None:
     op.create_table(
         "uploads",
         sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("repository_id", sa.Integer,
-                  sa.ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "repository_id",
+            sa.Integer,
+            sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("offset", sa.BigInteger, nullable=False),
         sa.Column("lease_until", TS),
         sa.Column("started_at", TS, nullable=False),
@@ -89,6 +105,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("uploads", "tags", "manifest_references", "manifests",
-                  "repository_blobs", "blobs", "repositories"):
+    for table in (
+        "uploads",
+        "tags",
+        "manifest_references",
+        "manifests",
+        "repository_blobs",
+        "blobs",
+        "repositories",
+    ):
         op.drop_table(table)
