@@ -25,6 +25,7 @@ STATUS: dict[str, int] = {
     "DENIED": 403,
     "UNSUPPORTED": 405,
     "TOOMANYREQUESTS": 429,
+    "PAGINATION_NUMBER_INVALID": 400,  # reference registry's code for a bad `n`
     "UNKNOWN": 500,
 }
 

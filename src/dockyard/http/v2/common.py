@@ -20,7 +20,7 @@ _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(\d+|\*))?")
 class PaginationInvalid(DockyardError):
     """invalid pagination parameters"""
 
-    code = "UNSUPPORTED"
+    code = "PAGINATION_NUMBER_INVALID"
 
 
 def services(request: Request) -> Services:
