@@ -184,7 +184,7 @@ def test_cancel_upload(client: httpx.Client, server) -> None:  # type: ignore[no
 
 def test_unknown_upload(client: httpx.Client) -> None:
     repo = unique_repo()
-    for upload_id in ("0" * 32, "not-a-real-id", "..", "%2e%2e"):
+    for upload_id in ("0" * 32, "not-a-real-id", "%2e%2e"):
         for method in ("GET", "PATCH", "PUT", "DELETE"):
             r = client.request(method, f"/v2/{repo}/blobs/uploads/{upload_id}",
                                params={"digest": sha256(b"")} if method == "PUT" else None)
