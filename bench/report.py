@@ -13,6 +13,7 @@ from servers import MIB
 Better = Literal["higher", "lower"]
 
 IDLE_RSS_LIMIT_MIB = 150.0
+NOT_MEASURED = ("skipped", "not run")
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Row:
     def status(self) -> str:
         if self.min_ratio is None and self.dockyard_max is None:
             return "info"
-        if self.dockyard_error:
+        if self.dockyard_error and self.dockyard_error not in NOT_MEASURED:
             return "FAIL"
         if self.dockyard_max is not None:
             if self.dockyard is None:
@@ -160,7 +161,7 @@ def build_rows(
 
 def _fmt(v: float | None, err: str | None) -> str:
     if v is None:
-        return "[red]failed[/]" if err and err != "not run" and err != "skipped" else "—"
+        return "[red]failed[/]" if err and err not in NOT_MEASURED else "—"
     if v >= 1000:
         return f"{v:,.0f}"
     if v >= 100:
@@ -198,7 +199,7 @@ def print_table(console: Console, rows: list[Row], title: str) -> None:
         (name, r.label, err)
         for r in rows
         for name, err in (("go", r.go_error), ("dockyard", r.dockyard_error))
-        if err and err not in ("not run", "skipped")
+        if err and err not in NOT_MEASURED
     ]
     seen: set[tuple[str, str]] = set()
     for name, label, err in errors:

@@ -43,6 +43,8 @@ REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 
 out = Console()
+if not out.is_terminal:  # piped to a file: do not squeeze the table into 80 columns
+    out = Console(width=150)
 err = Console(stderr=True)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -11,8 +12,10 @@ import resource
 import shutil
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from typing import Any
 from client import (
     OCI_MANIFEST,
     Client,
+    Drainer,
     RegistryError,
     build_image,
     get_manifest,
@@ -174,34 +178,29 @@ def _interleaved(
     ctx: Ctx,
     servers: list[Server],
     label: str,
-    one_rep: Callable[[Server, Client], float],
+    one_rep: Callable[[Server], float],
     nbytes: int,
 ) -> dict[str, Outcome]:
     """Run one_rep (returns seconds) ctx.reps times per server, interleaved; MB/s median."""
     out = {s.name: Outcome(unit="MB/s") for s in servers}
-    clients = {s.name: Client(s.url) for s in servers}
     secs: dict[str, list[float]] = {s.name: [] for s in servers}
     cpu: dict[str, list[float]] = {s.name: [] for s in servers}
-    try:
-        for rep in range(ctx.reps):
-            for s in servers:
-                o = out[s.name]
-                if o.error:
-                    continue
-                try:
-                    c0 = _self_cpu() + _child_cpu()
-                    t = one_rep(s, clients[s.name])
-                    cpu[s.name].append(_self_cpu() + _child_cpu() - c0)
-                except (RegistryError, OSError) as exc:
-                    o.error = f"{label} rep {rep + 1}: {exc}"
-                    ctx.log(f"  {s.name}: FAILED {o.error}")
-                    continue
-                secs[s.name].append(t)
-                o.reps.append(nbytes / t / MB)
-                ctx.log(f"  {s.name} rep {rep + 1}: {nbytes / t / MB:8.1f} MB/s ({t:.2f} s)")
-    finally:
-        for c in clients.values():
-            c.close()
+    for rep in range(ctx.reps):
+        for s in servers:
+            o = out[s.name]
+            if o.error:
+                continue
+            try:
+                c0 = _self_cpu() + _child_cpu()
+                t = one_rep(s)
+                cpu[s.name].append(_self_cpu() + _child_cpu() - c0)
+            except (RegistryError, OSError) as exc:
+                o.error = f"{label} rep {rep + 1}: {exc}"
+                ctx.log(f"  {s.name}: FAILED {o.error}")
+                continue
+            secs[s.name].append(t)
+            o.reps.append(nbytes / t / MB)
+            ctx.log(f"  {s.name} rep {rep + 1}: {nbytes / t / MB:8.1f} MB/s ({t:.2f} s)")
     for s in servers:
         o = out[s.name]
         if o.reps and not o.error:
@@ -215,35 +214,40 @@ def _interleaved(
     return out
 
 
-def push_mono(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+def _push(ctx: Ctx, servers: list[Server], chunked: bool) -> dict[str, Outcome]:
     blob = ctx.blob
+    clients = {s.name: Client(s.url) for s in servers}  # one kept-alive connection each
 
-    def rep(s: Server, c: Client) -> float:
-        digest = blob.next_variant()  # untimed: fresh content for every push
+    def rep(s: Server) -> float:
+        digest = blob.next_variant()  # untimed: content the registry has never seen
+        c = clients[s.name]
         t0 = time.perf_counter()
-        push_monolithic(c, BIG_REPO, blob.fd, blob.size, digest)
+        if chunked:
+            push_chunked(c, BIG_REPO, blob.fd, blob.size, digest, CHUNK)
+        else:
+            push_monolithic(c, BIG_REPO, blob.fd, blob.size, digest)
         t = time.perf_counter() - t0
         ctx.st(s)["big_digest"] = digest
         return t
 
-    return _interleaved(ctx, servers, "monolithic push", rep, blob.size)
+    try:
+        label = "chunked push" if chunked else "monolithic push"
+        out = _interleaved(ctx, servers, label, rep, blob.size)
+    finally:
+        for c in clients.values():
+            c.close()
+    if chunked:
+        for o in out.values():
+            o.detail["chunk_bytes"] = CHUNK
+    return out
+
+
+def push_mono(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+    return _push(ctx, servers, chunked=False)
 
 
 def push_chunk(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
-    blob = ctx.blob
-
-    def rep(s: Server, c: Client) -> float:
-        digest = blob.next_variant()
-        t0 = time.perf_counter()
-        push_chunked(c, BIG_REPO, blob.fd, blob.size, digest, CHUNK)
-        t = time.perf_counter() - t0
-        ctx.st(s)["big_digest"] = digest
-        return t
-
-    out = _interleaved(ctx, servers, "chunked push", rep, blob.size)
-    for o in out.values():
-        o.detail["chunk_bytes"] = CHUNK
-    return out
+    return _push(ctx, servers, chunked=True)
 
 
 def pull(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
@@ -258,14 +262,20 @@ def pull(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
             except (RegistryError, OSError) as exc:
                 ctx.st(s)["big_error"] = f"setup push for pull: {exc}"
 
-    def rep(s: Server, c: Client) -> float:
+    drainers = {s.name: Drainer(s.host, s.port) for s in servers}
+
+    def rep(s: Server) -> float:
         if "big_digest" not in ctx.st(s):
             raise RegistryError(ctx.st(s).get("big_error", "no blob"))
         t0 = time.perf_counter()
-        pull_blob(c, BIG_REPO, ctx.st(s)["big_digest"], blob.size)
+        pull_blob(drainers[s.name], BIG_REPO, ctx.st(s)["big_digest"], blob.size)
         return time.perf_counter() - t0
 
-    return _interleaved(ctx, servers, "pull", rep, blob.size)
+    try:
+        return _interleaved(ctx, servers, "pull", rep, blob.size)
+    finally:
+        for d in drainers.values():
+            d.close()
 
 
 # --- manifests under load ----------------------------------------------------------
@@ -445,16 +455,29 @@ def _ensure_image(ctx: Ctx, s: Server) -> bytes:
     return bytes(st["image_manifest"])
 
 
-def _curl_client_argv(s: Server, digests: list[str]) -> list[str]:
-    """One curl per client: manifest then each layer, in turn, on one kept-alive
-    connection (--next keeps the connection cache)."""
-    fmt = "%{http_code} %{size_download} %{num_connects}\\n"
-    base = ["--no-progress-meter", "--max-time", "600", "-o", "/dev/null", "-w", fmt]
-    argv = ["curl", *base, "-H", f"Accept: {OCI_MANIFEST}",
-            f"{s.url}/v2/{IMAGE_REPO}/manifests/{TAG}"]  # fmt: skip
-    for d in digests:
-        argv += ["--next", *base, f"{s.url}/v2/{IMAGE_REPO}/blobs/{d}"]
-    return argv
+def _one_client(
+    s: Server, digests: list[str], manifest: bytes, barrier: threading.Barrier
+) -> tuple[int, str | None]:
+    """Manifest, then each layer in turn, on one kept-alive connection."""
+    try:
+        with Drainer(s.host, s.port) as d:
+            d.connect()
+            barrier.wait(timeout=60)
+            total = 0
+            m = d.request(
+                "GET", f"/v2/{IMAGE_REPO}/manifests/{TAG}", headers={"Accept": OCI_MANIFEST}
+            )
+            if m.status != 200 or m.body != manifest:
+                return total, f"manifest: HTTP {m.status}, {m.nbytes} bytes"
+            total += m.nbytes
+            for dg in digests:
+                r = d.request("GET", f"/v2/{IMAGE_REPO}/blobs/{dg}")
+                if r.status != 200 or r.nbytes != LAYER_SIZE:
+                    return total, f"layer {dg[:19]}: HTTP {r.status}, {r.nbytes} bytes"
+                total += r.nbytes
+            return total, None
+    except (RegistryError, OSError, threading.BrokenBarrierError) as exc:
+        return 0, repr(exc)
 
 
 def pull_many(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
@@ -473,35 +496,29 @@ def pull_many(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
             o = out[s.name]
             if o.error:
                 continue
-            expect_sizes = [len(manifests[s.name])] + [LAYER_SIZE] * LAYERS
-            nbytes = CLIENTS * sum(expect_sizes)
-            argv = _curl_client_argv(s, digests)
-            c0 = _child_cpu()
-            t0 = time.perf_counter()
-            procs = [
-                subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for _ in range(CLIENTS)
-            ]
-            results = [p.communicate(timeout=900) for p in procs]
-            wall = time.perf_counter() - t0
-            cpus[s.name].append(_child_cpu() - c0)
-            problems = []
-            connects = 0
-            for i, (p, (so, se)) in enumerate(zip(procs, results, strict=True)):
-                lines = so.split()
-                triples = [lines[j : j + 3] for j in range(0, len(lines), 3)]
-                got = [(int(a), int(b)) for a, b, _ in triples]
-                connects += sum(int(c) for _, _, c in triples)
-                want = [(200, n) for n in expect_sizes]
-                if p.returncode != 0 or got != want:
-                    problems.append(f"client {i}: rc {p.returncode} got {got} {se.strip()}")
-            if problems:
-                o.error = f"rep {rep + 1}: " + "; ".join(problems[:3])
+            manifest = manifests[s.name]
+            nbytes = CLIENTS * (len(manifest) + LAYERS * LAYER_SIZE)
+            # Connections are opened first; the clock starts when all are released.
+            barrier = threading.Barrier(CLIENTS + 1)
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                futures = [
+                    pool.submit(_one_client, s, digests, manifest, barrier) for _ in range(CLIENTS)
+                ]
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    barrier.wait(timeout=60)
+                c0 = _self_cpu()
+                t0 = time.perf_counter()
+                results = [f.result(timeout=900) for f in futures]
+                wall = time.perf_counter() - t0
+                cpus[s.name].append(_self_cpu() - c0)
+            problems = [f"client {i}: {e}" for i, (_, e) in enumerate(results) if e]
+            got = sum(n for n, _ in results)
+            if problems or got != nbytes:
+                o.error = f"rep {rep + 1}: {got} of {nbytes} bytes; " + "; ".join(problems[:3])
                 ctx.log(f"  {s.name}: FAILED {o.error}")
                 continue
             walls[s.name].append(wall)
             o.reps.append(nbytes / wall / MB)
-            o.detail["connections_opened"] = connects
             ctx.log(
                 f"  {s.name} rep {rep + 1}: {nbytes / wall / MB:8.1f} MB/s aggregate, "
                 f"wall {wall:.2f} s"
@@ -518,7 +535,7 @@ def pull_many(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
                 "layer_bytes": LAYER_SIZE,
                 "walls_s": walls[s.name],
                 "client_cpu_s": cpus[s.name],
-                "tool": "20 x curl (manifest + 5 layers each, keep-alive)",
+                "tool": "20 threads, 1 keep-alive connection each: manifest then 5 layers",
             }
         )
     return out
