@@ -40,7 +40,7 @@ _STATUS_OVERRIDES: dict[type[e.DockyardError], int] = {
 def status_for(exc: e.DockyardError) -> int:
     for cls in type(exc).__mro__:
         if cls in _STATUS_OVERRIDES:
-            return _STATUS_OVERRIDES[cls]  # type: ignore[index]
+            return _STATUS_OVERRIDES[cls]
     return STATUS.get(exc.code, 500)
 
 

@@ -26,15 +26,6 @@ class ManifestRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class ManifestHead:
-    """What a HEAD needs; what the tag/digest lookup returns without the body."""
-
-    digest: str
-    media_type: str
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
 class UploadRecord:
     id: str
     repository: str
@@ -110,8 +101,6 @@ class MetadataStore(Protocol):
     async def stale_uploads(self, older_than: datetime) -> list[UploadRecord]: ...
 
     # manifests and tags
-    async def get_manifest_head(self, repository: str, reference: str) -> ManifestHead | None: ...
-
     async def get_manifest(self, repository: str, reference: str) -> ManifestRecord | None: ...
 
     async def put_manifest(self, repository: str, manifest: NewManifest, tag: str | None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, select, text, update
@@ -426,7 +425,7 @@ class SqlMetadataStore:
         if artifact_type is not None:
             q = q.where(m.c.artifact_type == artifact_type)
         async with self._read.connect() as conn:
-            rows: Sequence[Row[Any]] = (await conn.execute(q)).all()
+            rows = (await conn.execute(q)).all()
         return [
             ManifestRecord(
                 row.digest,
