@@ -10,9 +10,9 @@ from starlette.types import Receive, Scope, Send
 from dockyard.config import Settings, load_settings, settings_from_json
 from dockyard.http.dispatch import handle_http
 from dockyard.services import Services, build_services
+from dockyard.supervisor import SETTINGS_ENV
 
 log = logging.getLogger(__name__)
-SETTINGS_ENV = "DOCKYARD_SETTINGS_JSON"
 
 
 class DockyardApp:

@@ -86,7 +86,7 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [default: 5000].")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes [default: one per CPU core].")
+        int | None, typer.Option(help="Worker processes [default: 1, threads per core].")
     ] = None,
 ) -> None:
     """Start the registry (SQLite + local folder unless the config says otherwise)."""
@@ -98,37 +98,24 @@ def serve(
         overrides["data_dir"] = data_dir
     settings = _settings(config, overrides)
 
-    from dockyard.logs import configure, dict_config
+    from dockyard.logs import configure
 
     configure(settings.server.log_level, settings.server.log_format)
     _prepare_database(settings, migrate=settings.database.auto_migrate)
 
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops
-
-    from dockyard.app import SETTINGS_ENV
+    from dockyard.supervisor import SETTINGS_ENV
 
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     typer.echo(
         f"dockyard {__version__}: serving on http://{settings.server.host}:{settings.server.port} "
-        f"with {settings.worker_count} workers, data in {settings.data_dir}",
+        f"with {settings.server.workers} worker(s) x {settings.runtime_threads} threads, "
+        f"data in {settings.data_dir}",
         err=True,
     )
-    Granian(
-        target="dockyard.app:worker_app",
-        factory=True,
-        address=settings.server.host,
-        port=settings.server.port,
-        interface=Interfaces.ASGI,
-        workers=settings.worker_count,
-        loop=Loops.uvloop,
-        http=HTTPModes.http1,
-        backlog=2048,
-        log_dictconfig=dict_config(settings.server.log_level, settings.server.log_format),
-        log_access=False,
-        workers_kill_timeout=settings.server.graceful_timeout,
-        respawn_failed_workers=True,
-    ).serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Replace this process with the lean supervisor (see dockyard.supervisor).
+    os.execv(sys.executable, [sys.executable, "-m", "dockyard.supervisor"])
 
 
 @app.command()
