@@ -99,11 +99,15 @@ class FilesystemDriver:
         full = self._full(path)
         full.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.root / "_tmp" / uuid.uuid4().hex
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, full)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, full)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         _fsync_dir(full.parent)
 
     async def put_content(self, path: str, data: bytes) -> None:
@@ -138,8 +142,13 @@ class FilesystemDriver:
 
     def _open_writer(self, path: str, offset: int) -> int:
         full = self._full(path)
-        full.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(full, os.O_WRONLY | os.O_CREAT, 0o644)
+        if offset == 0:
+            full.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # only offset 0 creates: a bad offset must not leave an empty file behind
+            fd = os.open(full, os.O_WRONLY | (os.O_CREAT if offset == 0 else 0), 0o644)
+        except FileNotFoundError:
+            raise InvalidOffset(path, offset) from None
         try:
             size = os.fstat(fd).st_size
             if offset > size:

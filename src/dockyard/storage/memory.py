@@ -91,10 +91,11 @@ class MemoryDriver:
         return _MemWriter(entry, offset)
 
     async def move(self, src: str, dst: str) -> None:
-        entry = self._files.pop(self._check(src), None)
+        src_key, dst_key = self._check(src), self._check(dst)  # both before popping
+        entry = self._files.pop(src_key, None)
         if entry is None:
             raise PathNotFound(src)
-        self._files[self._check(dst)] = entry
+        self._files[dst_key] = entry
 
     async def delete(self, path: str) -> None:
         key = self._check(path)
