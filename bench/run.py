@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import subprocess
@@ -33,9 +34,12 @@ from servers import (
     Server,
     dockyard_server,
     go_server,
+    machine_busy_s,
     process_tree,
     pss_bytes,
     rss_bytes,
+    tree_cpu_s,
+    wait_for_quiet,
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -80,6 +84,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     p.add_argument("--json", type=Path, default=None, help="results file (default: results/)")
     p.add_argument("--ready-timeout", type=float, default=60.0)
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="first wait up to this long for other work on the machine to stop",
+    )
     args = p.parse_args(argv)
     only: list[str] = [s.strip() for item in args.only for s in item.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SCENARIOS))
@@ -120,6 +131,13 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _own_cpu_s() -> float:
+    """CPU-seconds of this process and its reaped children (wrk, ab, ...)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def idle_memory(server: Server) -> dict[str, Any]:
     """Whole-tree RSS/PSS after startup and one request (and 1 s to settle)."""
     import http.client
@@ -151,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
 
+    if args.wait_idle > 0:
+        frac = wait_for_quiet(args.wait_idle, 0.10, log)
+        log(f"machine {frac:.0%} busy before start")
     started = dt.datetime.now(dt.UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     workdir = Path(tempfile.mkdtemp(prefix="dockyard-bench-", dir=args.tmp_dir))
@@ -176,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     sampler: RssSampler | None = None
     exit_code = 0
+    busy0, total0 = machine_busy_s()
+    own0 = _own_cpu_s()
+    load: dict[str, Any] = {"loadavg_start": os.getloadavg()}
     try:
         for s in wanted:
             server_info[s.name] = {"argv": s.argv, "url": s.url, "log": str(s.log_path)}
@@ -215,6 +239,19 @@ def main(argv: list[str] | None = None) -> int:
         log("[red]interrupted[/]")
         exit_code = 130
     finally:
+        busy1, total1 = machine_busy_s()
+        own = _own_cpu_s() - own0 + sum(tree_cpu_s(s.pid) for s in live)
+        other = max(0.0, busy1 - busy0 - own)
+        load.update(
+            {
+                "loadavg_end": os.getloadavg(),
+                "machine_cpu_s": total1 - total0,
+                "busy_cpu_s": busy1 - busy0,
+                "bench_cpu_s": own,
+                "other_cpu_s": other,
+                "other_fraction": other / max(total1 - total0, 1e-9),
+            }
+        )
         if sampler is not None:
             sampler.stop()
             for s in live:
@@ -241,6 +278,14 @@ def main(argv: list[str] | None = None) -> int:
         f"blob {args.size_mib} MiB, load {args.duration} s, {os.cpu_count()} CPUs"
     )
     print_table(out, rows, title)
+    if load["other_fraction"] > 0.05:
+        out.print(
+            f"[bold yellow]warning:[/] other processes used {load['other_cpu_s']:.0f} CPU-s "
+            f"({load['other_fraction']:.0%} of the machine) during this run; figures are "
+            "depressed and noisy. Re-run on a quiet machine (see --wait-idle)."
+        )
+    else:
+        out.print(f"machine otherwise quiet: {load['other_fraction']:.1%} CPU used by others")
 
     record = {
         "started": started.isoformat(),
@@ -256,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             "dockyard_cmd": args.dockyard_cmd,
         },
         "environment": environment(args),
+        "machine_load": load,
         "servers": server_info,
         "memory": memory,
         "scenarios": {k: {n: o.as_json() for n, o in v.items()} for k, v in results.items()},

@@ -15,11 +15,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
 
 DEFAULT_DOCKYARD_CMD = (
@@ -264,6 +265,42 @@ def pss_bytes(pids: Iterable[int]) -> int:
                 total += int(line.split()[1]) * 1024
                 break
     return total
+
+
+def machine_busy_s() -> tuple[float, float]:
+    """(busy CPU-seconds, total CPU-seconds) of the whole machine since boot."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    busy = user + nice + system + irq + softirq + steal
+    return busy / CLK_TCK, (busy + idle + iowait) / CLK_TCK
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU-seconds used so far by root's live tree, plus children root has reaped."""
+    total = 0
+    for pid in process_tree(root):
+        f = _stat_fields(pid)
+        if f:
+            total += int(f[11]) + int(f[12])  # utime, stime (fields 14, 15)
+            if pid == root:
+                total += int(f[13]) + int(f[14])  # cutime, cstime
+    return total / CLK_TCK
+
+
+def wait_for_quiet(limit_s: float, max_busy: float, log: Callable[[str], None]) -> float:
+    """Wait (at most limit_s) until the machine is less than max_busy (0..1) busy over
+    a 2 s window; return the last busy fraction seen."""
+    deadline = time.monotonic() + limit_s
+    frac = 1.0
+    while True:
+        b0, t0 = machine_busy_s()
+        time.sleep(2)
+        b1, t1 = machine_busy_s()
+        frac = (b1 - b0) / max(t1 - t0, 1e-9)
+        if frac < max_busy or time.monotonic() >= deadline:
+            return frac
+        log(f"machine {frac:.0%} busy with other work; waiting for it to calm down")
 
 
 def tree_rss(root: int) -> tuple[int, int]:
