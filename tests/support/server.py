@@ -38,6 +38,14 @@ class RunningServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL the server and every worker, as a power cut or OOM kill would."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     """Poll /readyz until it answers 200; fail fast if the process exits."""
@@ -71,9 +79,13 @@ def run_server(
         "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(workers), *(extra_args or []),
     ]
-    full_env = {**os.environ, **(env or {})}
+    # Idle keep-alive connections hold granian's graceful shutdown until this
+    # timeout; tests close their clients, but keep teardown bounded anyway.
+    full_env = {**os.environ, "DOCKYARD__SERVER__GRACEFUL_TIMEOUT": "5", **(env or {})}
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
@@ -84,5 +96,5 @@ def run_server(
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
