@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import logging
 import os
 
@@ -9,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from dockyard.config import Settings, load_settings, settings_from_json
 from dockyard.http.dispatch import handle_http
+from dockyard.registry.janitor import run_periodically
 from dockyard.services import Services, build_services
 from dockyard.supervisor import SETTINGS_ENV
 
@@ -20,6 +24,7 @@ class DockyardApp:
         self.settings = settings
         self.access_log = settings.server.access_log
         self._services: Services | None = None
+        self._janitor: asyncio.Task[None] | None = None
 
     @property
     def services(self) -> Services:
@@ -28,9 +33,22 @@ class DockyardApp:
         return self._services
 
     async def startup(self) -> None:
-        self._services = await build_services(self.settings)
+        self._services = svc = await build_services(self.settings)
+        reg = self.settings.registry
+        self._janitor = asyncio.create_task(
+            run_periodically(
+                svc.store,
+                svc.storage,
+                dt.timedelta(hours=reg.upload_max_age_hours),
+                reg.upload_purge_interval_seconds,
+            )
+        )
 
     async def shutdown(self) -> None:
+        if self._janitor is not None:
+            self._janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._janitor
         if self._services is not None:
             await self._services.close()
             self._services = None

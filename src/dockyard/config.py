@@ -74,7 +74,10 @@ class RegistrySettings(_Section):
         True, description="POST ?mount= without from= links a blob the registry already has"
     )
     upload_lease_seconds: float = Field(60.0, gt=0)
-    upload_max_age_hours: float = Field(24.0, gt=0)
+    upload_max_age_hours: float = Field(
+        24.0, gt=0, description="uploads idle this long are purged with their data"
+    )
+    upload_purge_interval_seconds: float = Field(600.0, gt=0)
 
 
 class Settings(BaseSettings):

@@ -76,6 +76,8 @@ class MetadataStore(Protocol):
 
     async def get_upload(self, repository: str, upload_id: str) -> UploadRecord | None: ...
 
+    async def get_upload_by_id(self, upload_id: str) -> UploadRecord | None: ...
+
     async def lease_upload(
         self, repository: str, upload_id: str, offset: int, seconds: float
     ) -> bool:

@@ -185,6 +185,17 @@ class SqlMetadataStore:
             row = (await conn.execute(q)).first()
         return None if row is None else self._upload(row, repository)
 
+    async def get_upload_by_id(self, upload_id: str) -> UploadRecord | None:
+        u, r = s.uploads, s.repositories
+        q = (
+            select(u, r.c.name.label("repository"))
+            .join(r, r.c.id == u.c.repository_id)
+            .where(u.c.id == upload_id)
+        )
+        async with self._read.connect() as conn:
+            row = (await conn.execute(q)).first()
+        return None if row is None else self._upload(row, row.repository)
+
     async def lease_upload(
         self, repository: str, upload_id: str, offset: int, seconds: float
     ) -> bool:
