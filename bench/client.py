@@ -53,6 +53,12 @@ class Client:
             self._conn.close()
             self._conn = None
 
+    def reconnect(self) -> None:
+        """Fresh connection now: an idle kept-alive one may be closed by the server
+        at any moment (Dockyard's granian closes them after 2 s idle)."""
+        self.close()
+        self._connection()
+
     def __enter__(self) -> Client:
         return self
 
@@ -81,6 +87,7 @@ class Client:
         body: bytes | None = None,
         file: tuple[int, int, int] | None = None,  # (fd, offset, count) sent with sendfile
     ) -> Response:
+        reused = self._conn is not None
         conn = self._connection()
         hdrs = dict(headers or {})
         length = file[2] if file is not None else len(body or b"")
@@ -108,8 +115,14 @@ class Client:
             if resp.will_close:
                 self.close()
             return Response(resp.status, resp.headers, data)
-        except BaseException:
+        except (http.client.HTTPException, OSError) as exc:
             self.close()  # never reuse a connection in an unknown state
+            how = "reused" if reused else "new"
+            raise RegistryError(
+                f"{method} {self._path(url)[:80]} on {how} connection: {exc!r}"
+            ) from exc
+        except BaseException:
+            self.close()
             raise
 
 
@@ -147,6 +160,10 @@ class Drainer:
             self._sock.close()
             self._sock = None
         self._pending = b""
+
+    def reconnect(self) -> None:
+        self.close()
+        self.connect()
 
     def __enter__(self) -> Drainer:
         return self
