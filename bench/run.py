@@ -229,7 +229,15 @@ def main(argv: list[str] | None = None) -> int:
             for s in live:
                 if s not in runnable:
                     memory[s.name].setdefault("error", f"{s.name} exited mid-run")
+            b0, t0 = machine_busy_s()
+            o0 = _own_cpu_s() + sum(tree_cpu_s(s.pid) for s in runnable)
             res = RUNNERS[name](ctx, runnable) if runnable else {}
+            b1, t1 = machine_busy_s()
+            o1 = _own_cpu_s() + sum(tree_cpu_s(s.pid) for s in runnable)
+            frac = max(0.0, (b1 - b0) - (o1 - o0)) / max(t1 - t0, 1e-9)
+            load.setdefault("other_fraction_by_scenario", {})[name] = frac
+            if frac > 0.05:
+                log(f"  [yellow]other processes took {frac:.0%} of the machine meanwhile[/]")
             for s in wanted:
                 if s.name not in res:
                     why = memory.get(s.name, {}).get("error", "not running")
