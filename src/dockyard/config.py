@@ -133,7 +133,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        # one line: PyYAML's own message spans several, with a snippet and a caret
+        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        detail = " ".join(str(problem or exc).split())
+        raise ConfigError(f"{where}: not valid YAML: {detail}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
