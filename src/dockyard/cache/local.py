@@ -65,10 +65,10 @@ class LocalCache:
         return None
 
     async def put(self, scope: str, key: str, value: Any, token: bytes, size: int) -> None:
+        k = (scope, key)
+        self._drop(k)  # even when the new value is too big: never serve the older one
         if size > self._max_bytes // 16:
             return
-        k = (scope, key)
-        self._drop(k)
         self._entries[k] = (token, time.monotonic() + self._ttl, size, value)
         self._bytes += size
         while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
