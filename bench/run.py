@@ -30,11 +30,12 @@ from scenarios import RUNNERS, SCENARIOS, Ctx, Outcome
 from servers import (
     DEFAULT_DOCKYARD_CMD,
     MIB,
+    CpuSnapshot,
     RssSampler,
     Server,
+    cpu_snapshot,
     dockyard_server,
     go_server,
-    machine_busy_s,
     process_tree,
     pss_bytes,
     rss_bytes,
@@ -131,6 +132,20 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _account(d: CpuSnapshot, own: float) -> dict[str, Any]:
+    """Split the machine's CPU over an interval: ours, kernel threads, irq, others."""
+    other = max(0.0, d.process - d.kthreads - own)
+    return {
+        "machine_cpu_s": d.total,
+        "bench_cpu_s": own,  # harness + wrk/ab + both server trees
+        "kthreads_cpu_s": d.kthreads,  # mostly writeback of what the registries wrote
+        "irq_cpu_s": d.irq,  # softirq: loopback TCP processing, billed to no task
+        "steal_cpu_s": d.steal,
+        "other_cpu_s": other,  # other user processes: the noise to worry about
+        "other_fraction": other / max(d.total, 1e-9),
+    }
+
+
 def _own_cpu_s() -> float:
     """CPU-seconds of this process and its reaped children (wrk, ab, ...)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
@@ -197,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sampler: RssSampler | None = None
     exit_code = 0
-    busy0, total0 = machine_busy_s()
+    snap0 = cpu_snapshot()
     own0 = _own_cpu_s()
     load: dict[str, Any] = {"loadavg_start": os.getloadavg()}
     try:
@@ -229,15 +244,17 @@ def main(argv: list[str] | None = None) -> int:
             for s in live:
                 if s not in runnable:
                     memory[s.name].setdefault("error", f"{s.name} exited mid-run")
-            b0, t0 = machine_busy_s()
+            c0 = cpu_snapshot()
             o0 = _own_cpu_s() + sum(tree_cpu_s(s.pid) for s in runnable)
             res = RUNNERS[name](ctx, runnable) if runnable else {}
-            b1, t1 = machine_busy_s()
             o1 = _own_cpu_s() + sum(tree_cpu_s(s.pid) for s in runnable)
-            frac = max(0.0, (b1 - b0) - (o1 - o0)) / max(t1 - t0, 1e-9)
-            load.setdefault("other_fraction_by_scenario", {})[name] = frac
-            if frac > 0.05:
-                log(f"  [yellow]other processes took {frac:.0%} of the machine meanwhile[/]")
+            acct = _account(cpu_snapshot() - c0, o1 - o0)
+            load.setdefault("by_scenario", {})[name] = acct
+            if acct["other_fraction"] > 0.05:
+                log(
+                    f"  [yellow]other processes took {acct['other_fraction']:.0%} "
+                    "of the machine meanwhile[/]"
+                )
             for s in wanted:
                 if s.name not in res:
                     why = memory.get(s.name, {}).get("error", "not running")
@@ -247,19 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         log("[red]interrupted[/]")
         exit_code = 130
     finally:
-        busy1, total1 = machine_busy_s()
         own = _own_cpu_s() - own0 + sum(tree_cpu_s(s.pid) for s in live)
-        other = max(0.0, busy1 - busy0 - own)
-        load.update(
-            {
-                "loadavg_end": os.getloadavg(),
-                "machine_cpu_s": total1 - total0,
-                "busy_cpu_s": busy1 - busy0,
-                "bench_cpu_s": own,
-                "other_cpu_s": other,
-                "other_fraction": other / max(total1 - total0, 1e-9),
-            }
-        )
+        load.update(_account(cpu_snapshot() - snap0, own))
+        load["loadavg_end"] = os.getloadavg()
         if sampler is not None:
             sampler.stop()
             for s in live:
@@ -288,12 +295,16 @@ def main(argv: list[str] | None = None) -> int:
     print_table(out, rows, title)
     if load["other_fraction"] > 0.05:
         out.print(
-            f"[bold yellow]warning:[/] other processes used {load['other_cpu_s']:.0f} CPU-s "
+            f"[bold yellow]warning:[/] other processes used {load['other_cpu_s']:.1f} CPU-s "
             f"({load['other_fraction']:.0%} of the machine) during this run; figures are "
             "depressed and noisy. Re-run on a quiet machine (see --wait-idle)."
         )
     else:
-        out.print(f"machine otherwise quiet: {load['other_fraction']:.1%} CPU used by others")
+        out.print(
+            f"machine otherwise quiet: {load['other_fraction']:.1%} of its CPU used by other "
+            f"processes (kernel threads {load['kthreads_cpu_s']:.1f} CPU-s, irq/softirq "
+            f"{load['irq_cpu_s']:.1f}, steal {load['steal_cpu_s']:.1f})"
+        )
 
     record = {
         "started": started.isoformat(),

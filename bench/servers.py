@@ -267,13 +267,48 @@ def pss_bytes(pids: Iterable[int]) -> int:
     return total
 
 
-def machine_busy_s() -> tuple[float, float]:
-    """(busy CPU-seconds, total CPU-seconds) of the whole machine since boot."""
+@dataclass
+class CpuSnapshot:
+    """Machine CPU-seconds since boot, split by who can be billed for it."""
+
+    total: float  # all time, idle included, summed over CPUs
+    process: float  # user + nice + system: billed to some task
+    irq: float  # irq + softirq (loopback TCP work lands here, billed to no task)
+    steal: float  # taken by the hypervisor for other guests
+    kthreads: float  # of `process`, used by kernel threads (writeback, ...)
+
+    def __sub__(self, other: CpuSnapshot) -> CpuSnapshot:
+        return CpuSnapshot(
+            self.total - other.total,
+            self.process - other.process,
+            self.irq - other.irq,
+            self.steal - other.steal,
+            self.kthreads - other.kthreads,
+        )
+
+
+def cpu_snapshot() -> CpuSnapshot:
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
     user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    busy = user + nice + system + irq + softirq + steal
-    return busy / CLK_TCK, (busy + idle + iowait) / CLK_TCK
+    kthreads = 0
+    for pid in process_tree(2):  # kthreadd and the kernel threads
+        fs = _stat_fields(pid)
+        if fs:
+            kthreads += int(fs[11]) + int(fs[12])
+    return CpuSnapshot(
+        total=(user + nice + system + idle + iowait + irq + softirq + steal) / CLK_TCK,
+        process=(user + nice + system) / CLK_TCK,
+        irq=(irq + softirq) / CLK_TCK,
+        steal=steal / CLK_TCK,
+        kthreads=kthreads / CLK_TCK,
+    )
+
+
+def machine_busy_s() -> tuple[float, float]:
+    """(busy CPU-seconds, total CPU-seconds) of the whole machine since boot."""
+    snap = cpu_snapshot()
+    return snap.process + snap.irq + snap.steal, snap.total
 
 
 def tree_cpu_s(root: int) -> float:
