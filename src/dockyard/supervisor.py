@@ -14,7 +14,6 @@ import os
 
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces, Loops
-from granian.http import HTTP1Settings
 
 from dockyard.logs import dict_config
 
@@ -36,7 +35,6 @@ def main() -> None:
         loop=Loops.uvloop,
         http=HTTPModes.http1,
         backlog=2048,
-        http1_settings=HTTP1Settings(header_read_timeout=2000),
         log_dictconfig=dict_config(server["log_level"], server["log_format"]),
         log_access=False,
         workers_kill_timeout=server["graceful_timeout"],
