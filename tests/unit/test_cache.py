@@ -90,11 +90,11 @@ async def test_put_replaces(cache: LocalCache) -> None:
 
 
 async def test_ttl_expiry(tmp_path: Path) -> None:
-    c = make(tmp_path, ttl=0.1)
+    c = make(tmp_path, ttl=0.3)
     try:
         await fill(c, "repo-a", "k", "v")
         assert await c.get("repo-a", "k") == "v"
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(0.5)
         assert await c.get("repo-a", "k") is None
     finally:
         c.close()

@@ -289,9 +289,9 @@ class MetadataConformance:
         uid = "f" * 32
         await store.create_upload("r", uid)
         assert await store.lease_upload("r", uid, 0, 0.2)
-        assert await store.lease_upload("r", uid, 0, 60) is False
         await asyncio.sleep(0.4)
         assert await store.lease_upload("r", uid, 0, 60) is True
+        assert await store.lease_upload("r", uid, 0, 60) is False
 
     async def test_lease_refresh_extends(self, store: SqlMetadataStore) -> None:
         uid = "f" * 32
