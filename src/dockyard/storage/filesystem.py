@@ -55,6 +55,7 @@ class _FsWriter:
     async def cancel(self) -> None:
         try:
             os.ftruncate(self._fd, self._start)
+            os.lseek(self._fd, self._start, os.SEEK_SET)  # a later write continues from there
         except OSError as exc:
             raise StorageError(f"truncate {self._path}: {exc.strerror}") from exc
         self._size = self._start
