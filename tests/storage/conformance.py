@@ -283,6 +283,17 @@ class DriverConformance:
             return
         assert content == b""
 
+    async def test_writer_usable_after_cancel(self, driver: StorageDriver) -> None:
+        await write_through(driver, "w/again", b"base")
+        w = await driver.writer("w/again", 4)
+        await w.write(b"discarded")
+        await w.cancel()
+        await w.write(b"+kept")
+        assert w.size == 9
+        await w.commit()
+        await w.close()
+        assert await driver.get_content("w/again") == b"base+kept"
+
     async def test_writer_invalid_offset(self, driver: StorageDriver) -> None:
         await write_through(driver, "w/o", b"0123456789")
         with pytest.raises(InvalidOffset) as exc:
