@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from dockyard.config import Settings, load_settings, settings_from_json
 from dockyard.http.dispatch import handle_http
+from dockyard.http.v2.blobsend import StreamSlots
 from dockyard.registry.janitor import run_periodically
 from dockyard.services import Services, build_services
 from dockyard.supervisor import SETTINGS_ENV
@@ -23,6 +24,7 @@ class DockyardApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.access_log = settings.server.access_log
+        self.stream_slots = StreamSlots(settings.server.stream_slots)
         self._services: Services | None = None
         self._janitor: asyncio.Task[None] | None = None
 

@@ -39,6 +39,9 @@ class ServerSettings(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
     access_log: bool = False
+    stream_slots: int = Field(
+        1, ge=0, description="blob bodies a worker streams itself before using pathsend"
+    )
     public_url: str | None = Field(None, description="absolute base URL for Location headers")
 
 

@@ -8,8 +8,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import errors as e
 from dockyard.http import health
@@ -30,7 +29,7 @@ _API_VERSION = [(k.lower().encode(), v.encode()) for k, v in API_VERSION_HEADER.
 _PLAIN_ROUTES = {"/healthz": health.healthz, "/readyz": health.readyz}
 
 
-async def _route(request: Request) -> Response:
+async def _route(request: Request) -> ASGIApp:
     path: str = request.scope["path"]
     if path.startswith("/v2"):
         found = match(path)
@@ -83,6 +82,7 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
     request = Request(scope, receive)
     request.scope["app"] = app
     try:
+        response: ASGIApp
         try:
             response = await _route(request)
         except e.DockyardError as exc:

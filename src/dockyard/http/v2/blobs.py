@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 
+from dockyard.http.v2.blobsend import BlobBody, RangeNotSatisfiable, parse_range
 from dockyard.http.v2.common import services
 
 
@@ -24,22 +25,33 @@ async def head_blob(request: Request, name: str, digest: str) -> Response:
     return Response(status_code=200, headers=headers, media_type="application/octet-stream")
 
 
-async def get_blob(request: Request, name: str, digest: str) -> Response:
+async def get_blob(request: Request, name: str, digest: str) -> Response | BlobBody:
     svc = services(request).blobs
     source = await svc.source(name, digest, redirect=True)
     if source.redirect_url is not None:
         return RedirectResponse(source.redirect_url, status_code=307)
+    size = source.blob.size
     headers = _headers(source.blob.digest)
-    if source.local_path is not None:
-        # Starlette answers Range with 206 itself, and hands a whole-file GET to the
-        # server as ASGI pathsend (zero-copy sendfile in granian).
-        return FileResponse(
-            source.local_path, headers=headers, media_type="application/octet-stream"
-        )
-    headers["Content-Length"] = str(source.blob.size)
-    return StreamingResponse(
-        svc.stream(source.blob.digest), headers=headers, media_type="application/octet-stream"
-    )
+    headers["Content-Type"] = "application/octet-stream"
+    try:
+        wanted = parse_range(request.headers.get("range"), size)
+    except RangeNotSatisfiable:
+        headers["Content-Range"] = f"bytes */{size}"
+        return Response(status_code=416, headers=headers)
+    if wanted is None:
+        headers["Content-Length"] = str(size)
+        slots = request.app.stream_slots
+        if (
+            not slots.available()
+            and source.local_path is not None
+            and "http.response.pathsend" in request.scope.get("extensions", {})
+        ):
+            return BlobBody(200, headers, None, source.local_path)
+        return BlobBody(200, headers, svc.stream(source.blob.digest), slots=slots)
+    start, end = wanted
+    headers["Content-Length"] = str(end - start + 1)
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return BlobBody(206, headers, svc.stream(source.blob.digest, start, end - start + 1))
 
 
 async def delete_blob(request: Request, name: str, digest: str) -> Response:

@@ -10,11 +10,11 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from dockyard.http.v2 import blobs, manifests, uploads
 
-Handler = Callable[..., Awaitable[Response]]
+Handler = Callable[..., Awaitable[ASGIApp]]
 
 _NAME = r"(?P<name>.+?)"
 ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
