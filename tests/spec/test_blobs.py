@@ -98,3 +98,22 @@ def test_same_blob_twice_is_stored_once(client: httpx.Client, server) -> None:  
     hexd = d1.split(":")[1]
     path = server.data_dir / "storage" / "blobs" / "sha256" / hexd[:2] / hexd
     assert path.read_bytes() == data
+
+
+def test_blob_range_forms(client: httpx.Client) -> None:
+    repo = unique_repo()
+    data = os.urandom(1000)
+    digest = push_blob(client, repo, data)
+    url = f"/v2/{repo}/blobs/{digest}"
+    r = client.get(url, headers={"Range": "bytes=-10"})  # suffix
+    assert r.status_code == 206 and r.content == data[-10:]
+    assert r.headers["Content-Range"] == "bytes 990-999/1000"
+    r = client.get(url, headers={"Range": "bytes=0-0"})
+    assert r.status_code == 206 and r.content == data[:1]
+    r = client.get(url, headers={"Range": "bytes=500-5000"})  # end clamped
+    assert r.status_code == 206 and r.content == data[500:]
+    r = client.get(url, headers={"Range": "bytes=0-1,5-6"})  # several: whole blob
+    assert r.status_code == 200 and r.content == data
+    r = client.get(url, headers={"Range": "bytes=1000-"})
+    assert r.status_code == 416
+    assert r.headers["Content-Range"] == "bytes */1000"
