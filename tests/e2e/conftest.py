@@ -29,6 +29,9 @@ def pytest_runtest_makereport(
             except OSError as exc:  # pragma: no cover - diagnostics only
                 text = f"<could not read server log: {exc}>"
             lines = text.splitlines()[-SERVER_LOG_TAIL:]
+            rc = srv.process.poll()
+            state = "still running" if rc is None else f"EXITED with status {rc}"
+            lines.insert(0, f"[server pid {srv.process.pid} {state}]")
             report.sections.append(("server log (during this test)", "\n".join(lines)))
     return report
 
