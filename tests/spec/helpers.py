@@ -31,8 +31,12 @@ def unique_repo(prefix: str = "spec") -> str:
 
 def push_blob(client: httpx.Client, repo: str, data: bytes) -> str:
     digest = sha256(data)
-    r = client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=data,
-                    headers={"Content-Type": "application/octet-stream"})
+    r = client.post(
+        f"/v2/{repo}/blobs/uploads/",
+        params={"digest": digest},
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert r.status_code == 201, r.text
     return digest
 
@@ -52,10 +56,18 @@ def image(
 ) -> tuple[bytes, dict[str, Any]]:
     """Push config + layers; return (manifest bytes, manifest dict) without pushing it."""
     docker = media_type == DOCKER_MANIFEST
-    config = config if config is not None else json.dumps(
-        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []},
-         "nonce": uuid.uuid4().hex}
-    ).encode()
+    config = (
+        config
+        if config is not None
+        else json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": []},
+                "nonce": uuid.uuid4().hex,
+            }
+        ).encode()
+    )
     push_blob(client, repo, config)
     layer_descs = []
     for _ in range(layers):
@@ -75,8 +87,9 @@ def image(
 def put_manifest(
     client: httpx.Client, repo: str, ref: str, body: bytes, media_type: str = OCI_MANIFEST
 ) -> httpx.Response:
-    return client.put(f"/v2/{repo}/manifests/{ref}", content=body,
-                      headers={"Content-Type": media_type})
+    return client.put(
+        f"/v2/{repo}/manifests/{ref}", content=body, headers={"Content-Type": media_type}
+    )
 
 
 def push_image(client: httpx.Client, repo: str, tag: str, **kw: Any) -> tuple[str, bytes]:

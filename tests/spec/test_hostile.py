@@ -19,8 +19,16 @@ def _raw(server, request_line: str) -> bytes:  # type: ignore[no-untyped-def]
 
 
 def test_invalid_repository_names(client: httpx.Client) -> None:
-    for name in ("UPPER/case", "a//b", "a/-b", "trailing-", "x" * 300, "a/b..c/../d",
-                 "sp ace", "a/.hidden"):
+    for name in (
+        "UPPER/case",
+        "a//b",
+        "a/-b",
+        "trailing-",
+        "x" * 300,
+        "a/b..c/../d",
+        "sp ace",
+        "a/.hidden",
+    ):
         r = client.get(f"/v2/{name}/tags/list")
         assert r.status_code in (400, 404), name
         if r.status_code == 400:

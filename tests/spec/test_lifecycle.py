@@ -17,8 +17,9 @@ from tests.support.server import run_server
 SHORT_LEASE = {"DOCKYARD__REGISTRY__UPLOAD_LEASE_SECONDS": "1"}
 
 
-def _slow_body(first: bytes, rest: bytes, started: threading.Event,
-               release: threading.Event) -> Iterator[bytes]:
+def _slow_body(
+    first: bytes, rest: bytes, started: threading.Event, release: threading.Event
+) -> Iterator[bytes]:
     yield first
     started.set()
     release.wait(30)

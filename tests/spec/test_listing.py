@@ -73,15 +73,24 @@ def test_catalog(client: httpx.Client) -> None:
     assert client.get("/v2/_catalog", params={"n": "-1"}).status_code == 400
 
 
-def _referrer(client: httpx.Client, repo: str, subject: dict, artifact_type: str,
-              annotations: dict | None = None) -> tuple[httpx.Response, bytes]:
+def _referrer(
+    client: httpx.Client,
+    repo: str,
+    subject: dict,
+    artifact_type: str,
+    annotations: dict | None = None,
+) -> tuple[httpx.Response, bytes]:
     push_blob(client, repo, b"{}")
     payload = os.urandom(64)
     push_blob(client, repo, payload)
-    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
-                "config": descriptor(OCI_EMPTY, b"{}"),
-                "layers": [descriptor("application/octet-stream", payload)],
-                "subject": subject}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": descriptor(OCI_EMPTY, b"{}"),
+        "layers": [descriptor("application/octet-stream", payload)],
+        "subject": subject,
+    }
     if annotations:
         manifest["annotations"] = annotations
     body = json.dumps(manifest).encode()
@@ -92,11 +101,12 @@ def test_referrers(client: httpx.Client) -> None:
     repo = unique_repo()
     digest, body = push_image(client, repo, "v1")
     subject = descriptor(OCI_MANIFEST, body)
-    r1, b1 = _referrer(client, repo, subject, "application/vnd.example.sig",
-                       {"org.example.signed-by": "ci"})
+    r1, b1 = _referrer(
+        client, repo, subject, "application/vnd.example.sig", {"org.example.signed-by": "ci"}
+    )
     assert r1.status_code == 201
     assert r1.headers["OCI-Subject"] == digest
-    r2, b2 = _referrer(client, repo, subject, "application/vnd.example.sbom")
+    r2, _b2 = _referrer(client, repo, subject, "application/vnd.example.sbom")
     assert r2.status_code == 201
 
     r = client.get(f"/v2/{repo}/referrers/{digest}")
@@ -105,16 +115,23 @@ def test_referrers(client: httpx.Client) -> None:
     index = r.json()
     assert index["schemaVersion"] == 2 and index["mediaType"] == OCI_INDEX
     by_digest = {m["digest"]: m for m in index["manifests"]}
-    assert set(by_digest) == {r1.headers["Docker-Content-Digest"],
-                              r2.headers["Docker-Content-Digest"]}
+    assert set(by_digest) == {
+        r1.headers["Docker-Content-Digest"],
+        r2.headers["Docker-Content-Digest"],
+    }
     sig = by_digest[r1.headers["Docker-Content-Digest"]]
-    assert sig == {"mediaType": OCI_MANIFEST, "digest": r1.headers["Docker-Content-Digest"],
-                   "size": len(b1), "artifactType": "application/vnd.example.sig",
-                   "annotations": {"org.example.signed-by": "ci"}}
+    assert sig == {
+        "mediaType": OCI_MANIFEST,
+        "digest": r1.headers["Docker-Content-Digest"],
+        "size": len(b1),
+        "artifactType": "application/vnd.example.sig",
+        "annotations": {"org.example.signed-by": "ci"},
+    }
     assert "OCI-Filters-Applied" not in r.headers
 
-    r = client.get(f"/v2/{repo}/referrers/{digest}",
-                   params={"artifactType": "application/vnd.example.sbom"})
+    r = client.get(
+        f"/v2/{repo}/referrers/{digest}", params={"artifactType": "application/vnd.example.sbom"}
+    )
     assert r.headers["OCI-Filters-Applied"] == "artifactType"
     assert [m["digest"] for m in r.json()["manifests"]] == [r2.headers["Docker-Content-Digest"]]
 

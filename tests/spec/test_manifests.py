@@ -72,7 +72,7 @@ def test_put_by_digest(client: httpx.Client) -> None:
 
 def test_docker_schema2_manifest(client: httpx.Client) -> None:
     repo = unique_repo()
-    digest, body = push_image(client, repo, "d", media_type=DOCKER_MANIFEST)
+    _digest, body = push_image(client, repo, "d", media_type=DOCKER_MANIFEST)
     g = client.get(f"/v2/{repo}/manifests/d", headers={"Accept": DOCKER_MANIFEST})
     assert g.headers["Content-Type"] == DOCKER_MANIFEST
     assert g.content == body
@@ -81,9 +81,10 @@ def test_docker_schema2_manifest(client: httpx.Client) -> None:
 def _index(client: httpx.Client, repo: str, media_type: str, child_type: str) -> bytes:
     children = []
     for arch in ("amd64", "arm64"):
-        d, body = push_image(client, repo, f"child-{arch}", media_type=child_type)
-        children.append({**descriptor(child_type, body),
-                         "platform": {"os": "linux", "architecture": arch}})
+        _d, body = push_image(client, repo, f"child-{arch}", media_type=child_type)
+        children.append(
+            {**descriptor(child_type, body), "platform": {"os": "linux", "architecture": arch}}
+        )
     return json.dumps({"schemaVersion": 2, "mediaType": media_type, "manifests": children}).encode()
 
 
@@ -101,8 +102,13 @@ def test_oci_index_and_docker_list(client: httpx.Client) -> None:
 def test_index_with_unknown_child(client: httpx.Client) -> None:
     repo = unique_repo()
     missing = sha256(b"no such manifest")
-    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": missing, "size": 10}]}).encode()
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_MANIFEST, "digest": missing, "size": 10}],
+        }
+    ).encode()
     r = put_manifest(client, repo, "bad", body, OCI_INDEX)
     assert r.status_code == 400
     assert error_codes(r) == ["MANIFEST_UNKNOWN"]
@@ -132,10 +138,14 @@ def test_blob_in_other_repository_is_not_enough(client: httpx.Client) -> None:
 def test_foreign_layers_need_not_exist(client: httpx.Client) -> None:
     repo = unique_repo()
     _, manifest = image(client, repo, media_type=DOCKER_MANIFEST)
-    manifest["layers"].append({
-        "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-        "digest": sha256(b"windows base layer"), "size": 18,
-        "urls": ["https://example.invalid/layer"]})
+    manifest["layers"].append(
+        {
+            "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+            "digest": sha256(b"windows base layer"),
+            "size": 18,
+            "urls": ["https://example.invalid/layer"],
+        }
+    )
     r = put_manifest(client, repo, "win", json.dumps(manifest).encode(), DOCKER_MANIFEST)
     assert r.status_code == 201, r.text
 
@@ -147,7 +157,8 @@ def test_artifact_manifest(client: httpx.Client) -> None:
     payload = os.urandom(300)
     push_blob(client, repo, payload)
     manifest = {
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
         "artifactType": "application/vnd.example.sbom.v1+json",
         "config": descriptor(OCI_EMPTY, empty),
         "layers": [descriptor("application/vnd.example.sbom.layer+json", payload)],
@@ -157,10 +168,12 @@ def test_artifact_manifest(client: httpx.Client) -> None:
     # any config media type
     cfg = b'{"helm": true}'
     push_blob(client, repo, cfg)
-    manifest2 = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                 "config": descriptor("application/vnd.cncf.helm.config.v1+json", cfg),
-                 "layers": [descriptor("application/vnd.cncf.helm.chart.content.v1.tar+gzip",
-                                       payload)]}
+    manifest2 = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor("application/vnd.cncf.helm.config.v1+json", cfg),
+        "layers": [descriptor("application/vnd.cncf.helm.chart.content.v1.tar+gzip", payload)],
+    }
     assert put_manifest(client, repo, "chart", json.dumps(manifest2).encode()).status_code == 201
 
 
@@ -172,17 +185,21 @@ def test_invalid_manifests(client: httpx.Client) -> None:
         b"[]",
         json.dumps({**manifest, "schemaVersion": 1}).encode(),
         json.dumps({k: v for k, v in manifest.items() if k != "config"}).encode(),
-        json.dumps({**manifest, "layers": [{"mediaType": "x/y", "digest": "sha256:zz",
-                                            "size": 1}]}).encode(),
-        json.dumps({**manifest, "layers": [{"mediaType": "x/y", "digest": sha256(b""),
-                                            "size": -1}]}).encode(),
+        json.dumps(
+            {**manifest, "layers": [{"mediaType": "x/y", "digest": "sha256:zz", "size": 1}]}
+        ).encode(),
+        json.dumps(
+            {**manifest, "layers": [{"mediaType": "x/y", "digest": sha256(b""), "size": -1}]}
+        ).encode(),
         json.dumps({**manifest, "mediaType": DOCKER_MANIFEST}).encode(),  # vs Content-Type
     ]
     for case in cases:
         r = put_manifest(client, repo, "bad", case)
         assert r.status_code == 400, (case[:60], r.text)
         assert error_codes(r) == ["MANIFEST_INVALID"], case[:60]
-    r = put_manifest(client, repo, "bad", body, "application/vnd.docker.distribution.manifest.v1+prettyjws")
+    r = put_manifest(
+        client, repo, "bad", body, "application/vnd.docker.distribution.manifest.v1+prettyjws"
+    )
     assert r.status_code == 400
     assert client.head(f"/v2/{repo}/manifests/bad").status_code == 404
 
@@ -226,10 +243,11 @@ def test_manifest_unknown(client: httpx.Client) -> None:
 
 def test_accept_negotiation(client: httpx.Client) -> None:
     repo = unique_repo()
-    digest, body = push_image(client, repo, "v1")
+    _digest, body = push_image(client, repo, "v1")
     # several Accept lines are combined
-    r = client.get(f"/v2/{repo}/manifests/v1",
-                   headers=[("Accept", DOCKER_MANIFEST), ("Accept", OCI_MANIFEST)])
+    r = client.get(
+        f"/v2/{repo}/manifests/v1", headers=[("Accept", DOCKER_MANIFEST), ("Accept", OCI_MANIFEST)]
+    )
     assert r.status_code == 200 and r.content == body
     # no Accept and wildcard get the stored manifest
     assert client.get(f"/v2/{repo}/manifests/v1").content == body

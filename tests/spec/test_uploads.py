@@ -41,8 +41,12 @@ def test_post_then_single_put(client: httpx.Client) -> None:
     repo = unique_repo()
     data = os.urandom(70_000)
     loc = _start(client, repo)
-    r = client.put(loc, params={"digest": sha256(data)}, content=data,
-                   headers={"Content-Type": "application/octet-stream"})
+    r = client.put(
+        loc,
+        params={"digest": sha256(data)},
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert r.status_code == 201, r.text
     assert r.headers["Docker-Content-Digest"] == sha256(data)
     assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
@@ -58,9 +62,12 @@ def test_chunked_upload_with_status(client: httpx.Client) -> None:
     offset = 0
     for chunk in chunks:
         r = client.patch(
-            loc, content=chunk,
-            headers={"Content-Range": f"{offset}-{offset + len(chunk) - 1}",
-                     "Content-Type": "application/octet-stream"},
+            loc,
+            content=chunk,
+            headers={
+                "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                "Content-Type": "application/octet-stream",
+            },
         )
         assert r.status_code == 202, r.text
         offset += len(chunk)
@@ -98,8 +105,12 @@ def test_final_put_with_last_chunk(client: httpx.Client) -> None:
     loc = _start(client, repo)
     r = client.patch(loc, content=data[:12_000], headers={"Content-Range": "0-11999"})
     assert r.status_code == 202
-    r = client.put(r.headers["Location"], params={"digest": sha256(data)}, content=data[12_000:],
-                   headers={"Content-Range": "12000-19999"})
+    r = client.put(
+        r.headers["Location"],
+        params={"digest": sha256(data)},
+        content=data[12_000:],
+        headers={"Content-Range": "12000-19999"},
+    )
     assert r.status_code == 201, r.text
     assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
 
@@ -186,8 +197,11 @@ def test_unknown_upload(client: httpx.Client) -> None:
     repo = unique_repo()
     for upload_id in ("0" * 32, "not-a-real-id", "%2e%2e"):
         for method in ("GET", "PATCH", "PUT", "DELETE"):
-            r = client.request(method, f"/v2/{repo}/blobs/uploads/{upload_id}",
-                               params={"digest": sha256(b"")} if method == "PUT" else None)
+            r = client.request(
+                method,
+                f"/v2/{repo}/blobs/uploads/{upload_id}",
+                params={"digest": sha256(b"")} if method == "PUT" else None,
+            )
             assert r.status_code == 404, (method, upload_id, r.text)
             assert error_codes(r) == ["BLOB_UPLOAD_UNKNOWN"]
 
@@ -245,8 +259,11 @@ def test_mount_without_from(client: httpx.Client) -> None:
 def test_refused_mount_falls_back_to_upload(client: httpx.Client) -> None:
     a, b = unique_repo(), unique_repo()
     missing = sha256(b"not here")
-    for params in ({"mount": missing, "from": a}, {"mount": "garbage", "from": a},
-                   {"mount": missing}):
+    for params in (
+        {"mount": missing, "from": a},
+        {"mount": "garbage", "from": a},
+        {"mount": missing},
+    ):
         r = client.post(f"/v2/{b}/blobs/uploads/", params=params)
         assert r.status_code == 202, params
         assert "/blobs/uploads/" in r.headers["Location"]
@@ -263,8 +280,10 @@ def test_disconnect_mid_patch_leaves_offset(client: httpx.Client, server) -> Non
     assert r.status_code == 202
     # announce 1 MiB, send 100 KiB, hang up
     with socket.create_connection((server.host, server.port)) as sock:
-        head = (f"PATCH {loc} HTTP/1.1\r\nHost: {server.hostport}\r\n"
-                f"Content-Length: {1 << 20}\r\nContent-Type: application/octet-stream\r\n\r\n")
+        head = (
+            f"PATCH {loc} HTTP/1.1\r\nHost: {server.hostport}\r\n"
+            f"Content-Length: {1 << 20}\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
         sock.sendall(head.encode() + b"b" * 100_000)
     # the server notices the disconnect and rolls back; the status is unchanged
     # whenever we look, and the upload can continue from 1000

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,10 +40,8 @@ class RunningServer:
 
     def kill(self) -> None:
         """SIGKILL the server and every worker, as a power cut or OOM kill would."""
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait()
 
 
@@ -75,9 +73,19 @@ def run_server(
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"server-{port}.log"
     cmd = [
-        sys.executable, "-m", "dockyard", "serve",
-        "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers), *(extra_args or []),
+        sys.executable,
+        "-m",
+        "dockyard",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        *(extra_args or []),
     ]
     # Idle keep-alive connections hold granian's graceful shutdown until this
     # timeout; tests close their clients, but keep teardown bounded anyway.
