@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from dockyard.errors import ConfigError
@@ -99,6 +106,14 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _memory_needs_one_process(self) -> Settings:
+        if isinstance(self.storage, MemoryStorage) and self.server.workers > 1:
+            raise ValueError(
+                "storage.driver memory keeps blobs inside one process: use server.workers: 1"
+            )
+        return self
 
     # -- derived ---------------------------------------------------------------
 

@@ -368,3 +368,10 @@ def test_cli_migrate_concurrently(tmp_path: Path) -> None:
             await store.close()
 
     asyncio.run(schema_ok())
+
+
+def test_memory_storage_needs_one_worker(tmp_path: Path) -> None:
+    base = {"data_dir": str(tmp_path), "storage": {"driver": "memory"}}
+    with pytest.raises(ConfigError, match="workers: 1"):
+        load_settings(overrides={**base, "server": {"workers": 2}})
+    assert load_settings(overrides=base).server.workers == 1
