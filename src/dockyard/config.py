@@ -11,7 +11,9 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -55,13 +57,29 @@ class ServerSettings(_Section):
 class FilesystemStorage(_Section):
     driver: Literal["filesystem"] = "filesystem"
     root: Path | None = Field(None, description="default: <data_dir>/storage")
+    fsync: bool = Field(
+        True,
+        description="fsync blob data before acknowledging it; false survives a process "
+        "crash but not a power loss (the reference registry never fsyncs)",
+    )
 
 
 class MemoryStorage(_Section):
     driver: Literal["memory"]
 
 
-StorageSettings = Annotated[FilesystemStorage | MemoryStorage, Field(discriminator="driver")]
+def _storage_driver(value: Any) -> str:
+    """The union's tag; a section that leaves `driver` out means the default, filesystem
+    (so `DOCKYARD__STORAGE__FSYNC=false` alone works)."""
+    if isinstance(value, dict):
+        return str(value.get("driver", "filesystem"))
+    return str(getattr(value, "driver", "filesystem"))
+
+
+StorageSettings = Annotated[
+    Annotated[FilesystemStorage, Tag("filesystem")] | Annotated[MemoryStorage, Tag("memory")],
+    Discriminator(_storage_driver),
+]
 
 
 class DatabaseSettings(_Section):

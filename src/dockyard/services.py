@@ -36,7 +36,7 @@ class Services:
 def build_storage(settings: Settings) -> StorageDriver:
     if isinstance(settings.storage, MemoryStorage):
         return MemoryDriver()
-    return FilesystemDriver(settings.storage_root)
+    return FilesystemDriver(settings.storage_root, fsync=settings.storage.fsync)
 
 
 def build_cache(settings: Settings) -> Cache:

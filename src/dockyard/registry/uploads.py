@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Body = AsyncIterator[bytes]
 LEASE_REFRESH_SECONDS = 15.0
+PIPE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,24 +96,59 @@ class UploadService:
         hasher: hashlib._Hash | None,
         limit: int | None,
         upload_id: str | None,
-        lease_offset: int,
     ) -> int:
-        """Copy `body` into `writer`; return the number of bytes written."""
+        """Copy `body` into `writer`; return the number of bytes written.
+
+        The body is gathered into PIPE_BYTES pieces; each piece is written on
+        the event loop while the piece before is hashed in a thread (hashlib
+        releases the GIL), so hashing overlaps receiving and writing."""
         written = 0
         next_refresh = time.monotonic() + LEASE_REFRESH_SECONDS
-        async for chunk in body:
-            if not chunk:
-                continue
-            written += len(chunk)
-            if limit is not None and written > limit:
-                raise SizeInvalid(f"body longer than the declared {limit} bytes")
-            await writer.write(chunk)
-            if hasher is not None:
-                hasher.update(chunk)
-            if upload_id is not None and time.monotonic() > next_refresh:
-                next_refresh = time.monotonic() + LEASE_REFRESH_SECONDS
-                await self._store.lease_upload_refresh(upload_id, self._lease)
+        parts: list[bytes] = []
+        held = 0
+        hashing: asyncio.Future[None] | None = None
+        try:
+            async for chunk in body:
+                if not chunk:
+                    continue
+                written += len(chunk)
+                if limit is not None and written > limit:
+                    raise SizeInvalid(f"body longer than the declared {limit} bytes")
+                parts.append(chunk)
+                held += len(chunk)
+                if held >= PIPE_BYTES:
+                    hashing = await self._pipe(writer, hasher, parts, hashing)
+                    parts, held = [], 0
+                if upload_id is not None and time.monotonic() > next_refresh:
+                    next_refresh = time.monotonic() + LEASE_REFRESH_SECONDS
+                    await self._store.lease_upload_refresh(upload_id, self._lease)
+            if parts:
+                hashing = await self._pipe(writer, hasher, parts, hashing)
+        finally:
+            if hashing is not None:
+                await hashing  # the hasher must not be touched by a thread after this
         return written
+
+    @staticmethod
+    async def _pipe(
+        writer: FileWriter,
+        hasher: hashlib._Hash | None,
+        parts: list[bytes],
+        hashing: asyncio.Future[None] | None,
+    ) -> asyncio.Future[None] | None:
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        if hashing is not None:
+            await hashing
+        started = None
+        if hasher is not None:
+            started = asyncio.ensure_future(asyncio.to_thread(hasher.update, data))
+        try:
+            await writer.write(data)
+        except BaseException:
+            if started is not None:
+                await started
+            raise
+        return started
 
     async def append(self, repository: str, upload_id: str, body: Body, chunk: Chunk) -> int:
         """Append one PATCH (or a final PUT's) body; return the new offset.
@@ -136,7 +173,7 @@ class UploadService:
             await catch_up(self._storage, upload_id, hashed, hasher, offset)
             writer = await self._storage.writer(layout.upload_data_path(upload_id), offset)
             try:
-                written = await self._stream(writer, body, hasher, chunk.length, upload_id, offset)
+                written = await self._stream(writer, body, hasher, chunk.length, upload_id)
                 if chunk.length is not None and written != chunk.length:
                     raise SizeInvalid(
                         f"received {written} bytes, the request declared {chunk.length}"
@@ -197,7 +234,7 @@ class UploadService:
         hasher = expected.hasher()
         writer = await self._storage.writer(layout.upload_data_path(upload_id), 0)
         try:
-            written = await self._stream(writer, body, hasher, chunk.length, None, 0)
+            written = await self._stream(writer, body, hasher, chunk.length, None)
             if chunk.length is not None and written != chunk.length:
                 raise SizeInvalid(f"received {written} bytes, the request declared {chunk.length}")
             actual = f"{expected.algorithm}:{hasher.hexdigest()}"
