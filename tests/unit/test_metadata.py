@@ -253,8 +253,8 @@ class MetadataConformance:
     async def test_lease_is_exclusive(self, store: SqlMetadataStore) -> None:
         uid = "c" * 32
         await store.create_upload("r", uid)
-        assert await store.lease_upload("r", uid, 0, 60) is True
-        assert await store.lease_upload("r", uid, 0, 60) is False
+        assert await store.lease_upload("r", uid, 0, 60) is not None
+        assert await store.lease_upload("r", uid, 0, 60) is None
         rec = await store.get_upload("r", uid)
         assert rec is not None and rec.lease_until is not None
         assert rec.lease_until > dt.datetime.now(dt.UTC)
@@ -263,43 +263,47 @@ class MetadataConformance:
         uid = "c" * 32
         await store.create_upload("r", uid)
         results = await asyncio.gather(*(store.lease_upload("r", uid, 0, 60) for _ in range(8)))
-        assert sorted(results) == [False] * 7 + [True]
+        assert sorted(r for r in results if r is not None) == [0]
+        assert results.count(None) == 7
 
     async def test_lease_at_wrong_offset_fails(self, store: SqlMetadataStore) -> None:
         uid = "d" * 32
         await store.create_upload("r", uid)
-        assert await store.lease_upload("r", uid, 5, 60) is False
-        assert await store.lease_upload("other", uid, 0, 60) is False
-        assert await store.lease_upload("r", "e" * 32, 0, 60) is False
-        assert await store.lease_upload("r", uid, 0, 60) is True
+        assert await store.lease_upload("r", uid, 5, 60) is None
+        assert await store.lease_upload("other", uid, 0, 60) is None
+        assert await store.lease_upload("r", "e" * 32, 0, 60) is None
+        assert await store.lease_upload("r", uid, 0, 60) == 0
+        # without an expected offset the lease reports where the upload is
+        await store.release_upload(uid, 77)
+        assert await store.lease_upload("r", uid, None, 60) == 77
 
     async def test_release_moves_offset_and_frees_lease(self, store: SqlMetadataStore) -> None:
         uid = "e" * 32
         await store.create_upload("r", uid)
-        assert await store.lease_upload("r", uid, 0, 60)
+        assert await store.lease_upload("r", uid, 0, 60) is not None
         await store.release_upload(uid, 1234)
         rec = await store.get_upload("r", uid)
         assert rec is not None
         assert rec.offset == 1234
         assert rec.lease_until is None
-        assert await store.lease_upload("r", uid, 0, 60) is False
-        assert await store.lease_upload("r", uid, 1234, 60) is True
+        assert await store.lease_upload("r", uid, 0, 60) is None
+        assert await store.lease_upload("r", uid, 1234, 60) == 1234
 
     async def test_expired_lease_can_be_taken(self, store: SqlMetadataStore) -> None:
         uid = "f" * 32
         await store.create_upload("r", uid)
-        assert await store.lease_upload("r", uid, 0, 0.2)
+        assert await store.lease_upload("r", uid, 0, 0.2) is not None
         await asyncio.sleep(0.4)
-        assert await store.lease_upload("r", uid, 0, 60) is True
-        assert await store.lease_upload("r", uid, 0, 60) is False
+        assert await store.lease_upload("r", uid, 0, 60) is not None
+        assert await store.lease_upload("r", uid, 0, 60) is None
 
     async def test_lease_refresh_extends(self, store: SqlMetadataStore) -> None:
         uid = "f" * 32
         await store.create_upload("r", uid)
-        assert await store.lease_upload("r", uid, 0, 0.2)
+        assert await store.lease_upload("r", uid, 0, 0.2) is not None
         await store.lease_upload_refresh(uid, 60)
         await asyncio.sleep(0.4)
-        assert await store.lease_upload("r", uid, 0, 60) is False
+        assert await store.lease_upload("r", uid, 0, 60) is None
 
     async def test_delete_upload(self, store: SqlMetadataStore) -> None:
         uid = "1" * 32
@@ -312,7 +316,7 @@ class MetadataConformance:
         uid = "2" * 32
         d, size = blob("uploaded")
         await store.create_upload("r", uid)
-        assert await store.lease_upload("r", uid, 0, 60)
+        assert await store.lease_upload("r", uid, 0, 60) is not None
         await store.release_upload(uid, size)
         await store.complete_upload("r", uid, d, size)
         assert await store.get_upload("r", uid) is None

@@ -79,9 +79,10 @@ class MetadataStore(Protocol):
     async def get_upload_by_id(self, upload_id: str) -> UploadRecord | None: ...
 
     async def lease_upload(
-        self, repository: str, upload_id: str, offset: int, seconds: float
-    ) -> bool:
-        """Claim the upload for writing if it is at `offset` and nobody holds it."""
+        self, repository: str, upload_id: str, offset: int | None, seconds: float
+    ) -> int | None:
+        """Claim the upload for writing if nobody holds it (and, when `offset` is
+        given, only if it is there); return its offset, or None if not claimed."""
         ...
 
     async def lease_upload_refresh(self, upload_id: str, seconds: float) -> None:

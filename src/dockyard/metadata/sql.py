@@ -197,22 +197,26 @@ class SqlMetadataStore:
         return None if row is None else self._upload(row, row.repository)
 
     async def lease_upload(
-        self, repository: str, upload_id: str, offset: int, seconds: float
-    ) -> bool:
+        self, repository: str, upload_id: str, offset: int | None, seconds: float
+    ) -> int | None:
         u = s.uploads
         now = _now()
+        conds = [
+            u.c.id == upload_id,
+            u.c.repository_id == _repo_id_of(repository),
+            (u.c.lease_until.is_(None)) | (u.c.lease_until < now),
+        ]
+        if offset is not None:
+            conds.append(u.c.offset == offset)
         q = (
             update(u)
-            .where(
-                u.c.id == upload_id,
-                u.c.repository_id == _repo_id_of(repository),
-                u.c.offset == offset,
-                (u.c.lease_until.is_(None)) | (u.c.lease_until < now),
-            )
+            .where(*conds)
             .values(lease_until=now + dt.timedelta(seconds=seconds), updated_at=now)
+            .returning(u.c.offset)
         )
         async with self._write.begin() as conn:
-            return bool((await conn.execute(q)).rowcount)
+            got = (await conn.execute(q)).scalar()
+        return None if got is None else int(got)
 
     async def lease_upload_refresh(self, upload_id: str, seconds: float) -> None:
         u = s.uploads

@@ -155,17 +155,18 @@ class UploadService:
 
         A body that does not arrive whole (client gone, wrong length) leaves the
         upload exactly where it was."""
-        rec = await self.status(repository, upload_id)
-        if chunk.start is not None and chunk.start != rec.offset:
-            raise RangeInvalid(
-                f"chunk starts at {chunk.start}, upload is at {rec.offset}",
-                current_offset=rec.offset,
-            )
-        if not await self._store.lease_upload(repository, upload_id, rec.offset, self._lease):
+        leased = await self._store.lease_upload(repository, upload_id, None, self._lease)
+        if leased is None:  # unknown (404), or another request holds it (416)
+            rec = await self.status(repository, upload_id)
             raise RangeInvalid(
                 "another request is writing to this upload", current_offset=rec.offset
             )
-        offset = rec.offset
+        offset = leased
+        if chunk.start is not None and chunk.start != offset:
+            await self._store.release_upload(upload_id, offset)
+            raise RangeInvalid(
+                f"chunk starts at {chunk.start}, upload is at {offset}", current_offset=offset
+            )
         try:
             hashed, hasher = self._hashers.take(upload_id)
             if hashed > offset:
@@ -199,18 +200,20 @@ class UploadService:
         expected = parse_digest(digest)
         if body is not None:
             await self.append(repository, upload_id, body, chunk)
-        rec = await self.status(repository, upload_id)
-        if not await self._store.lease_upload(repository, upload_id, rec.offset, self._lease):
+        leased = await self._store.lease_upload(repository, upload_id, None, self._lease)
+        if leased is None:
+            await self.status(repository, upload_id)  # 404 if it is unknown
             raise BlobUploadInvalid("another request is writing to this upload")
+        size = leased
         try:
             if expected.algorithm == DEFAULT_ALGORITHM:
                 hashed, hasher = self._hashers.take(upload_id)
-                if hashed > rec.offset:
+                if hashed > size:
                     hashed, hasher = 0, hashlib.new(DEFAULT_ALGORITHM)
             else:
                 hashed, hasher = 0, expected.hasher()
-            await self._ensure_data(upload_id, rec.offset)
-            await catch_up(self._storage, upload_id, hashed, hasher, rec.offset)
+            await self._ensure_data(upload_id, size)
+            await catch_up(self._storage, upload_id, hashed, hasher, size)
             actual = f"{expected.algorithm}:{hasher.hexdigest()}"
             if actual != str(expected):
                 await self._store.delete_upload(upload_id)
@@ -219,11 +222,11 @@ class UploadService:
                     f"upload content has digest {actual}, not {expected}",
                     detail={"digest": str(expected)},
                 )
-            await self._commit_blob(upload_id, actual, rec.offset)
+            await self._commit_blob(upload_id, actual, size)
         except BaseException:
-            await self._store.release_upload(upload_id, rec.offset)
+            await self._store.release_upload(upload_id, size)
             raise
-        await self._store.complete_upload(repository, upload_id, actual, rec.offset)
+        await self._store.complete_upload(repository, upload_id, actual, size)
         self._hashers.discard(upload_id)
         return actual
 
