@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
+from pathlib import Path
 
 from starlette.types import Receive, Scope, Send
 
-from dockyard.config import Settings, load_settings, settings_from_json
+from dockyard.config import Settings, load_settings
 from dockyard.http.dispatch import handle_http
 from dockyard.http.v2.blobsend import StreamSlots
 from dockyard.registry.janitor import run_periodically
@@ -83,9 +85,14 @@ def create_app(settings: Settings | None = None) -> DockyardApp:
 
 
 def worker_app() -> DockyardApp:
-    """Factory the server's worker processes call: settings come resolved from the parent."""
+    """Factory the server's worker processes call, with the parent's config sources."""
     raw = os.environ.get(SETTINGS_ENV)
-    settings = settings_from_json(raw) if raw else load_settings()
+    if raw:
+        spec = json.loads(raw)
+        config = Path(spec["config"]) if spec.get("config") else None
+        settings = load_settings(config, spec.get("overrides") or {})
+    else:
+        settings = load_settings()
     from dockyard.logs import configure
 
     configure(settings.server.log_level, settings.server.log_format)

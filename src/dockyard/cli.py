@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -105,7 +106,15 @@ def serve(
 
     from dockyard.supervisor import SETTINGS_ENV
 
-    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    # Workers rebuild their settings from the same sources (so secrets never pass
+    # through a serialised form); the supervisor gets only the server section.
+    os.environ[SETTINGS_ENV] = json.dumps(
+        {
+            "config": str(config) if config else None,
+            "overrides": {k: str(v) if isinstance(v, Path) else v for k, v in overrides.items()},
+            "server": settings.server.model_dump(mode="json"),
+        }
+    )
     typer.echo(
         f"dockyard {__version__}: serving on http://{settings.server.host}:{settings.server.port} "
         f"with {settings.server.workers} worker(s) x {settings.runtime_threads} threads, "

@@ -4,8 +4,10 @@ then command-line flags. Unknown keys anywhere are an error."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -13,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    SecretStr,
     Tag,
     ValidationError,
     field_validator,
@@ -28,6 +31,9 @@ DEFAULT_DATA_DIR = (
     else Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "dockyard"
 )
 CONFIG_ENV = "DOCKYARD_CONFIG"
+DATABASE_URL_ENV = "DOCKYARD_DATABASE_URL"
+STORAGE_URL_ENV = "DOCKYARD_STORAGE_URL"
+REDIS_URL_ENV = "DOCKYARD_REDIS_URL"
 MiB = 1 << 20
 
 
@@ -68,6 +74,23 @@ class MemoryStorage(_Section):
     driver: Literal["memory"]
 
 
+class S3Storage(_Section):
+    """Any S3-compatible object store (AWS S3, MinIO, Ceph RGW, ...)."""
+
+    driver: Literal["s3"]
+    bucket: str = Field(min_length=3, max_length=63)
+    prefix: str = Field("", description="key prefix inside the bucket")
+    region: str = "us-east-1"
+    endpoint: str | None = Field(None, description="e.g. http://minio:9000; default: AWS")
+    path_style: bool = Field(False, description="bucket in the path, not the host name")
+    access_key_id: str | None = Field(None, description="default: AWS_ACCESS_KEY_ID etc.")
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    redirect: bool = Field(False, description="answer blob GETs with a presigned URL (307)")
+    redirect_expiry_seconds: int = Field(1200, ge=60, le=7 * 24 * 3600)
+    part_size: int = Field(16 * MiB, ge=5 * MiB, le=5 * 1024 * MiB)
+
+
 def _storage_driver(value: Any) -> str:
     """The union's tag; a section that leaves `driver` out means the default, filesystem
     (so `DOCKYARD__STORAGE__FSYNC=false` alone works)."""
@@ -77,7 +100,9 @@ def _storage_driver(value: Any) -> str:
 
 
 StorageSettings = Annotated[
-    Annotated[FilesystemStorage, Tag("filesystem")] | Annotated[MemoryStorage, Tag("memory")],
+    Annotated[FilesystemStorage, Tag("filesystem")]
+    | Annotated[MemoryStorage, Tag("memory")]
+    | Annotated[S3Storage, Tag("s3")],
     Discriminator(_storage_driver),
 ]
 
@@ -93,6 +118,12 @@ class CacheSettings(_Section):
     max_entries: int = Field(10_000, ge=1)
     max_bytes: int = Field(64 * MiB, ge=MiB)
     ttl_seconds: float = Field(300.0, gt=0)
+
+
+class RedisSettings(_Section):
+    url: str | None = Field(
+        None, description="redis://host:6379/0; enables the shared cache across replicas"
+    )
 
 
 class RegistrySettings(_Section):
@@ -118,6 +149,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = FilesystemStorage()
     database: DatabaseSettings = DatabaseSettings()
     cache: CacheSettings = CacheSettings()
+    redis: RedisSettings = RedisSettings()
     registry: RegistrySettings = RegistrySettings()
 
     @field_validator("data_dir")
@@ -190,11 +222,65 @@ def _describe(exc: ValidationError, origin: str) -> str:
     return f"{origin}: " + "; ".join(parts)
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def url_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The twelve-factor URLs: DOCKYARD_DATABASE_URL, DOCKYARD_STORAGE_URL, DOCKYARD_REDIS_URL."""
+    out: dict[str, Any] = {}
+    if environ.get(DATABASE_URL_ENV):
+        out["database"] = {"url": environ[DATABASE_URL_ENV]}
+    if environ.get(REDIS_URL_ENV):
+        out["redis"] = {"url": environ[REDIS_URL_ENV]}
+    if environ.get(STORAGE_URL_ENV):
+        try:
+            out["storage"] = storage_from_url(environ[STORAGE_URL_ENV])
+        except ValueError as exc:
+            raise ConfigError(f"environment: {STORAGE_URL_ENV}: {exc}") from None
+    return out
+
+
+def storage_from_url(url: str) -> dict[str, Any]:
+    """`file:///path` or `s3://bucket/prefix?endpoint=…&region=…&path_style=true`."""
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise ValueError("a file URL needs an absolute path: file:///var/lib/dockyard")
+        return {"driver": "filesystem", "root": unquote(parts.path)}
+    if parts.scheme == "memory":
+        return {"driver": "memory"}
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise ValueError("an s3 URL names its bucket: s3://bucket/prefix")
+        section: dict[str, Any] = {
+            "driver": "s3",
+            "bucket": parts.netloc,
+            "prefix": unquote(parts.path.strip("/")),
+        }
+        known = {"endpoint", "region", "path_style", "redirect"}
+        unknown = sorted(set(query) - known)
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(unknown)}")
+        section.update(query)
+        return section
+    raise ValueError(f"unsupported scheme {parts.scheme!r} (file, s3 or memory)")
+
+
 def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Build settings from (lowest first) defaults, the YAML file, env, and `overrides`."""
+    """Build settings from (lowest first) defaults, the YAML file, the URL variables,
+    DOCKYARD__* variables, and `overrides` (command-line flags)."""
     if path is None and os.environ.get(CONFIG_ENV):
         path = Path(os.environ[CONFIG_ENV])
     data = read_yaml(path) if path is not None else {}
+    data = _merge(data, url_environment(os.environ))
 
     class _Loaded(Settings):
         @classmethod
@@ -217,7 +303,3 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
     except ValidationError as exc:
         raise ConfigError(_describe(exc, str(path) if path else "configuration")) from None
     return Settings.model_validate(loaded.model_dump())
-
-
-def settings_from_json(raw: str) -> Settings:
-    return Settings.model_validate_json(raw)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from dockyard.cache.base import Cache, NullCache
 from dockyard.cache.local import LocalCache
-from dockyard.config import MemoryStorage, Settings
+from dockyard.config import FilesystemStorage, MemoryStorage, Settings
+from dockyard.errors import ConfigError
 from dockyard.metadata.records import MetadataStore
 from dockyard.metadata.sql import SqlMetadataStore
 from dockyard.registry.blobs import BlobService
@@ -34,9 +35,12 @@ class Services:
 
 
 def build_storage(settings: Settings) -> StorageDriver:
-    if isinstance(settings.storage, MemoryStorage):
+    storage = settings.storage
+    if isinstance(storage, MemoryStorage):
         return MemoryDriver()
-    return FilesystemDriver(settings.storage_root, fsync=settings.storage.fsync)
+    if not isinstance(storage, FilesystemStorage):
+        raise ConfigError(f"storage driver {storage.driver!r} is not available in this build")
+    return FilesystemDriver(settings.storage_root, fsync=storage.fsync)
 
 
 def build_cache(settings: Settings) -> Cache:

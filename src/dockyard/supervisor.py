@@ -21,8 +21,7 @@ SETTINGS_ENV = "DOCKYARD_SETTINGS_JSON"
 
 
 def main() -> None:
-    settings = json.loads(os.environ[SETTINGS_ENV])
-    server = settings["server"]
+    server = json.loads(os.environ[SETTINGS_ENV])["server"]
     workers = server["workers"]
     Granian(
         target="dockyard.app:worker_app",

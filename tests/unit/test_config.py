@@ -16,7 +16,7 @@ import pytest
 from dockyard.config import (
     FilesystemStorage,
     MemoryStorage,
-    Settings,
+    S3Storage,
     load_settings,
 )
 from dockyard.errors import ConfigError
@@ -265,13 +265,33 @@ def test_database_url_setting_wins(tmp_path: Path) -> None:
     assert s.database_url == "postgresql://u@db/dockyard"
 
 
-def test_settings_roundtrip_json(tmp_path: Path) -> None:
-    from dockyard.config import settings_from_json
-
+def test_url_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", "postgresql://u@db:5432/dockyard")
+    monkeypatch.setenv(
+        "DOCKYARD_STORAGE_URL",
+        "s3://images/reg/one?endpoint=http://127.0.0.1:9000&region=eu-west-1&path_style=true",
+    )
+    monkeypatch.setenv("DOCKYARD_REDIS_URL", "redis://127.0.0.1:6379/2")
     s = load_settings(write(tmp_path, "storage: {driver: memory}"), {"data_dir": tmp_path})
-    again = settings_from_json(s.model_dump_json())
-    assert isinstance(again, Settings)
-    assert again == s
+    assert s.database_url == "postgresql://u@db:5432/dockyard"
+    assert s.redis.url == "redis://127.0.0.1:6379/2"
+    assert isinstance(s.storage, S3Storage)
+    assert (s.storage.bucket, s.storage.prefix) == ("images", "reg/one")
+    assert s.storage.endpoint == "http://127.0.0.1:9000"
+    assert s.storage.region == "eu-west-1" and s.storage.path_style is True
+
+
+def test_url_environment_file_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_STORAGE_URL", f"file://{tmp_path}/blobs")
+    s = load_settings(overrides={"data_dir": tmp_path})
+    assert isinstance(s.storage, FilesystemStorage) and s.storage_root == tmp_path / "blobs"
+    # DOCKYARD__ variables still win over the URL form
+    monkeypatch.setenv("DOCKYARD__STORAGE__FSYNC", "false")
+    assert load_settings(overrides={"data_dir": tmp_path}).storage.fsync is False  # type: ignore[union-attr]
+    for bad in ("ftp://x/y", "file://relative/path", "s3:///nobucket", "s3://b/p?colour=red"):
+        monkeypatch.setenv("DOCKYARD_STORAGE_URL", bad)
+        with pytest.raises(ConfigError, match="DOCKYARD_STORAGE_URL"):
+            load_settings(overrides={"data_dir": tmp_path})
 
 
 # -- the command line ---------------------------------------------------------------
