@@ -102,7 +102,7 @@ def serve(
     from dockyard.logs import configure
 
     configure(settings.server.log_level, settings.server.log_format)
-    _prepare_database(settings, migrate=settings.database.auto_migrate)
+    _prepare_database(settings, migrate=settings.auto_migrate)
 
     from dockyard.supervisor import SETTINGS_ENV
 

@@ -110,7 +110,11 @@ StorageSettings = Annotated[
 class DatabaseSettings(_Section):
     url: str | None = Field(None, description="default: sqlite:///<data_dir>/dockyard.db")
     pool_size: int = Field(10, ge=1, le=200)
-    auto_migrate: bool = Field(True, description="migrate on `serve` before workers start")
+    auto_migrate: bool | None = Field(
+        None,
+        description="migrate on `serve` before workers start; default: yes on SQLite, no on "
+        "PostgreSQL (run `dockyard migrate` once, e.g. as a Kubernetes Job)",
+    )
 
 
 class CacheSettings(_Section):
@@ -170,6 +174,12 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.data_dir / 'dockyard.db'}"
+
+    @property
+    def auto_migrate(self) -> bool:
+        if self.database.auto_migrate is not None:
+            return self.database.auto_migrate
+        return self.database_url.startswith("sqlite")
 
     @property
     def storage_root(self) -> Path:

@@ -242,8 +242,10 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.storage_root == tmp_path / "storage"
     assert s.server.port == 5000
     assert s.server.host == "0.0.0.0"
-    assert s.database.auto_migrate is True
+    assert s.auto_migrate is True  # SQLite migrates itself
     assert s.cache.enabled is True
+    pg = load_settings(None, {"data_dir": tmp_path, "database": {"url": "postgresql://x@db/d"}})
+    assert pg.auto_migrate is False  # PostgreSQL waits for `dockyard migrate`
 
 
 def test_default_data_dir_is_absolute() -> None:

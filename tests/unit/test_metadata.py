@@ -510,3 +510,11 @@ class TestSqliteMetadata(MetadataConformance):
     @pytest.fixture
     async def database_url(self, tmp_path: Path) -> AsyncIterator[str]:
         yield f"sqlite:///{tmp_path / 'metadata.db'}"
+
+
+class TestPostgresMetadata(MetadataConformance):
+    """The same suite on the PostgreSQL server these machines run (127.0.0.1:5432)."""
+
+    @pytest.fixture
+    async def database_url(self, postgres_database: str) -> AsyncIterator[str]:
+        yield postgres_database

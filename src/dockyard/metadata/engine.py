@@ -14,7 +14,9 @@ _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncp
 
 
 def async_url(url: str) -> str:
-    """Map `sqlite:///x` / `postgresql://…` to the async driver SQLAlchemy needs."""
+    """Map `sqlite:///x` / `postgresql://…` (or `postgres://…`) to the async driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if parsed.drivername == backend and backend in _ASYNC_DRIVERS:
@@ -23,7 +25,7 @@ def async_url(url: str) -> str:
 
 
 def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
+    return make_url(async_url(url)).get_backend_name() == "sqlite"
 
 
 def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
@@ -62,5 +64,7 @@ def make_engines(url: str, pool_size: int) -> tuple[AsyncEngine, AsyncEngine]:
             _sqlite_engine(url, writer=False, pool_size=pool_size),
             _sqlite_engine(url, writer=True, pool_size=2),
         )
-    engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+    )
     return engine, engine

@@ -8,10 +8,12 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from dockyard.metadata.engine import make_engines
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+LOCK_KEY = 0x646F636B79617264  # "dockyard": the advisory lock migrators share
 
 
 def alembic_config() -> Config:
@@ -29,8 +31,10 @@ def head_revision() -> str:
 async def upgrade(url: str, revision: str = "head") -> None:
     """Migrate the database at `url` to `revision` in one transaction.
 
-    On SQLite the writer engine's BEGIN IMMEDIATE serializes concurrent
-    migrators: the second one waits, then finds nothing left to do.
+    Concurrent migrators (several replicas starting at once) are serialized:
+    on SQLite by the writer engine's BEGIN IMMEDIATE, on PostgreSQL by a
+    transaction-scoped advisory lock. The second one waits, then finds
+    nothing left to do.
     """
     _, writer = make_engines(url, pool_size=1)
     cfg = alembic_config()
@@ -41,6 +45,8 @@ async def upgrade(url: str, revision: str = "head") -> None:
 
     try:
         async with writer.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             await conn.run_sync(run)
     finally:
         await writer.dispose()

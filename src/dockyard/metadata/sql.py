@@ -44,6 +44,11 @@ class SqlMetadataStore:
 
     # -- plumbing ---------------------------------------------------------------
 
+    def _bytewise(self, column: Any) -> Any:
+        """Order and compare names byte by byte, as the spec's lexical order means,
+        whatever collation the PostgreSQL database was created with."""
+        return column.collate("C") if self._dialect == "postgresql" else column
+
     def _insert(self, table: Any) -> Any:
         module = postgresql if self._dialect == "postgresql" else sqlite
         return module.insert(table)
@@ -95,9 +100,10 @@ class SqlMetadataStore:
     # -- repositories -----------------------------------------------------------
 
     async def list_repositories(self, n: int | None, last: str | None) -> list[str]:
-        q = select(s.repositories.c.name).order_by(s.repositories.c.name)
+        name = self._bytewise(s.repositories.c.name)
+        q = select(s.repositories.c.name).order_by(name)
         if last:
-            q = q.where(s.repositories.c.name > last)
+            q = q.where(name > last)
         if n is not None:
             q = q.limit(n)
         async with self._read.connect() as conn:
@@ -421,9 +427,10 @@ class SqlMetadataStore:
             rid = await self._repository_id(conn, repository)
             if rid is None:
                 return None
-            q = select(t.c.name).where(t.c.repository_id == rid).order_by(t.c.name)
+            name = self._bytewise(t.c.name)
+            q = select(t.c.name).where(t.c.repository_id == rid).order_by(name)
             if last:
-                q = q.where(t.c.name > last)
+                q = q.where(name > last)
             if n is not None:
                 q = q.limit(n)
             return list((await conn.execute(q)).scalars())
