@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from dockyard.cache.base import Cache, NullCache
 from dockyard.cache.local import LocalCache
+from dockyard.cache.redis import RedisCache
 from dockyard.config import FilesystemStorage, MemoryStorage, Settings
 from dockyard.errors import ConfigError
+from dockyard.metadata.engine import is_sqlite
 from dockyard.metadata.records import MetadataStore
 from dockyard.metadata.sql import SqlMetadataStore
 from dockyard.registry.blobs import BlobService
@@ -16,6 +19,8 @@ from dockyard.registry.uploads import UploadService
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.filesystem import FilesystemDriver
 from dockyard.storage.memory import MemoryDriver
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +37,8 @@ class Services:
         await self.store.close()
         if isinstance(self.cache, LocalCache):
             self.cache.close()
+        elif isinstance(self.cache, RedisCache):
+            await self.cache.close()
 
 
 def build_storage(settings: Settings) -> StorageDriver:
@@ -44,7 +51,23 @@ def build_storage(settings: Settings) -> StorageDriver:
 
 
 def build_cache(settings: Settings) -> Cache:
-    if not settings.cache.enabled:
+    """Redis when configured (shared by every replica); otherwise the host-local cache,
+    which is only correct when every process shares one host, i.e. on SQLite."""
+    limits = settings.cache
+    if not limits.enabled:
+        return NullCache()
+    if settings.redis.url:
+        return RedisCache(
+            settings.redis.url,
+            max_entries=limits.max_entries,
+            max_bytes=limits.max_bytes,
+            ttl=limits.ttl_seconds,
+        )
+    if not is_sqlite(settings.database_url):
+        log.warning(
+            "no redis.url: manifest lookups are not cached, since replicas sharing this "
+            "database could not invalidate each other's caches"
+        )
         return NullCache()
     return LocalCache(
         settings.data_dir / "cache.generations",

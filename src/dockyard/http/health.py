@@ -28,5 +28,12 @@ async def readyz(request: Request) -> Response:
             log.warning("readiness check %s failed: %s", name, exc)
             checks[name] = f"failed: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
+    redis_ping = getattr(services.cache, "ping", None)
+    if redis_ping is not None:  # reported, but a shared cache outage only degrades
+        try:
+            await asyncio.wait_for(redis_ping(), PROBE_TIMEOUT)
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"degraded: {type(exc).__name__}"
     body = json.dumps({"status": "ok" if ok else "unavailable", "checks": checks}).encode()
     return Response(body, status_code=200 if ok else 503, media_type="application/json")
