@@ -128,6 +128,9 @@ class RedisSettings(_Section):
     url: str | None = Field(
         None, description="redis://host:6379/0; enables the shared cache across replicas"
     )
+    key_prefix: str = Field(
+        "dockyard:", max_length=64, description="namespace for keys, to share one Redis safely"
+    )
 
 
 class RegistrySettings(_Section):

@@ -62,6 +62,7 @@ def build_cache(settings: Settings) -> Cache:
             max_entries=limits.max_entries,
             max_bytes=limits.max_bytes,
             ttl=limits.ttl_seconds,
+            key_prefix=settings.redis.key_prefix,
         )
     if not is_sqlite(settings.database_url):
         log.warning(

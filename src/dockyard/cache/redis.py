@@ -33,7 +33,6 @@ from redis.exceptions import RedisError
 from dockyard.metadata.records import ManifestRecord
 
 log = logging.getLogger(__name__)
-PREFIX = "dockyard:"
 INVALIDATE_ATTEMPTS = 3
 UNAVAILABLE = b"unavailable:"
 
@@ -67,13 +66,11 @@ class RedisCache:
         self.hits = 0
         self.misses = 0
 
-    @staticmethod
-    def _gen_key(scope: str) -> str:
-        return f"{PREFIX}gen:{scope}"
+    def _gen_key(self, scope: str) -> str:
+        return f"{self._prefix}gen:{scope}"
 
-    @staticmethod
-    def _entry_key(scope: str, key: str) -> str:
-        return f"{PREFIX}m:{scope}\x00{key}"
+    def _entry_key(self, scope: str, key: str) -> str:
+        return f"{self._prefix}m:{scope}\x00{key}"
 
     def _warn(self, what: str, exc: Exception) -> None:
         now = time.monotonic()
