@@ -55,7 +55,16 @@ def _decode(data: bytes) -> tuple[bytes, ManifestRecord]:
 
 
 class RedisCache:
-    def __init__(self, url: str, *, max_entries: int, max_bytes: int, ttl: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_entries: int,
+        max_bytes: int,
+        ttl: float,
+        key_prefix: str = "dockyard:",
+    ) -> None:
+        self._prefix = key_prefix
         self._redis = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._local: OrderedDict[tuple[str, str], tuple[bytes, int, ManifestRecord]] = OrderedDict()
         self._bytes = 0
