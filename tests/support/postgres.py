@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import asyncpg
 
@@ -35,3 +36,14 @@ async def temporary_database(prefix: str = "dockyard_test") -> AsyncIterator[str
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@contextmanager
+def temporary_database_sync(prefix: str = "dockyard_test") -> Iterator[str]:
+    """`temporary_database` for synchronous (module-scoped) fixtures."""
+    cm = temporary_database(prefix)
+    url = asyncio.run(cm.__aenter__())
+    try:
+        yield url
+    finally:
+        asyncio.run(cm.__aexit__(None, None, None))
