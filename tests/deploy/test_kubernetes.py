@@ -426,6 +426,9 @@ def test_pods_are_locked_down(overlay: Rendered) -> None:
         spec = pod_spec(workload)
         assert spec["serviceAccountName"] == sa["metadata"]["name"]
         assert spec["automountServiceAccountToken"] is False
+        # service links would inject DOCKYARD_PORT, DOCKYARD_SERVICE_HOST ... (from the
+        # Service named dockyard) into the registry's own DOCKYARD_* namespace
+        assert spec["enableServiceLinks"] is False
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["securityContext"]["runAsUser"] != 0
         assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
