@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from dockyard.cache.base import Cache, NullCache
 from dockyard.cache.local import LocalCache
 from dockyard.cache.redis import RedisCache
-from dockyard.config import FilesystemStorage, MemoryStorage, Settings
-from dockyard.errors import ConfigError
+from dockyard.config import MemoryStorage, S3Storage, Settings
 from dockyard.metadata.engine import is_sqlite
 from dockyard.metadata.records import MetadataStore
 from dockyard.metadata.sql import SqlMetadataStore
@@ -45,8 +44,10 @@ def build_storage(settings: Settings) -> StorageDriver:
     storage = settings.storage
     if isinstance(storage, MemoryStorage):
         return MemoryDriver()
-    if not isinstance(storage, FilesystemStorage):
-        raise ConfigError(f"storage driver {storage.driver!r} is not available in this build")
+    if isinstance(storage, S3Storage):
+        from dockyard.storage.s3 import S3Driver  # aiobotocore loads only when configured
+
+        return S3Driver(storage)
     return FilesystemDriver(settings.storage_root, fsync=storage.fsync)
 
 
