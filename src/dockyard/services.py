@@ -34,6 +34,11 @@ class Services:
 
     async def close(self) -> None:
         await self.store.close()
+        # drivers that hold connections (S3) close them; a wrapper exposes its `inner`
+        driver = getattr(self.storage, "inner", self.storage)
+        close_storage = getattr(driver, "close", None)
+        if close_storage is not None:
+            await close_storage()
         if isinstance(self.cache, LocalCache):
             self.cache.close()
         elif isinstance(self.cache, RedisCache):
