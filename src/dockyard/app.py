@@ -12,9 +12,11 @@ from pathlib import Path
 
 from starlette.types import Receive, Scope, Send
 
+from dockyard import __version__
 from dockyard.config import Settings, load_settings
 from dockyard.http.dispatch import handle_http
 from dockyard.http.v2.blobsend import StreamSlots
+from dockyard.metrics import Metrics, multiprocess_dir
 from dockyard.registry.janitor import run_periodically
 from dockyard.services import Services, build_services
 from dockyard.supervisor import SETTINGS_ENV
@@ -27,6 +29,7 @@ class DockyardApp:
         self.settings = settings
         self.access_log = settings.server.access_log
         self.stream_slots = StreamSlots(settings.server.stream_slots)
+        self.metrics = Metrics(__version__, multiprocess_dir())
         self._services: Services | None = None
         self._janitor: asyncio.Task[None] | None = None
 
@@ -37,7 +40,8 @@ class DockyardApp:
         return self._services
 
     async def startup(self) -> None:
-        self._services = svc = await build_services(self.settings)
+        self._services = svc = await build_services(self.settings, self.metrics)
+        self.metrics.start()
         reg = self.settings.registry
         self._janitor = asyncio.create_task(
             run_periodically(
@@ -49,6 +53,7 @@ class DockyardApp:
         )
 
     async def shutdown(self) -> None:
+        await self.metrics.stop()
         if self._janitor is not None:
             self._janitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):

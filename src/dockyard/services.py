@@ -6,17 +6,20 @@ import logging
 from dataclasses import dataclass
 
 from dockyard.cache.base import Cache, NullCache
+from dockyard.cache.instrumented import CountingCache
 from dockyard.cache.local import LocalCache
 from dockyard.cache.redis import RedisCache
 from dockyard.config import MemoryStorage, S3Storage, Settings
 from dockyard.metadata.engine import is_sqlite
 from dockyard.metadata.records import MetadataStore
 from dockyard.metadata.sql import SqlMetadataStore
+from dockyard.metrics import Metrics
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.manifests import ManifestService
 from dockyard.registry.uploads import UploadService
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.filesystem import FilesystemDriver
+from dockyard.storage.instrumented import InstrumentedDriver
 from dockyard.storage.memory import MemoryDriver
 
 log = logging.getLogger(__name__)
@@ -84,12 +87,19 @@ def build_cache(settings: Settings) -> Cache:
     )
 
 
-async def build_services(settings: Settings) -> Services:
+async def build_services(settings: Settings, metrics: Metrics | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     storage = build_storage(settings)
     store = SqlMetadataStore(settings.database_url, settings.database.pool_size)
     await store.check_schema()
     cache = build_cache(settings)
+    # Services.cache stays the backend itself (for close()); the registry gets it counted.
+    counted_cache: Cache = cache
+    if metrics is not None:
+        storage = InstrumentedDriver(storage, metrics.storage)
+        counted_cache = CountingCache(cache, metrics.cache_hits, metrics.cache_misses)
+        metrics.pool_reader = store.pool_status
+        metrics.upload_counter = store.count_uploads
     reg = settings.registry
     return Services(
         settings=settings,
@@ -102,8 +112,12 @@ async def build_services(settings: Settings) -> Services:
             storage,
             lease_seconds=reg.upload_lease_seconds,
             mount_without_from=reg.mount_without_from,
+            counters=metrics.uploads if metrics is not None else None,
         ),
         manifests=ManifestService(
-            store, cache, max_bytes=reg.max_manifest_bytes, delete_enabled=reg.delete_enabled
+            store,
+            counted_cache,
+            max_bytes=reg.max_manifest_bytes,
+            delete_enabled=reg.delete_enabled,
         ),
     )

@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import errors as e
-from dockyard.http import health
+from dockyard.http import health, metrics
 from dockyard.http.errors import error_response, render
 from dockyard.http.v2.common import API_VERSION_HEADER
-from dockyard.http.v2.routes import match
+from dockyard.http.v2.routes import Handler, match
 from dockyard.logs import request_id
+from dockyard.metrics import DISCONNECTED, UNMATCHED
 from dockyard.oci.names import validate_name
 
 if TYPE_CHECKING:
@@ -26,16 +27,20 @@ access_log = logging.getLogger("dockyard.access")
 
 _API_VERSION = [(k.lower().encode(), v.encode()) for k, v in API_VERSION_HEADER.items()]
 
-_PLAIN_ROUTES = {"/healthz": health.healthz, "/readyz": health.readyz}
+_PLAIN_ROUTES = {
+    "/healthz": health.healthz,
+    "/readyz": health.readyz,
+    "/metrics": metrics.metrics,
+}
+Found = tuple[str, dict[str, Handler], dict[str, Any]] | None
 
 
-async def _route(request: Request) -> ASGIApp:
+async def _route(request: Request, found: Found) -> ASGIApp:
     path: str = request.scope["path"]
     if path.startswith("/v2"):
-        found = match(path)
         if found is None:
             return error_response("UNSUPPORTED", f"no such endpoint: {path[:200]}", 404)
-        methods, params = found
+        _, methods, params = found
         handler = methods.get(request.method)
         if handler is None:
             return error_response(
@@ -63,28 +68,49 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
     token = request_id.set(rid)
     started = False
     status = 0
+    bytes_in = bytes_out = 0
     t0 = time.perf_counter()
     rid_header = (b"x-request-id", rid.encode("latin-1"))
-    is_v2 = scope["path"].startswith("/v2")
+    path: str = scope["path"]
+    is_v2 = path.startswith("/v2")
+    found = match(path) if is_v2 else None
+    if found is not None:
+        route = found[0]
+    else:
+        route = path if not is_v2 and path in _PLAIN_ROUTES else UNMATCHED
+    start_headers: list[tuple[bytes, bytes]] = []
 
     async def send_wrapped(message: Message) -> None:
-        nonlocal started, status
-        if message["type"] == "http.response.start":
+        nonlocal started, status, bytes_out, start_headers
+        kind = message["type"]
+        if kind == "http.response.body":
+            bytes_out += len(message.get("body", b""))
+        elif kind == "http.response.start":
             started = True
             status = message["status"]
-            headers = list(message.get("headers", []))
+            start_headers = headers = list(message.get("headers", []))
             headers.append(rid_header)
             if is_v2:
                 headers.extend(_API_VERSION)
             message = {**message, "headers": headers}
+        elif kind == "http.response.pathsend":
+            bytes_out += _content_length(start_headers)
         await send(message)
 
-    request = Request(scope, receive)
+    async def receive_counted() -> Message:
+        nonlocal bytes_in
+        message = await receive()
+        body = message.get("body")
+        if body:
+            bytes_in += len(body)
+        return message
+
+    request = Request(scope, receive_counted)
     request.scope["app"] = app
     try:
         response: ASGIApp
         try:
-            response = await _route(request)
+            response = await _route(request, found)
         except e.DockyardError as exc:
             response = render(exc)
         except ClientDisconnect:
@@ -94,7 +120,7 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
             log.exception("unhandled error in %s %s", scope["method"], scope["path"][:200])
             response = error_response("UNKNOWN", "internal server error", 500)
         try:
-            await response(scope, receive, send_wrapped)
+            await response(scope, receive_counted, send_wrapped)
         except Exception:
             if started:
                 log.exception(
@@ -103,19 +129,35 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
                 return
             log.exception("could not send response for %s %s", scope["method"], scope["path"][:200])
             await error_response("UNKNOWN", "internal server error", 500)(
-                scope, receive, send_wrapped
+                scope, receive_counted, send_wrapped
             )
     finally:
+        elapsed = time.perf_counter() - t0
+        app.metrics.http.observe(
+            route, scope["method"], status or DISCONNECTED, elapsed, bytes_in, bytes_out
+        )
         if app.access_log:
             access_log.info(
                 "%s %s %d",
                 scope["method"],
-                scope["path"][:200],
+                path[:200],
                 status,
                 extra={
+                    "method": scope["method"],
+                    "path": path[:200],
+                    "route": route,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - t0) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "bytes_in": bytes_in,
+                    "bytes_out": bytes_out,
                     "client": (scope.get("client") or ("", 0))[0],
                 },
             )
         request_id.reset(token)
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    for key, value in headers:
+        if key == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0

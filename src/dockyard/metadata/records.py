@@ -103,6 +103,10 @@ class MetadataStore(Protocol):
 
     async def stale_uploads(self, older_than: datetime) -> list[UploadRecord]: ...
 
+    async def count_uploads(self) -> int:
+        """Upload sessions open now (for the active-uploads gauge)."""
+        ...
+
     # manifests and tags
     async def get_manifest(self, repository: str, reference: str) -> ManifestRecord | None: ...
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, select, text, update
+from sqlalchemy import Row, and_, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import QueuePool
 
 from dockyard.errors import ManifestBlobUnknown, ManifestChildUnknown, ManifestInvalid, SchemaError
 from dockyard.metadata import schema as s
@@ -77,6 +78,16 @@ class SqlMetadataStore:
                 f"expects {s.SCHEMA_REVISION!r}: run `dockyard migrate`, or upgrade Dockyard "
                 "if the database is newer"
             )
+
+    def pool_status(self) -> tuple[int, int]:
+        """(in use, idle) connections across this process's pools, for metrics."""
+        in_use = idle = 0
+        for engine in {id(e): e for e in (self._read, self._write)}.values():
+            pool = engine.pool
+            if isinstance(pool, QueuePool):
+                in_use += pool.checkedout()
+                idle += pool.checkedin()
+        return in_use, idle
 
     async def close(self) -> None:
         await self._read.dispose()
@@ -266,6 +277,10 @@ class SqlMetadataStore:
         async with self._read.connect() as conn:
             rows = (await conn.execute(q)).all()
         return [self._upload(row, row.repository) for row in rows]
+
+    async def count_uploads(self) -> int:
+        async with self._read.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(s.uploads)) or 0)
 
     # -- manifests and tags -----------------------------------------------------
 

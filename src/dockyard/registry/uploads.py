@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dockyard.errors import (
     BlobUploadInvalid,
@@ -23,11 +24,18 @@ from dockyard.registry.hashing import DEFAULT_ALGORITHM, HasherCache, catch_up
 from dockyard.storage import layout
 from dockyard.storage.base import FileWriter, PathNotFound, StorageDriver
 
+if TYPE_CHECKING:
+    from dockyard.metrics import UploadCounters
+
 log = logging.getLogger(__name__)
 
 Body = AsyncIterator[bytes]
 LEASE_REFRESH_SECONDS = 15.0
 PIPE_BYTES = 1 << 20
+
+
+def _uncounted(amount: float = 1) -> None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,17 +55,23 @@ class UploadService:
         *,
         lease_seconds: float,
         mount_without_from: bool,
+        counters: UploadCounters | None = None,
     ) -> None:
         self._store = store
         self._storage = storage
         self._lease = lease_seconds
         self._mount_without_from = mount_without_from
         self._hashers = HasherCache()
+        self._started = counters.started.inc if counters else _uncounted
+        self._completed = counters.completed.inc if counters else _uncounted
+        self._failed = counters.failed.inc if counters else _uncounted
 
     # -- session lifecycle ------------------------------------------------------
 
     async def start(self, repository: str) -> UploadRecord:
-        return await self._store.create_upload(repository, uuid.uuid4().hex)
+        rec = await self._store.create_upload(repository, uuid.uuid4().hex)
+        self._started()
+        return rec
 
     async def status(self, repository: str, upload_id: str) -> UploadRecord:
         rec = await self._store.get_upload(repository, upload_id)
@@ -218,6 +232,7 @@ class UploadService:
             if actual != str(expected):
                 await self._store.delete_upload(upload_id)
                 await self._remove_data(upload_id)
+                self._failed()
                 raise DigestInvalid(
                     f"upload content has digest {actual}, not {expected}",
                     detail={"digest": str(expected)},
@@ -228,10 +243,21 @@ class UploadService:
             raise
         await self._store.complete_upload(repository, upload_id, actual, size)
         self._hashers.discard(upload_id)
+        self._completed()
         return actual
 
     async def monolithic(self, repository: str, digest: str, body: Body, chunk: Chunk) -> str:
         """POST ?digest= with the whole blob: no session row is ever needed."""
+        self._started()
+        try:
+            actual = await self._monolithic(repository, digest, body, chunk)
+        except BaseException:
+            self._failed()
+            raise
+        self._completed()
+        return actual
+
+    async def _monolithic(self, repository: str, digest: str, body: Body, chunk: Chunk) -> str:
         expected = parse_digest(digest)
         upload_id = uuid.uuid4().hex
         hasher = expected.hasher()

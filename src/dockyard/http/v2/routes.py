@@ -17,11 +17,13 @@ from dockyard.http.v2 import blobs, manifests, uploads
 Handler = Callable[..., Awaitable[ASGIApp]]
 
 _NAME = r"(?P<name>.+?)"
-ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
-    (re.compile(r"/v2/?"), {"GET": manifests.base, "HEAD": manifests.base}),
-    (re.compile(r"/v2/_catalog"), {"GET": manifests.catalog}),
+# (pattern, template, handlers by method); the template is the route's metrics label
+ROUTES: list[tuple[re.Pattern[str], str, dict[str, Handler]]] = [
+    (re.compile(r"/v2/?"), "/v2/", {"GET": manifests.base, "HEAD": manifests.base}),
+    (re.compile(r"/v2/_catalog"), "/v2/_catalog", {"GET": manifests.catalog}),
     (
         re.compile(rf"/v2/{_NAME}/manifests/(?P<reference>[^/]+)"),
+        "/v2/{name}/manifests/{reference}",
         {
             "GET": manifests.get_manifest,
             "HEAD": manifests.head_manifest,
@@ -31,10 +33,12 @@ ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     ),
     (
         re.compile(rf"/v2/{_NAME}/blobs/uploads/?"),
+        "/v2/{name}/blobs/uploads/",
         {"POST": uploads.start_upload},
     ),
     (
         re.compile(rf"/v2/{_NAME}/blobs/uploads/(?P<upload_id>[^/]+)"),
+        "/v2/{name}/blobs/uploads/{upload_id}",
         {
             "GET": uploads.upload_status,
             "PATCH": uploads.patch_upload,
@@ -44,16 +48,22 @@ ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     ),
     (
         re.compile(rf"/v2/{_NAME}/blobs/(?P<digest>[^/]+)"),
+        "/v2/{name}/blobs/{digest}",
         {"GET": blobs.get_blob, "HEAD": blobs.head_blob, "DELETE": blobs.delete_blob},
     ),
-    (re.compile(rf"/v2/{_NAME}/tags/list"), {"GET": manifests.list_tags}),
-    (re.compile(rf"/v2/{_NAME}/referrers/(?P<digest>[^/]+)"), {"GET": manifests.referrers}),
+    (re.compile(rf"/v2/{_NAME}/tags/list"), "/v2/{name}/tags/list", {"GET": manifests.list_tags}),
+    (
+        re.compile(rf"/v2/{_NAME}/referrers/(?P<digest>[^/]+)"),
+        "/v2/{name}/referrers/{digest}",
+        {"GET": manifests.referrers},
+    ),
 ]
 
 
-def match(path: str) -> tuple[dict[str, Handler], dict[str, Any]] | None:
-    for pattern, methods in ROUTES:
+def match(path: str) -> tuple[str, dict[str, Handler], dict[str, Any]] | None:
+    """(template, handlers by method, path parameters) of the route `path` is on."""
+    for pattern, template, methods in ROUTES:
         m = pattern.fullmatch(path)
         if m is not None:
-            return methods, m.groupdict()
+            return template, methods, m.groupdict()
     return None
