@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from client import (
     OCI_MANIFEST,
@@ -54,6 +55,8 @@ SCENARIOS = (
     "manifest-get",
     "pull-20",
 )
+# Production topology only: both registries restarted with presigned redirects on.
+REDIRECT_SCENARIOS = ("pull-redirect",)
 
 
 @dataclass
@@ -141,6 +144,7 @@ class Ctx:
     reps: int
     warmup: int
     log: Callable[[str], None]
+    s3_endpoint: tuple[str, int] | None = None  # (host, port): where redirects must point
     _blob: BlobFile | None = None
     _layers: tuple[Path, int, list[str]] | None = None
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -255,9 +259,10 @@ def push_chunk(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
     return _push(ctx, servers, chunked=True)
 
 
-def pull(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+def _ensure_big_blob(ctx: Ctx, servers: list[Server]) -> None:
+    """Setup, untimed: make sure each registry holds a big blob (one push if not)."""
     blob = ctx.blob
-    for s in servers:  # setup, untimed: make sure each registry holds a big blob
+    for s in servers:
         if "big_digest" not in ctx.st(s):
             digest = blob.next_variant()
             try:
@@ -267,18 +272,31 @@ def pull(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
             except (RegistryError, OSError) as exc:
                 ctx.st(s)["big_error"] = f"setup push for pull: {exc}"
 
-    drainers = {s.name: Drainer(s.host, s.port) for s in servers}
+
+def _big_digest(ctx: Ctx, s: Server) -> str:
+    if "big_digest" not in ctx.st(s):
+        raise RegistryError(ctx.st(s).get("big_error", "no blob"))
+    return str(ctx.st(s)["big_digest"])
+
+
+def _gets_per_rep(size: int) -> int:
     # A pull is fast: one GET of a few hundred MiB is over in ~0.1 s, too short to
     # time well, so each rep GETs the blob (one after another) until >= 1 GiB moved.
-    gets = max(1, -(-PULL_MIN_BYTES // blob.size))
+    return max(1, -(-PULL_MIN_BYTES // size))
+
+
+def pull(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+    blob = ctx.blob
+    _ensure_big_blob(ctx, servers)
+    drainers = {s.name: Drainer(s.host, s.port) for s in servers}
+    gets = _gets_per_rep(blob.size)
 
     def rep(s: Server) -> float:
-        if "big_digest" not in ctx.st(s):
-            raise RegistryError(ctx.st(s).get("big_error", "no blob"))
+        digest = _big_digest(ctx, s)
         drainers[s.name].reconnect()  # untimed, as for pushes
         t0 = time.perf_counter()
         for _ in range(gets):
-            pull_blob(drainers[s.name], BIG_REPO, ctx.st(s)["big_digest"], blob.size)
+            pull_blob(drainers[s.name], BIG_REPO, digest, blob.size)
         return time.perf_counter() - t0
 
     try:
@@ -289,6 +307,77 @@ def pull(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
     for o in out.values():
         o.detail["gets_per_rep"] = gets
     return out
+
+
+def pull_redirect(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+    """Big-blob pull with presigned redirects on: every registry GET must answer 307
+    with a Location on the S3 endpoint, which the client then GETs (new connection
+    each time: moto answers `Connection: close`). Both requests are timed."""
+    blob = ctx.blob
+    s3 = ctx.s3_endpoint
+    if s3 is None:
+        return {s.name: Outcome(unit="MB/s", error="no S3 endpoint") for s in servers}
+    _ensure_big_blob(ctx, servers)
+    drainers = {s.name: Drainer(s.host, s.port) for s in servers}
+    s3_drainer = Drainer(*s3)
+    gets = _gets_per_rep(blob.size)
+    seen: dict[str, dict[str, Any]] = {s.name: {"redirects": 0} for s in servers}
+
+    def rep(s: Server) -> float:
+        digest = _big_digest(ctx, s)
+        drainers[s.name].reconnect()  # untimed, as for pushes
+        t0 = time.perf_counter()
+        for _ in range(gets):
+            redirect_pull_blob(drainers[s.name], s3_drainer, s3, digest, blob.size)
+        t = time.perf_counter() - t0
+        seen[s.name]["redirects"] += gets
+        return t
+
+    # Untimed proof, before any timing: a plain GET answers 307 to the S3 endpoint.
+    for s in servers:
+        try:
+            with Drainer(s.host, s.port) as d:
+                first = d.request("GET", f"/v2/{BIG_REPO}/blobs/{_big_digest(ctx, s)}")
+            location = first.headers.get("location", "")
+            seen[s.name].update({"first_status": first.status, "first_location": location})
+            ctx.log(f"  {s.name}: first GET -> HTTP {first.status} Location {location[:90]}")
+        except (RegistryError, OSError) as exc:
+            seen[s.name]["first_error"] = repr(exc)
+    try:
+        out = _interleaved(ctx, servers, "redirect pull", rep, gets * blob.size)
+    finally:
+        for d in drainers.values():
+            d.close()
+        s3_drainer.close()
+    for s in servers:
+        o = out[s.name]
+        o.detail.update({"gets_per_rep": gets, "s3_endpoint": f"{s3[0]}:{s3[1]}", **seen[s.name]})
+        if seen[s.name].get("first_status") != 307 and not o.error:
+            o.error = f"redirect not used: first GET answered {seen[s.name]}"
+            o.value = None
+    return out
+
+
+def redirect_pull_blob(
+    registry: Drainer, s3: Drainer, s3_hostport: tuple[str, int], digest: str, size: int
+) -> int:
+    """GET the blob from the registry, insist on a 307 to the S3 endpoint, follow it."""
+    resp = registry.request("GET", f"/v2/{BIG_REPO}/blobs/{digest}")
+    if resp.status != 307:
+        raise RegistryError(f"GET blob: HTTP {resp.status}, wanted a 307 redirect")
+    location = resp.headers.get("location", "")
+    parts = urlsplit(location)
+    if parts.scheme != "http" or (parts.hostname, parts.port) != s3_hostport:
+        raise RegistryError(
+            f"GET blob: Location {location[:120]!r} is not on the S3 endpoint "
+            f"{s3_hostport[0]}:{s3_hostport[1]}"
+        )
+    got = s3.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+    if got.status != 200:
+        raise RegistryError(f"GET presigned URL: HTTP {got.status}")
+    if got.nbytes != size:
+        raise RegistryError(f"GET presigned URL: got {got.nbytes} bytes, expected {size}")
+    return got.nbytes
 
 
 # --- manifests under load ----------------------------------------------------------
@@ -563,4 +652,5 @@ RUNNERS: dict[str, Callable[[Ctx, list[Server]], dict[str, Outcome]]] = {
     "manifest-head": manifest_head,
     "manifest-get": manifest_get,
     "pull-20": pull_many,
+    "pull-redirect": pull_redirect,
 }

@@ -34,8 +34,7 @@ log:
   accesslog:
     disabled: true
 storage:
-  filesystem:
-    rootdirectory: {root}
+{storage}
   delete:
     enabled: true
   cache:
@@ -45,6 +44,17 @@ http:
   headers:
     X-Content-Type-Options: [nosniff]
 """
+
+GO_FILESYSTEM_STORAGE = """\
+  filesystem:
+    rootdirectory: {root}"""
+
+
+def go_environment() -> dict[str, str]:
+    """The harness's environment minus AWS_*: the Go registry takes its S3 settings
+    from its config file only. (An inherited AWS_CA_BUNDLE even stops it from starting:
+    aws-sdk-go cannot load a CA bundle into the registry's own HTTP transport.)"""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
 
 
 def free_port() -> int:
@@ -63,6 +73,7 @@ class Server:
     data_dir: Path
     log_path: Path
     argv: list[str]
+    env: dict[str, str] | None = None  # the whole environment; None = inherit ours
     process: subprocess.Popen[bytes] | None = None
     startup_s: float = 0.0
     seen_pids: dict[int, int] = field(default_factory=dict)  # pid -> starttime
@@ -88,7 +99,11 @@ class Server:
         t0 = time.monotonic()
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
             )
         wait_ready(self, ready_timeout)
         self.startup_s = time.monotonic() - t0
@@ -129,24 +144,41 @@ class Server:
         ]
 
 
-def go_server(base: Path, binary: str = "/usr/bin/docker-registry") -> Server:
+def go_server(
+    base: Path,
+    binary: str = "/usr/bin/docker-registry",
+    storage: str | None = None,
+    tag: str = "",
+) -> Server:
+    """The Go registry on a free port. `storage` is the YAML under `storage:` (indented
+    two spaces); the default is a filesystem root in `base`. `tag` keeps the config and
+    log of a second instance (another phase) apart from the first."""
     port = free_port()
-    root = base / "go-data"
-    config = base / "go-config.yml"
-    config.write_text(GO_CONFIG_TEMPLATE.format(root=root, port=port))
+    root = base / f"go-data{tag}"
+    config = base / f"go-config{tag}.yml"
+    if storage is None:
+        storage = GO_FILESYSTEM_STORAGE.format(root=root)
+    config.write_text(GO_CONFIG_TEMPLATE.format(storage=storage, port=port))
     return Server(
         name="go",
         host="127.0.0.1",
         port=port,
         data_dir=root,
-        log_path=base / "go.log",
+        log_path=base / f"go{tag}.log",
         argv=[binary, "serve", str(config)],
+        env=go_environment(),
     )
 
 
-def dockyard_server(base: Path, cmd_template: str = DEFAULT_DOCKYARD_CMD) -> Server:
+def dockyard_server(
+    base: Path,
+    cmd_template: str = DEFAULT_DOCKYARD_CMD,
+    env: dict[str, str] | None = None,
+    tag: str = "",
+) -> Server:
+    """Dockyard on a free port; `env` is added to the harness's environment."""
     port = free_port()
-    data_dir = base / "dockyard-data"
+    data_dir = base / f"dockyard-data{tag}"
     values = {
         "python": sys.executable,
         "data_dir": str(data_dir),
@@ -159,8 +191,9 @@ def dockyard_server(base: Path, cmd_template: str = DEFAULT_DOCKYARD_CMD) -> Ser
         host="127.0.0.1",
         port=port,
         data_dir=data_dir,
-        log_path=base / "dockyard.log",
+        log_path=base / f"dockyard{tag}.log",
         argv=argv,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -321,6 +354,26 @@ def tree_cpu_s(root: int) -> float:
             if pid == root:
                 total += int(f[13]) + int(f[14])  # cutime, cstime
     return total / CLK_TCK
+
+
+def service_roots(comms: Iterable[str]) -> dict[str, list[int]]:
+    """PIDs of running services by command name, topmost only (a postgres backend's
+    parent is the postmaster, also `postgres`): comm -> [pid, ...]. For CPU accounting
+    of the shared backends a production-topology run uses; nothing is signalled."""
+    wanted = set(comms)
+    comm_of: dict[int, str] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                comm_of[int(entry.name)] = Path(f"/proc/{entry.name}/comm").read_text().strip()
+            except OSError:
+                continue
+    ppids = _all_ppids()
+    out: dict[str, list[int]] = {c: [] for c in wanted}
+    for pid, comm in comm_of.items():
+        if comm in wanted and comm_of.get(ppids.get(pid, 0)) != comm:
+            out[comm].append(pid)
+    return out
 
 
 def wait_for_quiet(limit_s: float, max_busy: float, log: Callable[[str], None]) -> float:
