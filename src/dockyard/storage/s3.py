@@ -55,6 +55,7 @@ from dockyard.storage.s3_upload import (
     MAX_PARTS,
     MIN_PART,
     PIECES,
+    Loaded,
     S3Writer,
     check_assemblable,
     load_pieces,
@@ -156,18 +157,22 @@ class S3Driver:
         key = self._key(path)
         if offset < 0:
             raise InvalidOffset(path, offset)
-        plain = await self._bucket.head(key, path)
-        if plain is not None:
-            await self._to_pieces(key, path, plain.size, offset)
-        return await open_writer(self._bucket, key, path, offset, self.settings.part_size)
+        plain, loaded = await asyncio.gather(
+            self._bucket.head(key, path), load_pieces(self._bucket, key, path)
+        )
+        part_size = self.settings.part_size
+        if plain is None:
+            return await open_writer(self._bucket, key, path, offset, part_size, loaded)
+        await self._to_pieces(key, path, plain.size, offset, loaded)
+        return await open_writer(self._bucket, key, path, offset, part_size)
 
-    async def _to_pieces(self, key: str, path: str, size: int, offset: int) -> None:
+    async def _to_pieces(self, key: str, path: str, size: int, offset: int, loaded: Loaded) -> None:
         """Turn a plain object into a one-piece chain of its first `offset` bytes."""
         if offset > size:
             raise InvalidOffset(path, offset)
         if offset > MAX_PART:
             raise StorageError(f"write {path}: cannot append to a plain object over 5 GiB")
-        chain, debris = await load_pieces(self._bucket, key, path)
+        chain, debris = loaded
         stale = [p.key for p in chain] + debris
         if stale:
             await self._bucket.delete(stale, path)

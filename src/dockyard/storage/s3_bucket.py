@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -85,10 +86,12 @@ class S3Bucket:
     def __init__(self, settings: S3Storage) -> None:
         self.settings = settings
         self.name = settings.bucket
-        self._client: S3Client | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stack: AsyncExitStack | None = None
-        self._lock: asyncio.Lock | None = None
+        self._clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[AsyncExitStack, S3Client]
+        ] = weakref.WeakKeyDictionary()
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- client lifecycle -------------------------------------------------------
 
@@ -109,44 +112,53 @@ class S3Bucket:
         )
 
     async def client(self) -> S3Client:
-        """The client for the running event loop (created on first use)."""
+        """The client of the running event loop, created on its first use there (an
+        aiohttp session belongs to one loop)."""
         loop = asyncio.get_running_loop()
-        if self._client is not None and self._loop is loop:
-            return self._client
-        if self._lock is None or self._loop is not loop:
-            self._lock, self._loop, self._client = asyncio.Lock(), loop, None
-        async with self._lock:
-            if self._client is None:
-                s = self.settings
-                credentials: dict[str, Any] = {}
-                if s.access_key_id and s.secret_access_key:
-                    credentials = {
-                        "aws_access_key_id": s.access_key_id,
-                        "aws_secret_access_key": s.secret_access_key.get_secret_value(),
-                    }
-                    if s.session_token is not None:
-                        credentials["aws_session_token"] = s.session_token.get_secret_value()
-                # without explicit keys botocore walks the standard chain: AWS_* variables,
-                # shared config/credentials files (AWS_PROFILE), web identity, ECS, IMDS
-                stack = AsyncExitStack()
-                with translate("connect", self.name, missing_ok=False):
-                    client = await stack.enter_async_context(
-                        get_session().create_client(
-                            "s3",
-                            region_name=s.region,
-                            endpoint_url=s.endpoint,
-                            config=self._config(),
-                            **credentials,
-                        )
-                    )
-                self._stack, self._client = stack, client
-            return self._client
+        entry = self._clients.get(loop)
+        if entry is not None:
+            return entry[1]
+        lock = self._locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            entry = self._clients.get(loop)
+            if entry is None:
+                entry = await self._connect()
+                self._clients[loop] = entry
+        return entry[1]
+
+    async def _connect(self) -> tuple[AsyncExitStack, S3Client]:
+        s = self.settings
+        credentials: dict[str, Any] = {}
+        if s.access_key_id and s.secret_access_key:
+            credentials = {
+                "aws_access_key_id": s.access_key_id,
+                "aws_secret_access_key": s.secret_access_key.get_secret_value(),
+            }
+            if s.session_token is not None:
+                credentials["aws_session_token"] = s.session_token.get_secret_value()
+        # without explicit keys botocore walks the standard chain: AWS_* variables,
+        # shared config/credentials files (AWS_PROFILE), web identity, ECS, IMDS
+        stack = AsyncExitStack()
+        with translate("connect", self.name, missing_ok=False):
+            client = await stack.enter_async_context(
+                get_session().create_client(
+                    "s3",
+                    region_name=s.region,
+                    endpoint_url=s.endpoint,
+                    config=self._config(),
+                    **credentials,
+                )
+            )
+        return stack, client
 
     async def close(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
-        if stack is not None:
+        """Close the client of the running loop (those of loops gone are dropped)."""
+        entry = self._clients.pop(asyncio.get_running_loop(), None)
+        self._locks.clear()
+        self._clients.clear()
+        if entry is not None:
             with contextlib.suppress(Exception):
-                await stack.aclose()
+                await entry[0].aclose()
 
     # -- single objects -----------------------------------------------------------
 

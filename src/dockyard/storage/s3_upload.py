@@ -63,6 +63,9 @@ class Piece:
         return self.start + self.size
 
 
+Loaded = tuple[list[Piece], list[str]]  # a key's chain of pieces, and debris keys
+
+
 def target_size(part_size: int, start: int) -> int:
     """Size of the piece that starts at `start`: the part size, growing past
     1000 parts so that even a 5 TiB blob stays under S3's 10,000 parts."""
@@ -70,7 +73,7 @@ def target_size(part_size: int, start: int) -> int:
     return min(MAX_PART, max(part_size, grown))
 
 
-def parse_pieces(key: str, objects: list[ObjectInfo]) -> tuple[list[Piece], list[str]]:
+def parse_pieces(key: str, objects: list[ObjectInfo]) -> Loaded:
     """Split a listing of `<key>/~parts/` into the chain from byte 0 and debris."""
     prefix = pieces_prefix(key)
     found: dict[int, Piece] = {}
@@ -93,7 +96,7 @@ def parse_pieces(key: str, objects: list[ObjectInfo]) -> tuple[list[Piece], list
     return chain, debris
 
 
-async def load_pieces(bucket: S3Bucket, key: str, path: str) -> tuple[list[Piece], list[str]]:
+async def load_pieces(bucket: S3Bucket, key: str, path: str) -> Loaded:
     return parse_pieces(key, await bucket.list_objects(pieces_prefix(key), path))
 
 
@@ -197,12 +200,18 @@ class S3Writer:
 
 
 async def open_writer(
-    bucket: S3Bucket, key: str, path: str, offset: int, part_size: int
+    bucket: S3Bucket,
+    key: str,
+    path: str,
+    offset: int,
+    part_size: int,
+    loaded: Loaded | None = None,
 ) -> S3Writer:
     """Bring the stored pieces to exactly [0, offset) and return a writer there.
 
-    `key` must not also exist as a plain object (the driver converts those first)."""
-    chain, debris = await load_pieces(bucket, key, path)
+    `loaded` is a fresh `load_pieces()` result, if the caller has one. `key`
+    must not also exist as a plain object (the driver converts those first)."""
+    chain, debris = loaded if loaded is not None else await load_pieces(bucket, key, path)
     size = chain[-1].end if chain else 0
     if offset > size:
         raise InvalidOffset(path, offset)
