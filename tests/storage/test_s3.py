@@ -5,6 +5,7 @@ presigned URLs, memory per upload, stray multipart uploads."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import tracemalloc
@@ -245,9 +246,13 @@ async def test_delete_prefix_aborts_multipart_uploads(
 async def test_delete_many_objects_in_batches(
     s3_server: S3Server, bucket: str, s3: S3Driver
 ) -> None:
-    client = s3_server.client()
-    for i in range(1005):
-        client.put_object(Bucket=bucket, Key=f"{PREFIX}/many/{i:05d}", Body=b".")
+    sem = asyncio.Semaphore(16)
+
+    async def put(i: int) -> None:
+        async with sem:
+            await s3.put_content(f"many/{i:05d}", b".")
+
+    await asyncio.gather(*(put(i) for i in range(1005)))
     assert len(await s3.list("many")) == 1005
     await s3.delete("many")
     assert s3_server.keys(bucket, f"{PREFIX}/many/") == []
@@ -321,7 +326,8 @@ async def test_ping_missing_bucket(s3_server: S3Server) -> None:
         await d.close()
 
 
-async def test_unreachable_endpoint(s3_server: S3Server) -> None:
+async def test_unreachable_endpoint(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # no retries with backoff
     settings = s3_server.settings("bucket", endpoint=f"http://127.0.0.1:{free_port()}")
     d = S3Driver(S3Storage(**settings))
     try:

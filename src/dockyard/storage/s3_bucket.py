@@ -108,7 +108,8 @@ class S3Bucket:
             max_pool_connections=64,
             connect_timeout=10,
             read_timeout=120,
-            retries={"max_attempts": 5, "mode": "standard"},
+            # attempts: AWS_MAX_ATTEMPTS / the config file's max_attempts, default 3
+            retries={"mode": "standard"},
         )
 
     async def client(self) -> S3Client:
