@@ -13,12 +13,33 @@ if TYPE_CHECKING:
     from tests.support.s3server import S3Server
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One real registry process (2 workers) shared by the whole session."""
-    base: Path = tmp_path_factory.mktemp("registry")
-    with run_server(base / "data") as srv:
-        yield srv
+@pytest.fixture(scope="session", params=["embedded", "production"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A real registry (2 workers) shared by the session, in each topology:
+    `embedded` (SQLite + local folder) and `production` (PostgreSQL + S3 + Redis)."""
+    base: Path = tmp_path_factory.mktemp(f"registry-{request.param}")
+    if request.param == "embedded":
+        with run_server(base / "data") as srv:
+            yield srv
+        return
+    from tests.support.postgres import temporary_database_sync
+    from tests.support.production import migrate, production_env
+    from tests.support.s3server import run_s3_server
+
+    with run_s3_server(base) as s3, temporary_database_sync() as database_url:
+        bucket = s3.create_bucket()
+        env = production_env(s3, bucket, database_url)
+        migrate(env, base / "data")
+        with run_server(base / "data", env=env) as srv:
+
+            def list_storage(prefix: str) -> list[str]:
+                head = f"registry/{prefix}/"
+                return sorted({k[len(head) :].split("/")[0] for k in s3.keys(bucket, head)})
+
+            srv.list_storage = list_storage
+            yield srv
 
 
 @pytest.fixture

@@ -23,8 +23,7 @@ def _start(client: httpx.Client, repo: str) -> str:
 
 
 def _storage_uploads(server) -> list[str]:  # type: ignore[no-untyped-def]
-    root = server.data_dir / "storage" / "uploads"
-    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+    return server.storage_names("uploads")
 
 
 def test_monolithic_post(client: httpx.Client) -> None:

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,14 @@ class RunningServer:
     data_dir: Path
     process: subprocess.Popen[bytes]
     log_path: Path
+    list_storage: Callable[[str], list[str]] | None = None
+    """Names directly under a storage prefix ("uploads"); set for non-filesystem storage."""
+
+    def storage_names(self, prefix: str) -> list[str]:
+        if self.list_storage is not None:
+            return self.list_storage(prefix)
+        root = self.data_dir / "storage" / prefix
+        return sorted(p.name for p in root.iterdir()) if root.exists() else []
 
     @property
     def hostport(self) -> str:
