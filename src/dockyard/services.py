@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockyard.cache.base import Cache, NullCache
-from dockyard.cache.instrumented import CountingCache
 from dockyard.cache.local import LocalCache
 from dockyard.cache.redis import RedisCache
 from dockyard.config import MemoryStorage, S3Storage, Settings
@@ -93,11 +93,13 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     store = SqlMetadataStore(settings.database_url, settings.database.pool_size)
     await store.check_schema()
     cache = build_cache(settings)
-    # Services.cache stays the backend itself (for close()); the registry gets it counted.
-    counted_cache: Cache = cache
+    cache_counting: dict[str, Callable[[], None]] = {}
     if metrics is not None:
         storage = InstrumentedDriver(storage, metrics.storage)
-        counted_cache = CountingCache(cache, metrics.cache_hits, metrics.cache_misses)
+        cache_counting = {
+            "cache_hit": metrics.cache_hits.inc,
+            "cache_miss": metrics.cache_misses.inc,
+        }
         metrics.pool_reader = store.pool_status
         metrics.upload_counter = store.count_uploads
     reg = settings.registry
@@ -116,8 +118,9 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         ),
         manifests=ManifestService(
             store,
-            counted_cache,
+            cache,
             max_bytes=reg.max_manifest_bytes,
             delete_enabled=reg.delete_enabled,
+            **cache_counting,
         ),
     )

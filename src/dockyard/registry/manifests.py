@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockyard.cache.base import Cache
@@ -21,6 +22,10 @@ from dockyard.oci.manifest import parse_manifest
 from dockyard.oci.names import validate_tag
 
 
+def _uncounted() -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class PutResult:
     digest: str
@@ -35,11 +40,16 @@ class ManifestService:
         *,
         max_bytes: int,
         delete_enabled: bool,
+        cache_hit: Callable[[], None] = _uncounted,
+        cache_miss: Callable[[], None] = _uncounted,
     ) -> None:
         self._store = store
         self._cache = cache
         self.max_bytes = max_bytes
         self._delete_enabled = delete_enabled
+        # counted here rather than by a wrapping Cache: one coroutine frame less per lookup
+        self._cache_hit = cache_hit
+        self._cache_miss = cache_miss
 
     @staticmethod
     def _check_reference(reference: str) -> None:
@@ -52,7 +62,9 @@ class ManifestService:
         """The hot path: one cache probe, or one indexed query."""
         record = await self._cache.get(repository, reference)
         if record is not None:
+            self._cache_hit()
             return record  # type: ignore[no-any-return]
+        self._cache_miss()
         token = await self._cache.token(repository)
         if is_digest(reference):
             parse_digest(reference)
