@@ -26,9 +26,9 @@ def server(
         return
     from tests.support.postgres import temporary_database_sync
     from tests.support.production import migrate, production_env
-    from tests.support.s3server import run_s3_server
 
-    with run_s3_server(base) as s3, temporary_database_sync() as database_url:
+    s3 = request.getfixturevalue("s3_server")
+    with temporary_database_sync() as database_url:
         bucket = s3.create_bucket()
         env = production_env(s3, bucket, database_url)
         migrate(env, base / "data")

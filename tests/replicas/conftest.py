@@ -6,13 +6,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.production import Deployment, deployment
-from tests.support.s3server import S3Server, run_s3_server
+from tests.support.s3server import S3Server
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with run_s3_server(tmp_path_factory.mktemp("s3")) as server:
-        yield server
+def s3(s3_server: S3Server) -> S3Server:
+    return s3_server
 
 
 @pytest.fixture(scope="module")
