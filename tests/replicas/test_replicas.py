@@ -139,3 +139,37 @@ def test_tag_moves_are_seen_at_once_everywhere(cluster: Deployment) -> None:
     finally:
         for cl in clients:
             cl.close()
+
+
+def test_racing_pushes_of_one_tag_end_with_one_winner(cluster: Deployment) -> None:
+    from tests.spec.helpers import image, put_manifest, sha256
+
+    repo = _repo()
+    clients = [httpx.Client(base_url=r.url, timeout=60) for r in cluster.replicas]
+    try:
+        bodies = [image(c, repo)[0] for c in clients]  # three different images, blobs pushed
+        barrier = threading.Barrier(len(clients))
+        statuses: list[int] = []
+
+        def put(c: httpx.Client, body: bytes) -> None:
+            barrier.wait(10)
+            statuses.append(put_manifest(c, repo, "race", body).status_code)
+
+        threads = [
+            threading.Thread(target=put, args=(c, b)) for c, b in zip(clients, bodies, strict=True)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert statuses == [201, 201, 201]
+        seen = {
+            c.head(f"/v2/{repo}/manifests/race").headers["Docker-Content-Digest"] for c in clients
+        }
+        assert len(seen) == 1 and seen <= {sha256(b) for b in bodies}
+        # every pushed manifest exists by digest; only the tag had to pick one
+        for body in bodies:
+            assert clients[0].head(f"/v2/{repo}/manifests/{sha256(body)}").status_code == 200
+    finally:
+        for c in clients:
+            c.close()
