@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
 import socket
 import tempfile
 import time
@@ -343,4 +344,17 @@ def test_counts_add_up_across_worker_processes(tmp_path: Path) -> None:
             if MANIFESTS in Path(path).read_text()
         ]
         assert len(served) == 2, served
+
+        # a worker dies and is respawned: its counts stay, its live gauges go
+        victim = int(sorted(pids)[0])
+        os.kill(victim, signal.SIGKILL)
+        with httpx.Client(base_url=srv.url, timeout=30.0) as c:
+
+            def respawned(s: Samples) -> bool:
+                live = {dict(lb)["pid"] for n, lb in s if n == "process_resident_memory_bytes"}
+                return len(live) == 2 and str(victim) not in live
+
+            samples = settle(c, respawned, timeout=30.0)
+            assert respawned(samples)
+            assert moved(samples) == expected
     assert not os.path.exists(shared)  # removed when the server stops

@@ -34,7 +34,7 @@ from prometheus_client.utils import floatToGoString
 
 log = logging.getLogger(__name__)
 
-CAPACITY = 1 << 16  # slots per process; bounded labels use a few thousand
+CAPACITY = 1 << 14  # slots per process; the bounded labels need under 4,000
 HTTP_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
