@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -11,7 +12,7 @@ from dockyard.cache.redis import RedisCache
 from dockyard.metadata.records import ManifestRecord
 from tests.support.server import free_port
 
-URL = "redis://127.0.0.1:6379/0"
+URL = os.environ.get("DOCKYARD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 def record(n: int = 1) -> ManifestRecord:
