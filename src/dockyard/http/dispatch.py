@@ -134,7 +134,7 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
     finally:
         elapsed = time.perf_counter() - t0
         status = status or DISCONNECTED  # no response at all: the client left first
-        app.metrics.http.observe(route, scope["method"], status, elapsed, bytes_in, bytes_out)
+        app.metrics.http.observe((route, scope["method"], status), elapsed, bytes_in, bytes_out)
         if app.access_log:
             access_log.info(
                 "%s %s %d",

@@ -19,7 +19,6 @@ backwards.
 
 from __future__ import annotations
 
-import array
 import glob
 import json
 import logging
@@ -35,32 +34,33 @@ from prometheus_client.utils import floatToGoString
 
 log = logging.getLogger(__name__)
 
-CAPACITY = 1 << 14  # slots per process; the bounded labels need under 4,000
+CAPACITY = 1 << 16  # slots per process; real traffic uses a few thousand
 HTTP_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 )  # fmt: skip
 METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
 
-# A (route, method) block: one slot per bucket (not cumulative) and +Inf, then these.
+# A (route, method, status) block: one slot per duration bucket (not cumulative)
+# and +Inf, whose sum is the request count, then these. Scrapes add blocks up
+# across statuses for the (route, method) histogram and byte counters.
 _SUM = len(HTTP_BUCKETS) + 1
 _IN = _SUM + 1
 _OUT = _SUM + 2
 _BLOCK = _SUM + 3
 
-_REQUESTS = "requests"  # labels (route, method, status), 1 slot
-_ROUTE = "route"  # labels (route, method), _BLOCK slots
+_REQUESTS = "requests"  # labels (route, method, status), _BLOCK slots
 _CACHE = "cache"  # labels (result,), 1 slot
-_SIZES = {_REQUESTS: 1, _ROUTE: _BLOCK, _CACHE: 1}
+_SIZES = {_REQUESTS: _BLOCK, _CACHE: 1}
 
 
 class SlotTable:
     def __init__(self, directory: str | None) -> None:
         self._keys_file: Any = None
-        # array("d") or a memoryview cast to "d" (which typeshed only knows as ints)
+        # a list, or a memoryview cast to "d" (which typeshed only knows as ints)
         self.values: Any
         if directory is None:
-            self.values = array.array("d", bytes(8 * CAPACITY))
+            self.values = [0.0] * CAPACITY
         else:
             stem = os.path.join(directory, f"hot_{os.getpid()}_{uuid.uuid4().hex[:8]}")
             fd = os.open(stem + ".slots", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -95,7 +95,7 @@ class SlotTable:
 
     def snapshot(self) -> list[tuple[str, tuple[str, ...], list[float]]]:
         values = self.values
-        return [(f, labels, values[b : b + _SIZES[f]].tolist()) for f, labels, b in self._keys]
+        return [(f, labels, list(values[b : b + _SIZES[f]])) for f, labels, b in self._keys]
 
 
 class HotCounter:
@@ -113,20 +113,16 @@ class HttpMetrics:
     def __init__(self, table: SlotTable) -> None:
         self._table = table
         self._values = table.values
-        self._series: dict[tuple[str, str, int], tuple[int, int]] = {}
-        self._blocks: dict[tuple[str, str], int] = {}
+        self._blocks: dict[tuple[str, str, int], int] = {}
 
     def observe(
-        self, route: str, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int
+        self, key: tuple[str, str, int], seconds: float, bytes_in: int, bytes_out: int
     ) -> None:
-        if method not in METHODS:
-            method = "other"
-        slots = self._series.get((route, method, status))
-        if slots is None:
-            slots = self._bind(route, method, status)
-        count, block = slots
+        """Count one request; `key` is (route template, method, status)."""
+        block = self._blocks.get(key)
+        if block is None:
+            block = self._bind(key)
         v = self._values
-        v[count] += 1
         v[block + bisect_left(HTTP_BUCKETS, seconds)] += 1
         v[block + _SUM] += seconds
         if bytes_in:
@@ -134,13 +130,16 @@ class HttpMetrics:
         if bytes_out:
             v[block + _OUT] += bytes_out
 
-    def _bind(self, route: str, method: str, status: int) -> tuple[int, int]:
-        block = self._blocks.get((route, method))
-        if block is None:
-            block = self._blocks[(route, method)] = self._table.allocate(_ROUTE, (route, method))
-        slots = (self._table.allocate(_REQUESTS, (route, method, str(status))), block)
-        self._series[(route, method, status)] = slots
-        return slots
+    def _bind(self, key: tuple[str, str, int]) -> int:
+        route, method, status = key
+        if method not in METHODS:  # not remembered under its own name: keys stay bounded
+            key = (route, "other", status)
+            block = self._blocks.get(key)
+            if block is not None:
+                return block
+        block = self._table.allocate(_REQUESTS, (key[0], key[1], str(status)))
+        self._blocks[key] = block
+        return block
 
 
 def _read_process_files(directory: str) -> list[tuple[str, tuple[str, ...], list[float]]]:
@@ -167,20 +166,24 @@ def _read_process_files(directory: str) -> list[tuple[str, tuple[str, ...], list
 
 def collect(table: SlotTable, directory: str | None) -> Iterable[Metric]:
     """The families of every process's slots (only this one's without a directory)."""
-    totals: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+    blocks: dict[tuple[str, ...], list[float]] = {}  # (route, method, status)
+    cache_totals: dict[str, float] = {}
     rows = table.snapshot() if directory is None else _read_process_files(directory)
     for family, labels, vals in rows:
-        seen = totals.get((family, labels))
-        if seen is None:
-            totals[(family, labels)] = vals
-        else:
-            for i, x in enumerate(vals):
-                seen[i] += x
+        if family == _CACHE:
+            cache_totals[labels[0]] = cache_totals.get(labels[0], 0.0) + vals[0]
+            continue
+        _add(blocks, labels, vals)
+    by_route: dict[tuple[str, ...], list[float]] = {}
+    for labels, vals in blocks.items():
+        _add(by_route, labels[:2], vals)
     requests = CounterMetricFamily(
         "dockyard_http_requests",
         "HTTP requests answered, by route template, method and status code",
         labels=["route", "method", "status"],
     )
+    for labels, vals in sorted(blocks.items()):
+        requests.add_metric(list(labels), sum(vals[:_SUM]))
     duration = HistogramMetricFamily(
         "dockyard_http_request_duration_seconds",
         "Time from request start to the last byte of the response",
@@ -194,24 +197,32 @@ def collect(table: SlotTable, directory: str | None) -> Iterable[Metric]:
         "Response body bytes sent (pathsend bodies by their Content-Length)",
         labels=["route", "method"],
     )
+    bounds = [floatToGoString(b) for b in HTTP_BUCKETS] + ["+Inf"]  # type: ignore[no-untyped-call]
+    for labels, vals in sorted(by_route.items()):
+        cumulative, buckets = 0.0, []
+        for bound, n in zip(bounds, vals[:_SUM], strict=True):
+            cumulative += n
+            buckets.append((bound, cumulative))
+        duration.add_metric(list(labels), buckets, vals[_SUM])
+        bytes_in.add_metric(list(labels), vals[_IN])
+        bytes_out.add_metric(list(labels), vals[_OUT])
     cache = CounterMetricFamily(
         "dockyard_cache_requests", "Cache lookups, by result", labels=["result"]
     )
-    bounds = [floatToGoString(b) for b in HTTP_BUCKETS] + ["+Inf"]  # type: ignore[no-untyped-call]
-    for (family, labels), vals in sorted(totals.items()):
-        if family == _REQUESTS:
-            requests.add_metric(list(labels), vals[0])
-        elif family == _CACHE:
-            cache.add_metric(list(labels), vals[0])
-        else:
-            cumulative, buckets = 0.0, []
-            for bound, n in zip(bounds, vals[:_SUM], strict=True):
-                cumulative += n
-                buckets.append((bound, cumulative))
-            duration.add_metric(list(labels), buckets, vals[_SUM])
-            bytes_in.add_metric(list(labels), vals[_IN])
-            bytes_out.add_metric(list(labels), vals[_OUT])
+    for result, total in sorted(cache_totals.items()):
+        cache.add_metric([result], total)
     return [requests, duration, bytes_in, bytes_out, cache]
+
+
+def _add(
+    totals: dict[tuple[str, ...], list[float]], key: tuple[str, ...], vals: list[float]
+) -> None:
+    seen = totals.get(key)
+    if seen is None:
+        totals[key] = list(vals)
+    else:
+        for i, x in enumerate(vals):
+            seen[i] += x
 
 
 def cache_counters(table: SlotTable) -> tuple[HotCounter, HotCounter]:
