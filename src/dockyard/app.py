@@ -30,6 +30,7 @@ class DockyardApp:
         self.access_log = settings.server.access_log
         self.stream_slots = StreamSlots(settings.server.stream_slots)
         self.metrics = Metrics(__version__, multiprocess_dir())
+        self.observe_request = self.metrics.http.observe  # one lookup on the hot path
         self._services: Services | None = None
         self._janitor: asyncio.Task[None] | None = None
 

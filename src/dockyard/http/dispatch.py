@@ -27,6 +27,7 @@ access_log = logging.getLogger("dockyard.access")
 
 _API_VERSION = [(k.lower().encode(), v.encode()) for k, v in API_VERSION_HEADER.items()]
 
+_NO_BODY = frozenset({"GET", "HEAD"})
 _PLAIN_ROUTES = {
     "/healthz": health.healthz,
     "/readyz": health.readyz,
@@ -68,7 +69,7 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
     token = request_id.set(rid)
     started = False
     status = 0
-    bytes_in = bytes_out = 0
+    bytes_out = 0
     t0 = time.perf_counter()
     rid_header = (b"x-request-id", rid.encode("latin-1"))
     path: str = scope["path"]
@@ -78,7 +79,7 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
         route = found[0]
     else:
         route = path if not is_v2 and path in _PLAIN_ROUTES else UNMATCHED
-    start_headers: list[tuple[bytes, bytes]] = []
+    start_headers: list[tuple[bytes, bytes]] | None = None
 
     async def send_wrapped(message: Message) -> None:
         nonlocal started, status, bytes_out, start_headers
@@ -94,17 +95,12 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
                 headers.extend(_API_VERSION)
             message = {**message, "headers": headers}
         elif kind == "http.response.pathsend":
-            bytes_out += _content_length(start_headers)
+            bytes_out += _content_length(start_headers or [])
         await send(message)
 
-    async def receive_counted() -> Message:
-        nonlocal bytes_in
-        message = await receive()
-        body = message.get("body")
-        if body:
-            bytes_in += len(body)
-        return message
-
+    # GET and HEAD bodies are never read: no counting wrapper for them
+    counted = None if scope["method"] in _NO_BODY else _CountedReceive(receive)
+    receive_counted = receive if counted is None else counted
     request = Request(scope, receive_counted)
     request.scope["app"] = app
     try:
@@ -134,7 +130,8 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
     finally:
         elapsed = time.perf_counter() - t0
         status = status or DISCONNECTED  # no response at all: the client left first
-        app.metrics.http.observe((route, scope["method"], status), elapsed, bytes_in, bytes_out)
+        bytes_in = 0 if counted is None else counted.bytes
+        app.observe_request((route, scope["method"], status), elapsed, bytes_in, bytes_out)
         if app.access_log:
             access_log.info(
                 "%s %s %d",
@@ -153,6 +150,23 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
                 },
             )
         request_id.reset(token)
+
+
+class _CountedReceive:
+    """The ASGI receive callable, counting request body bytes as they stream in."""
+
+    __slots__ = ("bytes", "receive")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.bytes = 0
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
+        body = message.get("body")
+        if body:
+            self.bytes += len(body)
+        return message
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
