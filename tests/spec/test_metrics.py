@@ -358,3 +358,36 @@ def test_counts_add_up_across_worker_processes(tmp_path: Path) -> None:
             assert respawned(samples)
             assert moved(samples) == expected
     assert not os.path.exists(shared)  # removed when the server stops
+
+
+def test_each_topology(server: RunningServer, client: httpx.Client) -> None:
+    """The shared servers (two workers): SQLite + folder + local cache, and
+    PostgreSQL + S3 + Redis. Every backend shows up under its own labels."""
+    repo = unique_repo("metrics")
+    push_image(client, repo, "v1")
+    before = scrape(client)
+    for _ in range(4):
+        r = client.head(f"/v2/{repo}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+        assert r.status_code == 200
+
+    def heads(s: Samples) -> float:
+        return requests(s, MANIFESTS, "HEAD", 200) - requests(before, MANIFESTS, "HEAD", 200)
+
+    after = settle(client, lambda s: heads(s) >= 4)
+    assert heads(after) == 4
+    moved = {
+        result: value(after, "dockyard_cache_requests_total", result=result)
+        - value(before, "dockyard_cache_requests_total", result=result)
+        for result in ("hit", "miss")
+    }
+    assert moved["hit"] + moved["miss"] == 4
+    assert moved["hit"] >= 2  # at worst, each worker's first lookup misses
+    driver = "filesystem" if server.list_storage is None else "s3"
+    used = {
+        dict(labels)["driver"]
+        for (name, labels), v in after.items()
+        if name == "dockyard_storage_operations_total" and v > 0
+    }
+    assert used == {driver}
+    pool = sum(value(after, "dockyard_db_pool_connections", state=s) for s in ("in_use", "idle"))
+    assert pool >= 1
