@@ -9,6 +9,8 @@ environment; the workers read the same variable.
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import json
 import os
 import shutil
@@ -22,17 +24,44 @@ from dockyard.logs import dict_config
 
 SETTINGS_ENV = "DOCKYARD_SETTINGS_JSON"
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client in the workers
+_METRICS_PREFIX = "dockyard-metrics-"
 
 
 def metrics_dir(workers: int) -> str | None:
     """With several workers, a fresh, empty directory for their shared metric files
-    (see dockyard.metrics), this server's own; removed when the server exits."""
+    (see dockyard.metrics), this server's own; removed when the server exits.
+
+    The server holds a lock on `.lock` inside it while it lives, so directories
+    left by servers that were killed (SIGKILL, OOM) are recognised by a free lock,
+    whatever pid namespace they ran in, and swept here."""
     if workers < 2:
         os.environ.pop(METRICS_DIR_ENV, None)
         return None
-    path = tempfile.mkdtemp(prefix=f"dockyard-metrics-{os.getpid()}-")
+    base = tempfile.gettempdir()
+    _sweep_metrics_dirs(base)
+    # set up under a name the sweep ignores, locked, then made visible
+    staging = tempfile.mkdtemp(prefix=".dockyard-metrics-staging-", dir=base)
+    lock = os.open(os.path.join(staging, ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # kept until this process exits
+    path = os.path.join(base, f"{_METRICS_PREFIX}{os.getpid()}-{os.path.basename(staging)[-8:]}")
+    os.rename(staging, path)
     os.environ[METRICS_DIR_ENV] = path
     return path
+
+
+def _sweep_metrics_dirs(base: str) -> None:
+    for old in glob.glob(os.path.join(base, _METRICS_PREFIX + "*")):
+        try:
+            fd = os.open(os.path.join(old, ".lock"), os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its server is alive
+        finally:
+            os.close(fd)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def main() -> None:

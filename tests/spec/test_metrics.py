@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import os
+import shutil
 import signal
 import socket
 import tempfile
@@ -391,3 +393,35 @@ def test_each_topology(server: RunningServer, client: httpx.Client) -> None:
     assert used == {driver}
     pool = sum(value(after, "dockyard_db_pool_connections", state=s) for s in ("in_use", "idle"))
     assert pool >= 1
+
+
+def test_dirs_of_killed_servers_are_swept(tmp_path: Path) -> None:
+    """A server killed outright leaves its metrics directory; the next one to start
+    removes it, but never the directory of a server that still runs (holds its lock)."""
+    base = tempfile.gettempdir()
+    dead = tempfile.mkdtemp(prefix="dockyard-metrics-0-", dir=base)
+    Path(dead, ".lock").touch()
+    alive = tempfile.mkdtemp(prefix="dockyard-metrics-1-", dir=base)
+    with open(os.path.join(alive, ".lock"), "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            with run_server(tmp_path / "data", workers=2) as srv:
+                assert scrape_ok(srv)
+                assert not os.path.exists(dead)
+                assert os.path.exists(alive)
+                killed = glob.glob(os.path.join(base, f"dockyard-metrics-{srv.process.pid}-*"))
+                assert len(killed) == 1
+                srv.kill()
+            assert os.path.exists(killed[0])  # SIGKILL: no chance to clean up
+            with run_server(tmp_path / "data", workers=2) as srv:
+                assert scrape_ok(srv)
+                assert not os.path.exists(killed[0])
+                assert os.path.exists(alive)
+        finally:
+            shutil.rmtree(alive, ignore_errors=True)
+            shutil.rmtree(dead, ignore_errors=True)
+
+
+def scrape_ok(srv: RunningServer) -> bool:
+    with httpx.Client(base_url=srv.url, timeout=30.0) as c:
+        return "dockyard_build_info" in c.get("/metrics").text
