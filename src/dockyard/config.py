@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from dockyard.config_auth import AuthSettings
 from dockyard.errors import ConfigError
 
 DEFAULT_DATA_DIR = (
@@ -158,6 +159,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     redis: RedisSettings = RedisSettings()
     registry: RegistrySettings = RegistrySettings()
+    auth: AuthSettings = AuthSettings()
 
     @field_validator("data_dir")
     @classmethod

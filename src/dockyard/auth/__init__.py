@@ -1,0 +1,1 @@
+"""Authentication (basic, bearer, LDAP, OIDC), the token service, and authorization."""
