@@ -118,6 +118,28 @@ class TooManyRequests(DockyardError):
     code = "TOOMANYREQUESTS"
 
 
+class QuotaExceeded(Denied):
+    """project quota exceeded"""
+
+
+class Conflict(DockyardError):
+    """the resource already exists or is in use"""
+
+    code = "CONFLICT"
+
+
+class NotFound(DockyardError):
+    """no such resource"""
+
+    code = "NOT_FOUND"
+
+
+class InvalidRequest(DockyardError):
+    """the request is invalid"""
+
+    code = "INVALID_REQUEST"
+
+
 class ConfigError(Exception):
     """The configuration is invalid; the message says where."""
 

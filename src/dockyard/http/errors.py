@@ -26,6 +26,10 @@ STATUS: dict[str, int] = {
     "UNSUPPORTED": 405,
     "TOOMANYREQUESTS": 429,
     "PAGINATION_NUMBER_INVALID": 400,  # reference registry's code for a bad `n`
+    # management API only (never on /v2/)
+    "CONFLICT": 409,
+    "NOT_FOUND": 404,
+    "INVALID_REQUEST": 400,
     "UNKNOWN": 500,
 }
 

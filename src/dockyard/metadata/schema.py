@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -19,7 +20,7 @@ from sqlalchemy import (
 )
 
 # The Alembic revision this code was written against; the server refuses any other.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 metadata = MetaData()
 
@@ -29,6 +30,8 @@ repositories = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the project the first path component names (no FK: added by ALTER on SQLite)
+    Column("project_id", Integer, index=True),
 )
 
 blobs = Table(
@@ -120,4 +123,105 @@ uploads = Table(
     Column("lease_until", DateTime(timezone=True)),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- identity and access (0002) -------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(255), nullable=False, unique=True),
+    Column("email", String(255)),
+    # "local" (password), "ldap" (directory bind) or "oidc" (CLI secret)
+    Column("source", String(16), nullable=False),
+    Column("password_hash", String(255)),
+    Column("cli_secret_hash", String(128)),
+    Column("is_admin", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("groups", Text, nullable=False),  # JSON list, as the provider last said
+    Column("subject", String(512)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("last_login_at", DateTime(timezone=True)),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("public", Boolean, nullable=False),
+    Column("quota_bytes", BigInteger),
+    # bytes of distinct blobs linked to any repository of the project
+    Column("used_bytes", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),  # "user" or "group"
+    Column("name", String(255), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("repositories", Text),  # JSON list of globs inside the project; NULL = all
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("project_id", "kind", "name", name="uq_members_project_kind_name"),
+    Index("ix_members_name", "kind", "name"),
+)
+
+robots = Table(
+    "robots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE")),
+    Column("description", String(1024), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("permissions", Text, nullable=False),  # JSON list of grants
+    Column("expires_at", DateTime(timezone=True)),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(255), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("resource", String(512), nullable=False),
+    Column("project", String(255), index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text),
+    Index("ix_audit_log_actor", "actor", "at"),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("key", String(320), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_login_failures_key_at", "key", "at"),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -5,13 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, select, text, update
+from sqlalchemy import Row, and_, case, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import QueuePool
 
-from dockyard.errors import ManifestBlobUnknown, ManifestChildUnknown, ManifestInvalid, SchemaError
+from dockyard.errors import (
+    ManifestBlobUnknown,
+    ManifestChildUnknown,
+    ManifestInvalid,
+    QuotaExceeded,
+    SchemaError,
+)
 from dockyard.metadata import schema as s
 from dockyard.metadata.engine import make_engines
 from dockyard.metadata.records import (
@@ -95,9 +101,21 @@ class SqlMetadataStore:
             await self._write.dispose()
 
     async def _ensure_repository(self, conn: AsyncConnection, name: str) -> int:
+        rid = await conn.scalar(select(s.repositories.c.id).where(s.repositories.c.name == name))
+        if rid is not None:
+            return int(rid)
+        # Authorization decided before this point whether the project may come into being.
+        project = name.split("/", 1)[0]
+        now = _now()
+        await conn.execute(
+            self._insert(s.projects)
+            .values(name=project, public=False, used_bytes=0, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        pid = await conn.scalar(select(s.projects.c.id).where(s.projects.c.name == project))
         await conn.execute(
             self._insert(s.repositories)
-            .values(name=name, created_at=_now())
+            .values(name=name, created_at=now, project_id=pid)
             .on_conflict_do_nothing(index_elements=["name"])
         )
         rid = await conn.scalar(select(s.repositories.c.id).where(s.repositories.c.name == name))
@@ -146,15 +164,107 @@ class SqlMetadataStore:
 
     async def _link_blob(self, conn: AsyncConnection, rid: int, digest: str, size: int) -> None:
         now = _now()
+        rb = s.repository_blobs
+        if await conn.scalar(
+            select(func.count())
+            .select_from(rb)
+            .where(rb.c.repository_id == rid, rb.c.digest == digest)
+        ):
+            return
+        await self._charge_project(conn, rid, digest, size)
         await conn.execute(
             self._insert(s.blobs)
             .values(digest=digest, size=size, created_at=now)
             .on_conflict_do_nothing(index_elements=["digest"])
         )
         await conn.execute(
-            self._insert(s.repository_blobs)
+            self._insert(rb)
             .values(repository_id=rid, digest=digest, created_at=now)
             .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+        )
+
+    async def check_quota(self, repository: str, digest: str, size: int) -> None:
+        async with self._read.connect() as conn:
+            rid = await self._repository_id(conn, repository)
+            if rid is not None:
+                await self._charge_project(conn, rid, digest, size, dry_run=True)
+
+    async def get_blob_in_project(self, project: str, digest: str) -> BlobRecord | None:
+        b, rb, r, p = s.blobs, s.repository_blobs, s.repositories, s.projects
+        q = (
+            select(b.c.digest, b.c.size)
+            .join(rb, rb.c.digest == b.c.digest)
+            .join(r, r.c.id == rb.c.repository_id)
+            .join(p, p.c.id == r.c.project_id)
+            .where(p.c.name == project, b.c.digest == digest)
+            .limit(1)
+        )
+        async with self._read.connect() as conn:
+            row = (await conn.execute(q)).first()
+        return None if row is None else BlobRecord(row.digest, int(row.size))
+
+    async def _charge_project(
+        self, conn: AsyncConnection, rid: int, digest: str, size: int, *, dry_run: bool = False
+    ) -> None:
+        """Count a blob against its project's quota the first time any repository of the
+        project links it; refuse it when that would exceed the quota. The project row is
+        locked first, so concurrent pushes into one project are counted one at a time."""
+        r, rb, p = s.repositories, s.repository_blobs, s.projects
+        pid = await conn.scalar(select(r.c.project_id).where(r.c.id == rid))
+        if pid is None:
+            return
+        project = (
+            await conn.execute(
+                select(p.c.name, p.c.quota_bytes, p.c.used_bytes)
+                .where(p.c.id == pid)
+                .with_for_update(skip_locked=False, read=dry_run)
+            )
+        ).first()
+        if project is None:
+            return
+        held = await conn.scalar(
+            select(func.count())
+            .select_from(rb.join(r, r.c.id == rb.c.repository_id))
+            .where(r.c.project_id == pid, rb.c.digest == digest)
+        )
+        if held:
+            return
+        used = int(project.used_bytes)
+        if project.quota_bytes is not None and used + size > int(project.quota_bytes):
+            raise QuotaExceeded(
+                f"project {project.name!r} quota exceeded: storing {size} more bytes would "
+                f"use {used + size} of its {int(project.quota_bytes)} bytes",
+                detail={
+                    "project": project.name,
+                    "quota_bytes": int(project.quota_bytes),
+                    "used_bytes": used,
+                    "requested_bytes": size,
+                },
+            )
+        if not dry_run:
+            await conn.execute(
+                update(p).where(p.c.id == pid).values(used_bytes=p.c.used_bytes + size)
+            )
+
+    async def _release_project(self, conn: AsyncConnection, rid: int, digest: str) -> None:
+        """Give a blob's bytes back to the project once no repository of it links the blob."""
+        r, rb, p, b = s.repositories, s.repository_blobs, s.projects, s.blobs
+        pid = await conn.scalar(select(r.c.project_id).where(r.c.id == rid))
+        if pid is None:
+            return
+        await conn.execute(select(p.c.id).where(p.c.id == pid).with_for_update())
+        held = await conn.scalar(
+            select(func.count())
+            .select_from(rb.join(r, r.c.id == rb.c.repository_id))
+            .where(r.c.project_id == pid, rb.c.digest == digest)
+        )
+        if held:
+            return
+        size = int(await conn.scalar(select(b.c.size).where(b.c.digest == digest)) or 0)
+        await conn.execute(
+            update(p)
+            .where(p.c.id == pid)
+            .values(used_bytes=case((p.c.used_bytes > size, p.c.used_bytes - size), else_=0))
         )
 
     async def link_blob(self, repository: str, digest: str, size: int) -> None:
@@ -165,11 +275,14 @@ class SqlMetadataStore:
     async def unlink_blob(self, repository: str, digest: str) -> bool:
         rb = s.repository_blobs
         async with self._write.begin() as conn:
+            rid = await self._repository_id(conn, repository)
+            if rid is None:
+                return False
             res = await conn.execute(
-                delete(rb).where(
-                    rb.c.repository_id == _repo_id_of(repository), rb.c.digest == digest
-                )
+                delete(rb).where(rb.c.repository_id == rid, rb.c.digest == digest)
             )
+            if res.rowcount:
+                await self._release_project(conn, rid, digest)
         return bool(res.rowcount)
 
     # -- uploads ----------------------------------------------------------------

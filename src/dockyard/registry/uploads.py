@@ -15,6 +15,7 @@ from dockyard.errors import (
     BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
+    QuotaExceeded,
     RangeInvalid,
     SizeInvalid,
 )
@@ -86,16 +87,26 @@ class UploadService:
         await self._remove_data(upload_id)
 
     async def mount(
-        self, repository: str, digest: str, from_repository: str | None
+        self,
+        repository: str,
+        digest: str,
+        from_repository: str | None,
+        *,
+        within_project: str | None = None,
     ) -> BlobRecord | None:
-        """Link an existing blob into `repository`; None means fall back to an upload."""
+        """Link an existing blob into `repository`; None means fall back to an upload.
+        Without `from`, the blob may come from any repository, or, when `within_project`
+        is given, only from a repository of that project."""
         try:
             parse_digest(digest)
         except DigestInvalid:
             return None
         if from_repository is None and not self._mount_without_from:
             return None
-        blob = await self._store.get_blob(from_repository, digest)
+        if from_repository is None and within_project is not None:
+            blob = await self._store.get_blob_in_project(within_project, digest)
+        else:
+            blob = await self._store.get_blob(from_repository, digest)
         if blob is None:
             return None
         await self._store.link_blob(repository, blob.digest, blob.size)
@@ -237,11 +248,26 @@ class UploadService:
                     f"upload content has digest {actual}, not {expected}",
                     detail={"digest": str(expected)},
                 )
+            try:
+                await self._store.check_quota(repository, actual, size)
+            except QuotaExceeded:
+                await self._store.delete_upload(upload_id)
+                await self._remove_data(upload_id)
+                self._hashers.discard(upload_id)
+                self._failed()
+                raise
             await self._commit_blob(upload_id, actual, size)
         except BaseException:
             await self._store.release_upload(upload_id, size)
             raise
-        await self._store.complete_upload(repository, upload_id, actual, size)
+        try:
+            await self._store.complete_upload(repository, upload_id, actual, size)
+        except QuotaExceeded:
+            # a concurrent push filled the quota since the check: the bytes stay for GC
+            await self._store.delete_upload(upload_id)
+            self._hashers.discard(upload_id)
+            self._failed()
+            raise
         self._hashers.discard(upload_id)
         self._completed()
         return actual
@@ -272,6 +298,7 @@ class UploadService:
                     f"uploaded content has digest {actual}, not {expected}",
                     detail={"digest": str(expected)},
                 )
+            await self._store.check_quota(repository, actual, written)
             await writer.commit()
         except BaseException:
             await writer.close()

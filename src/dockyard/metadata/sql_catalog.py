@@ -1,0 +1,160 @@
+"""Repository and artifact listings for the management API, and repository deletion."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import case, delete, func, select
+
+from dockyard.metadata import schema as s
+from dockyard.metadata.identity import ArtifactSummary, Page, RepositorySummary
+from dockyard.metadata.sql import _utc
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from dockyard.metadata.sql import SqlMetadataStore
+
+
+class CatalogQueries:
+    _read: AsyncEngine
+    _write: AsyncEngine
+    _store: SqlMetadataStore
+
+    async def list_project_repositories(
+        self, project: str, query: str | None, page: Page
+    ) -> tuple[list[RepositorySummary], int]:
+        r, p, m, t = s.repositories, s.projects, s.manifests, s.tags
+        artifacts = (
+            select(func.count()).select_from(m).where(m.c.repository_id == r.c.id).scalar_subquery()
+        )
+        tags = (
+            select(func.count()).select_from(t).where(t.c.repository_id == r.c.id).scalar_subquery()
+        )
+        conds: list[Any] = [p.c.name == project]
+        if query:
+            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(r.c.name.like(f"%{escaped}%", escape="\\"))
+        base = select(
+            r.c.name, r.c.created_at, artifacts.label("artifacts_n"), tags.label("tags_n")
+        ).join(p, p.c.id == r.c.project_id)
+        q = base.where(*conds).order_by(r.c.name).limit(page.size).offset(page.offset)
+        count = select(func.count()).select_from(r.join(p, p.c.id == r.c.project_id)).where(*conds)
+        async with self._read.connect() as conn:
+            rows = (await conn.execute(q)).all()
+            total = int(await conn.scalar(count) or 0)
+        return [
+            RepositorySummary(
+                name=row.name,
+                project=project,
+                artifact_count=int(row.artifacts_n),
+                tag_count=int(row.tags_n),
+                created_at=_utc(row.created_at) or row.created_at,
+            )
+            for row in rows
+        ], total
+
+    async def list_artifacts(
+        self, repository: str, page: Page
+    ) -> tuple[list[ArtifactSummary], int]:
+        r, m, t, mr, b = s.repositories, s.manifests, s.tags, s.manifest_references, s.blobs
+        blob_bytes = (
+            select(func.coalesce(func.sum(b.c.size), 0))
+            .select_from(mr.join(b, b.c.digest == mr.c.digest))
+            .where(mr.c.manifest_id == m.c.id, mr.c.kind == "blob")
+            .scalar_subquery()
+        )
+        conds = [r.c.name == repository]
+        q = (
+            select(
+                m.c.id,
+                m.c.digest,
+                m.c.media_type,
+                m.c.artifact_type,
+                m.c.size,
+                m.c.content,
+                m.c.created_at,
+                blob_bytes.label("blob_bytes"),
+            )
+            .join(r, r.c.id == m.c.repository_id)
+            .where(*conds)
+            .order_by(m.c.created_at.desc(), m.c.digest)
+            .limit(page.size)
+            .offset(page.offset)
+        )
+        count = (
+            select(func.count()).select_from(m.join(r, r.c.id == m.c.repository_id)).where(*conds)
+        )
+        async with self._read.connect() as conn:
+            rows = (await conn.execute(q)).all()
+            total = int(await conn.scalar(count) or 0)
+            tag_rows = (
+                await conn.execute(
+                    select(t.c.name, t.c.manifest_digest)
+                    .join(r, r.c.id == t.c.repository_id)
+                    .where(*conds)
+                    .order_by(t.c.name)
+                )
+            ).all()
+        by_digest: dict[str, list[str]] = {}
+        for tr in tag_rows:
+            by_digest.setdefault(tr.manifest_digest, []).append(tr.name)
+        return [
+            ArtifactSummary(
+                digest=row.digest,
+                media_type=row.media_type,
+                artifact_type=row.artifact_type,
+                size=int(row.size) + int(row.blob_bytes),
+                tags=tuple(by_digest.get(row.digest, ())),
+                created_at=_utc(row.created_at) or row.created_at,
+                content=bytes(row.content),
+            )
+            for row in rows
+        ], total
+
+    async def delete_repository(self, repository: str) -> bool:
+        r, rb, b, p = s.repositories, s.repository_blobs, s.blobs, s.projects
+        async with self._write.begin() as conn:
+            row = (
+                await conn.execute(select(r.c.id, r.c.project_id).where(r.c.name == repository))
+            ).first()
+            if row is None:
+                return False
+            rid, pid = int(row.id), row.project_id
+            freed = 0
+            if pid is not None:
+                await conn.execute(select(p.c.id).where(p.c.id == pid).with_for_update())
+                others = (
+                    select(rb.c.digest)
+                    .join(r, r.c.id == rb.c.repository_id)
+                    .where(r.c.project_id == pid, r.c.id != rid)
+                )
+                freed = int(
+                    await conn.scalar(
+                        select(func.coalesce(func.sum(b.c.size), 0))
+                        .select_from(rb.join(b, b.c.digest == rb.c.digest))
+                        .where(rb.c.repository_id == rid, rb.c.digest.not_in(others))
+                    )
+                    or 0
+                )
+            await conn.execute(delete(s.tags).where(s.tags.c.repository_id == rid))
+            await conn.execute(
+                delete(s.manifest_references).where(
+                    s.manifest_references.c.manifest_id.in_(
+                        select(s.manifests.c.id).where(s.manifests.c.repository_id == rid)
+                    )
+                )
+            )
+            await conn.execute(delete(s.manifests).where(s.manifests.c.repository_id == rid))
+            await conn.execute(delete(rb).where(rb.c.repository_id == rid))
+            await conn.execute(delete(s.uploads).where(s.uploads.c.repository_id == rid))
+            await conn.execute(delete(r).where(r.c.id == rid))
+            if freed:
+                await conn.execute(
+                    p.update()
+                    .where(p.c.id == pid)
+                    .values(
+                        used_bytes=case((p.c.used_bytes > freed, p.c.used_bytes - freed), else_=0)
+                    )
+                )
+        return True
