@@ -13,6 +13,7 @@ from pathlib import Path
 from starlette.types import Receive, Scope, Send
 
 from dockyard import __version__
+from dockyard.auth.audit import AuditLog, housekeeping
 from dockyard.config import Settings, load_settings
 from dockyard.http.dispatch import handle_http
 from dockyard.http.v2.blobsend import StreamSlots
@@ -35,6 +36,10 @@ class DockyardApp:
         self._janitor: asyncio.Task[None] | None = None
 
     @property
+    def audit(self) -> AuditLog | None:
+        return None if self._services is None else self._services.audit
+
+    @property
     def services(self) -> Services:
         if self._services is None:
             raise RuntimeError("services are not started (lifespan has not run)")
@@ -43,6 +48,7 @@ class DockyardApp:
     async def startup(self) -> None:
         self._services = svc = await build_services(self.settings, self.metrics)
         self.metrics.start()
+        svc.audit.start()
         reg = self.settings.registry
         self._janitor = asyncio.create_task(
             run_periodically(
@@ -50,6 +56,7 @@ class DockyardApp:
                 svc.storage,
                 dt.timedelta(hours=reg.upload_max_age_hours),
                 reg.upload_purge_interval_seconds,
+                housekeeping=lambda: housekeeping(svc.identity, self.settings.auth),
             )
         )
 
@@ -60,6 +67,7 @@ class DockyardApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._janitor
         if self._services is not None:
+            await self._services.audit.stop()
             await self._services.close()
             self._services = None
 

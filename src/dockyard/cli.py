@@ -52,10 +52,12 @@ def _settings(config: Path | None, overrides: dict[str, Any]) -> Any:
         _fail(str(exc))
 
 
-def _prepare_database(settings: Any, *, migrate: bool) -> None:
+def _prepare_database(settings: Any, *, migrate: bool, bootstrap: bool = False) -> None:
+    from dockyard.auth.bootstrap import ADMIN_PASSWORD_ENV, ensure_admin
     from dockyard.metadata.engine import is_sqlite
     from dockyard.metadata.migrate import upgrade
     from dockyard.metadata.sql import SqlMetadataStore
+    from dockyard.metadata.sql_identity import SqlIdentityStore
 
     url = settings.database_url
     if is_sqlite(url):
@@ -67,12 +69,25 @@ def _prepare_database(settings: Any, *, migrate: bool) -> None:
         store = SqlMetadataStore(url, pool_size=1)
         try:
             await store.check_schema()
+            if bootstrap:
+                admin = settings.auth.admin_username
+                generated = await ensure_admin(
+                    SqlIdentityStore(store), admin, os.environ.get(ADMIN_PASSWORD_ENV)
+                )
+                if generated is not None:
+                    # Shown once, on the console only: the log never carries it.
+                    typer.echo(
+                        f"dockyard: created administrator {admin!r} with password {generated}\n"
+                        f"dockyard: it is stored only as a hash and will not be shown again; "
+                        f"set {ADMIN_PASSWORD_ENV} before the first start to choose it",
+                        err=True,
+                    )
         finally:
             await store.close()
 
     try:
         asyncio.run(run())
-    except SchemaError as exc:
+    except (SchemaError, ConfigError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot open the metadata database: {exc}")
@@ -102,7 +117,7 @@ def serve(
     from dockyard.logs import configure
 
     configure(settings.server.log_level, settings.server.log_format)
-    _prepare_database(settings, migrate=settings.auto_migrate)
+    _prepare_database(settings, migrate=settings.auto_migrate, bootstrap=True)
 
     from dockyard.supervisor import SETTINGS_ENV
 

@@ -46,13 +46,13 @@ def generate_key_pem(algorithm: str) -> str:
 
 def load_key(pem: str, algorithm: str) -> PrivateKey:
     key = serialization.load_pem_private_key(pem.encode(), password=None)
-    if algorithm == "ES256" and not (
-        isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
-    ):
+    if algorithm == "ES256":
+        if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
+            return key
         raise ValueError("ES256 needs a P-256 EC private key")
-    if algorithm == "RS256" and not (isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048):
-        raise ValueError("RS256 needs an RSA private key of at least 2048 bits")
-    return key
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048:
+        return key
+    raise ValueError("RS256 needs an RSA private key of at least 2048 bits")
 
 
 def key_id(key: PrivateKey) -> str:

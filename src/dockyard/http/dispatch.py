@@ -12,7 +12,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import errors as e
 from dockyard.http import health, metrics
+from dockyard.http import token as token_endpoint
+from dockyard.http.audit import record_registry_event
 from dockyard.http.errors import error_response, render
+from dockyard.http.gate import authorize_v2
 from dockyard.http.v2.common import API_VERSION_HEADER
 from dockyard.http.v2.routes import Handler, match
 from dockyard.logs import request_id
@@ -33,6 +36,7 @@ _PLAIN_ROUTES = {
     "/readyz": health.readyz,
     "/metrics": metrics.metrics,
 }
+_TOKEN_ROUTES = {"GET": token_endpoint.token_get, "POST": token_endpoint.token_post}
 Found = tuple[str, dict[str, Handler], dict[str, Any]] | None
 
 
@@ -52,7 +56,13 @@ async def _route(request: Request, found: Found) -> ASGIApp:
             )
         if "name" in params:
             validate_name(params["name"])
+        await authorize_v2(request, found[0], params)
         return await handler(request, **params)
+    if path == token_endpoint.TOKEN_PATH:
+        token_handler = _TOKEN_ROUTES.get(request.method)
+        if token_handler is None:
+            return error_response("UNSUPPORTED", f"{request.method} is not supported here", 405)
+        return await token_handler(request)
     plain = _PLAIN_ROUTES.get(path)
     if plain is not None and request.method in ("GET", "HEAD"):
         return await plain(request)
@@ -78,7 +88,11 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
     if found is not None:
         route = found[0]
     else:
-        route = path if not is_v2 and path in _PLAIN_ROUTES else UNMATCHED
+        route = (
+            path
+            if not is_v2 and (path in _PLAIN_ROUTES or path == token_endpoint.TOKEN_PATH)
+            else UNMATCHED
+        )
     start_headers: list[tuple[bytes, bytes]] | None = None
 
     async def send_wrapped(message: Message) -> None:
@@ -108,7 +122,7 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
         try:
             response = await _route(request, found)
         except e.DockyardError as exc:
-            response = render(exc)
+            response = render(exc, getattr(exc, "headers", None))
         except ClientDisconnect:
             log.info("client disconnected during %s %s", scope["method"], scope["path"][:200])
             return
@@ -132,6 +146,8 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
         status = status or DISCONNECTED  # no response at all: the client left first
         bytes_in = 0 if counted is None else counted.bytes
         app.observe_request((route, scope["method"], status), elapsed, bytes_in, bytes_out)
+        if found is not None and status < 400:
+            record_registry_event(app, request, route, found[2], status)
         if app.access_log:
             access_log.info(
                 "%s %s %d",

@@ -272,7 +272,12 @@ class IdentityStore(Protocol):
     async def purge_login_failures(self, older_than: datetime) -> int: ...
 
     # server secrets (token signing key, cookie key), created once, shared by replicas
-    async def get_or_create_secret(self, name: str, value: str) -> str: ...
+    async def get_secret(self, name: str) -> str | None: ...
+
+    async def get_or_create_secret(self, name: str, value: str) -> str:
+        """The stored value; `value` is stored first if there is none (the first replica
+        to get here wins)."""
+        ...
 
     # repositories and artifacts for the management API
     async def list_project_repositories(

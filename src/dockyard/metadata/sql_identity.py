@@ -539,6 +539,11 @@ class SqlIdentityStore(CatalogQueries):
 
     # -- secrets ----------------------------------------------------------------
 
+    async def get_secret(self, name: str) -> str | None:
+        async with self._read.connect() as conn:
+            got = await conn.scalar(select(s.secrets.c.value).where(s.secrets.c.name == name))
+        return None if got is None else str(got)
+
     async def get_or_create_secret(self, name: str, value: str) -> str:
         async with self._write.begin() as conn:
             await conn.execute(

@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from dockyard.metadata.records import MetadataStore
 from dockyard.storage import layout
@@ -54,7 +55,11 @@ async def purge_stale_uploads(
 
 
 async def run_periodically(
-    store: MetadataStore, storage: StorageDriver, max_age: dt.timedelta, interval: float
+    store: MetadataStore,
+    storage: StorageDriver,
+    max_age: dt.timedelta,
+    interval: float,
+    housekeeping: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     while True:
         await asyncio.sleep(interval)
@@ -62,3 +67,8 @@ async def run_periodically(
             await purge_stale_uploads(store, storage, max_age)
         except Exception:
             log.exception("purging abandoned uploads failed; will retry")
+        if housekeeping is not None:
+            try:
+                await housekeeping()
+            except Exception:
+                log.exception("housekeeping failed; will retry")

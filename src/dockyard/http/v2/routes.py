@@ -60,6 +60,31 @@ ROUTES: list[tuple[re.Pattern[str], str, dict[str, Handler]]] = [
 ]
 
 
+# The access each route needs, by template and method: "base" (any authenticated
+# client), "catalog", or a registry action on the named repository.
+ACCESS: dict[str, dict[str, str]] = {
+    "/v2/": {"GET": "base", "HEAD": "base"},
+    "/v2/_catalog": {"GET": "catalog"},
+    "/v2/{name}/manifests/{reference}": {
+        "GET": "pull",
+        "HEAD": "pull",
+        "PUT": "push",
+        "DELETE": "delete",
+    },
+    "/v2/{name}/blobs/uploads/": {"POST": "push"},
+    "/v2/{name}/blobs/uploads/{upload_id}": {
+        "GET": "push",
+        "PATCH": "push",
+        "PUT": "push",
+        "DELETE": "push",
+    },
+    "/v2/{name}/blobs/{digest}": {"GET": "pull", "HEAD": "pull", "DELETE": "delete"},
+    "/v2/{name}/tags/list": {"GET": "pull"},
+    "/v2/{name}/referrers/{digest}": {"GET": "pull"},
+}
+assert all(set(ACCESS[t]) == set(m) for _, t, m in ROUTES), "every route method needs an access"
+
+
 def match(path: str) -> tuple[str, dict[str, Handler], dict[str, Any]] | None:
     """(template, handlers by method, path parameters) of the route `path` is on."""
     for pattern, template, methods in ROUTES:

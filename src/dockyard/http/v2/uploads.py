@@ -58,8 +58,10 @@ async def start_upload(request: Request, name: str) -> Response:
     uploads = services(request).uploads
     params = request.query_params
     mount = params.get("mount")
-    if mount is not None:
-        blob = await uploads.mount(name, mount, params.get("from"))
+    # the gate decided whether the caller may mount, and from where
+    if mount is not None and getattr(request.state, "mount_allowed", True):
+        within = getattr(request.state, "mount_within", None)
+        blob = await uploads.mount(name, mount, params.get("from"), within_project=within)
         if blob is not None:
             return _created(request, name, blob.digest)
     digest = params.get("digest")

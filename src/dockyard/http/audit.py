@@ -1,0 +1,47 @@
+"""Registry traffic into the audit log: pulls (manifest GETs), pushes (manifest PUTs)
+and deletes, recorded after the response with who made them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+
+from dockyard.auth.permissions import project_of
+from dockyard.metadata.identity import AuditEvent
+
+if TYPE_CHECKING:
+    from dockyard.app import DockyardApp
+
+_EVENTS = {
+    ("/v2/{name}/manifests/{reference}", "GET"): "pull",
+    ("/v2/{name}/manifests/{reference}", "PUT"): "push",
+    ("/v2/{name}/manifests/{reference}", "DELETE"): "delete",
+    ("/v2/{name}/blobs/{digest}", "DELETE"): "delete",
+}
+
+
+def record_registry_event(
+    app: DockyardApp, request: Request, route: str, params: dict[str, Any], status: int
+) -> None:
+    action = _EVENTS.get((route, request.method))
+    if action is None or app.audit is None:
+        return
+    if action == "pull" and not app.audit.log_pulls:
+        return
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        return
+    name = params["name"]
+    ref = params.get("reference") or params.get("digest") or ""
+    sep = "@" if ":" in ref else ":"
+    app.audit.buffer(
+        AuditEvent(
+            actor=principal.name or "anonymous",
+            actor_kind=principal.kind,
+            address=request.client.host if request.client else "",
+            action=action,
+            resource=f"{name}{sep}{ref}",
+            project=project_of(name),
+        )
+    )
