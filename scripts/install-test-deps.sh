@@ -29,6 +29,14 @@ if [ "$pinned" != "$installed" ]; then
   npm install --prefix tests/deploy/tools --no-package-lock --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
+# The OpenID provider the OIDC tests log in against: oidc-provider (Node.js),
+# pinned in tests/support/oidc/package.json, run by tests/support/oidc/provider.mjs.
+pinned=$(node -p "require('./tests/support/oidc/package.json').dependencies['oidc-provider']")
+installed=$(node -p "require('./tests/support/oidc/node_modules/oidc-provider/package.json').version" 2>/dev/null || true)
+if [ "$pinned" != "$installed" ]; then
+  npm install --prefix tests/support/oidc --no-package-lock --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null

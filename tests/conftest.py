@@ -10,6 +10,7 @@ import pytest
 from tests.support.server import RunningServer, run_server
 
 if TYPE_CHECKING:
+    from tests.support.oidc_provider import OidcProvider
     from tests.support.s3server import S3Server
 
 
@@ -65,3 +66,26 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
     with run_s3_server(tmp_path_factory.mktemp("s3server")) as s3:
         yield s3
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    """A real OpenID provider (node oidc-provider) on loopback, shared by the session:
+    accounts alice (groups team-a-devs, registry-admins) and bob (team-b); one client
+    that may redirect to http://127.0.0.1:<any port>/api/v1/oidc/callback.
+    `oidc_provider.login(authorization_url, "alice")` plays the browser."""
+    import os
+
+    from tests.support.oidc_provider import (
+        LOOPBACK_CALLBACK,
+        provider_installed,
+        run_oidc_provider,
+    )
+
+    if not provider_installed():
+        message = "oidc-provider is not installed: run scripts/install-test-deps.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs it: a missing provider is a broken setup
+        pytest.skip(message)
+    with run_oidc_provider(tmp_path_factory.mktemp("oidc"), [LOOPBACK_CALLBACK]) as op:
+        yield op
