@@ -64,7 +64,9 @@ class OidcSettings(_Section):
     """OpenID Connect authorization-code login (authlib) for the web UI and the CLI secret."""
 
     enabled: bool = False
-    issuer: str = Field("", description="provider URL; discovery at /.well-known/openid-configuration")
+    issuer: str = Field(
+        "", description="provider URL; discovery at /.well-known/openid-configuration"
+    )
     client_id: str = ""
     client_secret: SecretStr = SecretStr("")
     redirect_url: str | None = Field(

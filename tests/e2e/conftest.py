@@ -15,9 +15,7 @@ SERVER_LOG_TAIL = 200  # lines
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """On failure, attach the server log lines written during the test to the report."""
     report = yield
     if report.failed and call.when == "call":
@@ -52,7 +50,7 @@ def _mark_server_log_offset(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def skopeo(server: RunningServer, tmp_path: Path) -> Skopeo:
     require_binary("skopeo")
-    return Skopeo(server.hostport, workdir=tmp_path)
+    return Skopeo(server.hostport, workdir=tmp_path, credentials=server.login)
 
 
 @pytest.fixture

@@ -62,8 +62,10 @@ def test_builder_output_verifies_and_tags_accumulate(tmp_path: Path) -> None:
     assert img.config["rootfs"]["diff_ids"] == [layer.diff_id for layer in img.layers]
     # Re-tagging replaces the entry instead of duplicating it.
     build_image(layout, "v1", layers=[9], seed="t3")
-    names = [m["annotations"]["org.opencontainers.image.ref.name"]
-             for m in read_index_json(layout)["manifests"]]
+    names = [
+        m["annotations"]["org.opencontainers.image.ref.name"]
+        for m in read_index_json(layout)["manifests"]
+    ]
     assert sorted(names) == ["multi", "v1", "v2"]
 
 
@@ -131,7 +133,11 @@ def test_big_layer_is_streamed_not_buffered(tmp_path: Path) -> None:
     )
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
         check=True,
     ).stdout
     size, maxrss_kib = map(int, out.split())
@@ -154,8 +160,22 @@ def test_umoci_built_image_roundtrips_through_registry(skopeo: Skopeo, tmp_path:
     (bundle / "rootfs" / "usr" / "share").mkdir(parents=True)
     (bundle / "rootfs" / "usr" / "share" / "data.bin").write_bytes(bytes(range(256)) * 4096)
     run(["umoci", "repack", "--image", image, bundle])
-    run(["umoci", "config", "--image", image, "--config.cmd", "/bin/true",
-         "--config.label", "made.by=umoci", "--os", "linux", "--architecture", "amd64"])
+    run(
+        [
+            "umoci",
+            "config",
+            "--image",
+            image,
+            "--config.cmd",
+            "/bin/true",
+            "--config.label",
+            "made.by=umoci",
+            "--os",
+            "linux",
+            "--architecture",
+            "amd64",
+        ]
+    )
     run(["umoci", "gc", "--layout", layout])
 
     src = verify_layout(layout)

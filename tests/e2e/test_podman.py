@@ -50,23 +50,41 @@ class StorageTool:
 
     def global_args(self) -> list[str]:
         args = [
-            "--root", str(self.base / "root"),
-            "--runroot", str(self.runroot),
-            "--storage-driver", "vfs",
+            "--root",
+            str(self.base / "root"),
+            "--runroot",
+            str(self.runroot),
+            "--storage-driver",
+            "vfs",
         ]
         if Path(self.binary).name == "podman":
             args += ["--tmpdir", str(self.base / "tmp"), "--events-backend", "none"]
         return args
 
     def __call__(
-        self, *args: str | Path, timeout: float = 300, check: bool = True
+        self, *args: str | Path, timeout: float = 300, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess[Any]:
         return run(
             [self.binary, *self.global_args(), *args],
             timeout=timeout,
             check=check,
             env={"REGISTRY_AUTH_FILE": str(self.authfile)},
+            input=input,
         )
+
+    def login(self, server: RunningServer) -> StorageTool:
+        """`podman login` / `buildah login` as the test identity."""
+        user, password = server.login
+        self(
+            "login",
+            "--tls-verify=false",
+            "-u",
+            user,
+            "--password-stdin",
+            server.hostport,
+            input=password,
+        )
+        return self
 
 
 def _probe(tool_name: str, tmp_path: Path, runroot: Path) -> StorageTool:
@@ -110,12 +128,12 @@ def short_runroot() -> Iterator[Path]:
 
 @pytest.fixture
 def podman(server: RunningServer, tmp_path: Path, short_runroot: Path) -> StorageTool:
-    return _probe("podman", tmp_path, short_runroot)
+    return _probe("podman", tmp_path, short_runroot).login(server)
 
 
 @pytest.fixture
 def buildah(server: RunningServer, tmp_path: Path, short_runroot: Path) -> StorageTool:
-    return _probe("buildah", tmp_path, short_runroot)
+    return _probe("buildah", tmp_path, short_runroot).login(server)
 
 
 def _image_ids(tool: StorageTool) -> set[str]:
@@ -200,7 +218,11 @@ def test_buildah_build_on_oci_image_and_push(
     ref = f"{skopeo.hostport}/{repo}:v1"
     digestfile = tmp_path / "pushed.digest"
     buildah(
-        "push", "--tls-verify=false", "--digestfile", digestfile, "localhost/e2e-built:v1",
+        "push",
+        "--tls-verify=false",
+        "--digestfile",
+        digestfile,
+        "localhost/e2e-built:v1",
         f"docker://{ref}",
     )
     pushed = digestfile.read_text().strip()

@@ -187,15 +187,15 @@ def test_list_tags(skopeo: Skopeo, tmp_path: Path, repo: str) -> None:
 
     # An unknown repository is an error, not an empty list.
     missing = skopeo(
-        "list-tags", "--tls-verify=false", f"docker://{skopeo.hostport}/e2e/no-such-repo",
+        "list-tags",
+        "--tls-verify=false",
+        f"docker://{skopeo.hostport}/e2e/no-such-repo",
         check=False,
     )
     assert missing.returncode != 0
 
 
-def test_delete_by_digest(
-    skopeo: Skopeo, client: httpx.Client, tmp_path: Path, repo: str
-) -> None:
+def test_delete_by_digest(skopeo: Skopeo, client: httpx.Client, tmp_path: Path, repo: str) -> None:
     img = build_image(tmp_path / "src", "v1", layers=[4 * KiB], seed=repo)
     digest = skopeo.push_oci(img.layout, "v1", repo, "v1")
     assert digest == img.manifest_digest
@@ -263,9 +263,7 @@ def test_docker_schema2_push_and_pull(
     assert [x["digest"] for x in manifest["layers"]] == [x.digest for x in img.layers]
 
     for ref in ("v1", digest):
-        resp = client.get(
-            f"/v2/{repo}/manifests/{ref}", headers={"Accept": MANIFEST_ACCEPT}
-        )
+        resp = client.get(f"/v2/{repo}/manifests/{ref}", headers={"Accept": MANIFEST_ACCEPT})
         assert resp.status_code == 200
         assert resp.headers["Content-Type"] == MT_DOCKER_MANIFEST
         assert resp.headers["Docker-Content-Digest"] == digest

@@ -33,14 +33,14 @@ def test_kill_9_mid_upload_then_retry_elsewhere(s3: S3Server, tmp_path: Path) ->
     repo = "crash/app"
     with deployment(s3, tmp_path, replicas=2) as d:
         victim, survivor = d.replicas
-        with httpx.Client(timeout=60) as http:
+        with httpx.Client(timeout=60, auth=d.auth()) as http:
             loc = http.post(f"{victim.url}/v2/{repo}/blobs/uploads/").headers["Location"]
             started, release = threading.Event(), threading.Event()
             failure: list[BaseException] = []
 
             def send() -> None:
                 try:
-                    with httpx.Client(timeout=60) as c2:
+                    with httpx.Client(timeout=60, auth=d.auth()) as c2:
                         c2.patch(victim.url + loc, content=_slow(data, started, release))
                 except httpx.HTTPError as exc:
                     failure.append(exc)

@@ -31,11 +31,15 @@ def test_push_via_one_pull_via_another(cluster: Deployment, tmp_path: Path) -> N
     a, b, c = cluster.replicas
     img = build_image(tmp_path / "src", "v1", layers=[200_000, 7 * 1024 * 1024], seed="rep1")
     repo = _repo()
-    pushed = Skopeo(a.hostport, workdir=tmp_path).push_oci(img.layout, "v1", repo, "v1")
+    pushed = Skopeo(a.hostport, workdir=tmp_path, credentials=a.login).push_oci(
+        img.layout, "v1", repo, "v1"
+    )
     assert pushed == img.manifest_digest
     for replica in (b, c):
         out = tmp_path / f"out-{replica.port}"
-        Skopeo(replica.hostport, workdir=tmp_path).pull_oci(repo, "v1", out, "v1")
+        Skopeo(replica.hostport, workdir=tmp_path, credentials=replica.login).pull_oci(
+            repo, "v1", out, "v1"
+        )
         verify_layout(out)
         blobs = {p.name for p in (out / "blobs" / "sha256").iterdir()}
         assert {d.split(":")[1] for d in img.blob_digests()} <= blobs
@@ -53,7 +57,7 @@ def test_chunked_upload_across_replicas(cluster: Deployment, sizes: tuple[int, .
     chunks = [os.urandom(n) for n in sizes]
     data = b"".join(chunks)
     replicas = cluster.replicas
-    with httpx.Client(timeout=120) as http:
+    with httpx.Client(timeout=120, auth=cluster.auth()) as http:
         r = http.post(f"{replicas[0].url}/v2/{repo}/blobs/uploads/")
         assert r.status_code == 202
         path = r.headers["Location"]
@@ -92,7 +96,11 @@ def test_concurrent_pushes_of_one_image(cluster: Deployment, tmp_path: Path) -> 
         try:
             work = tmp_path / f"w{n}"
             work.mkdir()
-            digests.append(Skopeo(hostport, workdir=work).push_oci(img.layout, "v1", repo, "v1"))
+            digests.append(
+                Skopeo(hostport, workdir=work, credentials=cluster.replicas[0].login).push_oci(
+                    img.layout, "v1", repo, "v1"
+                )
+            )
         except BaseException as exc:
             errors.append(exc)
 
@@ -106,7 +114,7 @@ def test_concurrent_pushes_of_one_image(cluster: Deployment, tmp_path: Path) -> 
     assert not errors, errors
     assert digests == [img.manifest_digest] * 3
     # one consistent answer everywhere, every blob stored once in the bucket
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=30, auth=cluster.auth()) as http:
         for replica in cluster.replicas:
             h = http.head(f"{replica.url}/v2/{repo}/manifests/v1")
             assert h.headers["Docker-Content-Digest"] == img.manifest_digest
@@ -120,7 +128,7 @@ def test_tag_moves_are_seen_at_once_everywhere(cluster: Deployment) -> None:
 
     repo = _repo()
     a, b, c = cluster.replicas
-    clients = [httpx.Client(base_url=r.url, timeout=30) for r in (a, b, c)]
+    clients = [r.client(timeout=30) for r in (a, b, c)]
     try:
         previous = None
         for round_ in range(6):
@@ -145,7 +153,7 @@ def test_racing_pushes_of_one_tag_end_with_one_winner(cluster: Deployment) -> No
     from tests.spec.helpers import image, put_manifest, sha256
 
     repo = _repo()
-    clients = [httpx.Client(base_url=r.url, timeout=60) for r in cluster.replicas]
+    clients = [r.client(timeout=60) for r in cluster.replicas]
     try:
         bodies = [image(c, repo)[0] for c in clients]  # three different images, blobs pushed
         barrier = threading.Barrier(len(clients))

@@ -28,7 +28,7 @@ def _slow_body(
 
 def test_kill_9_mid_patch_loses_nothing_acknowledged(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    with run_server(data_dir, env=SHORT_LEASE) as srv, httpx.Client(base_url=srv.url) as c:
+    with run_server(data_dir, env=SHORT_LEASE) as srv, srv.client() as c:
         digest, manifest = push_image(c, "crash/app", "v1")
         loc = c.post("/v2/crash/app/blobs/uploads/").headers["Location"]
         r = c.patch(loc, content=b"A" * 50_000, headers={"Content-Range": "0-49999"})
@@ -38,7 +38,7 @@ def test_kill_9_mid_patch_loses_nothing_acknowledged(tmp_path: Path) -> None:
 
         def send() -> None:
             try:
-                with httpx.Client(base_url=srv.url, timeout=30) as c2:
+                with srv.client(timeout=30) as c2:
                     c2.patch(loc, content=_slow_body(b"B" * 70_000, b"C" * 10, started, release))
             except httpx.HTTPError as exc:
                 errors.append(exc)
@@ -56,7 +56,7 @@ def test_kill_9_mid_patch_loses_nothing_acknowledged(tmp_path: Path) -> None:
         t.join(30)
         assert errors, "the interrupted PATCH cannot have succeeded"
 
-    with run_server(data_dir, env=SHORT_LEASE) as srv, httpx.Client(base_url=srv.url) as c:
+    with run_server(data_dir, env=SHORT_LEASE) as srv, srv.client() as c:
         # the acknowledged manifest and chunk survived; the torn one did not count
         g = c.get("/v2/crash/app/manifests/v1")
         assert g.status_code == 200 and g.content == manifest
@@ -81,13 +81,13 @@ def test_kill_9_mid_patch_loses_nothing_acknowledged(tmp_path: Path) -> None:
 
 
 def test_sigterm_lets_in_flight_request_finish(tmp_path: Path) -> None:
-    with run_server(tmp_path / "data") as srv, httpx.Client(base_url=srv.url) as c:
+    with run_server(tmp_path / "data") as srv, srv.client() as c:
         loc = c.post("/v2/graceful/app/blobs/uploads/").headers["Location"]
         started, release = threading.Event(), threading.Event()
         result: list[httpx.Response] = []
 
         def send() -> None:
-            with httpx.Client(base_url=srv.url, timeout=30) as c2:
+            with srv.client(timeout=30) as c2:
                 result.append(
                     c2.patch(loc, content=_slow_body(b"x" * 1000, b"y" * 1000, started, release))
                 )

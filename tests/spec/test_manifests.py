@@ -273,12 +273,12 @@ def test_tag_moves_and_is_seen_at_once(client: httpx.Client) -> None:
     d1, _ = push_image(client, repo, "latest")
     # warm every worker's cache on the old value over many connections
     for _ in range(20):
-        with httpx.Client(base_url=str(client.base_url)) as c:
+        with httpx.Client(base_url=str(client.base_url), auth=client.auth) as c:
             assert c.head(f"/v2/{repo}/manifests/latest").headers["Docker-Content-Digest"] == d1
     d2, _ = push_image(client, repo, "latest")
     assert d1 != d2
     for _ in range(20):
-        with httpx.Client(base_url=str(client.base_url)) as c:
+        with httpx.Client(base_url=str(client.base_url), auth=client.auth) as c:
             assert c.head(f"/v2/{repo}/manifests/latest").headers["Docker-Content-Digest"] == d2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import glob
 import json
@@ -71,7 +72,7 @@ def one_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
 
 @pytest.fixture
 def mclient(one_worker: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=one_worker.url, timeout=30.0) as c:
+    with one_worker.client(timeout=30.0) as c:
         yield c
 
 
@@ -254,6 +255,7 @@ def test_logs_carry_request_id_and_access_fields(
     with socket.create_connection((one_worker.host, one_worker.port)) as sock:
         sock.sendall(
             f"PATCH {location} HTTP/1.1\r\nHost: {one_worker.hostport}\r\n"
+            f"Authorization: {_basic(one_worker.login)}\r\n"
             "X-Request-ID: rid-gone-1\r\nContent-Length: 100000\r\n"
             "Content-Type: application/octet-stream\r\n\r\n".encode()
             + b"x" * 1000
@@ -296,7 +298,7 @@ def test_counts_add_up_across_worker_processes(tmp_path: Path) -> None:
     """Two workers: whichever one a scrape lands on, it reports every worker's requests."""
     with run_server(tmp_path / "data", workers=2) as srv:
         repo = unique_repo("metrics")
-        with httpx.Client(base_url=srv.url, timeout=30.0) as c:
+        with srv.client(timeout=30.0) as c:
             push_image(c, repo, "v1")
             before = scrape(c)
         n_clients, per_client = 8, 25
@@ -304,7 +306,7 @@ def test_counts_add_up_across_worker_processes(tmp_path: Path) -> None:
         def pull(_: int) -> int:
             ok = 0
             # a client of its own: a connection of its own, which either worker may accept
-            with httpx.Client(base_url=srv.url, timeout=30.0) as c:
+            with srv.client(timeout=30.0) as c:
                 for _ in range(per_client):
                     r = c.get(f"/v2/{repo}/manifests/v1", headers={"Accept": OCI_MANIFEST})
                     ok += r.status_code == 200
@@ -313,7 +315,7 @@ def test_counts_add_up_across_worker_processes(tmp_path: Path) -> None:
         with ThreadPoolExecutor(n_clients) as pool:
             assert sum(pool.map(pull, range(n_clients))) == n_clients * per_client
         expected = n_clients * per_client
-        with httpx.Client(base_url=srv.url, timeout=30.0) as c:
+        with srv.client(timeout=30.0) as c:
 
             def moved(s: Samples) -> float:
                 return requests(s, MANIFESTS, "GET", 200) - requests(before, MANIFESTS, "GET", 200)
@@ -321,7 +323,7 @@ def test_counts_add_up_across_worker_processes(tmp_path: Path) -> None:
             settle(c, lambda s: moved(s) >= expected)
             # many scrapes on fresh connections land on both workers; each sees all
             for _ in range(10):
-                with httpx.Client(base_url=srv.url, timeout=30.0) as fresh:
+                with srv.client(timeout=30.0) as fresh:
                     samples = scrape(fresh)
                 assert moved(samples) == expected
                 hist = value(
@@ -350,7 +352,7 @@ def test_counts_add_up_across_worker_processes(tmp_path: Path) -> None:
         # a worker dies and is respawned: its counts stay, its live gauges go
         victim = int(sorted(pids)[0])
         os.kill(victim, signal.SIGKILL)
-        with httpx.Client(base_url=srv.url, timeout=30.0) as c:
+        with srv.client(timeout=30.0) as c:
 
             def respawned(s: Samples) -> bool:
                 live = {dict(lb)["pid"] for n, lb in s if n == "process_resident_memory_bytes"}
@@ -423,5 +425,9 @@ def test_dirs_of_killed_servers_are_swept(tmp_path: Path) -> None:
 
 
 def scrape_ok(srv: RunningServer) -> bool:
-    with httpx.Client(base_url=srv.url, timeout=30.0) as c:
+    with srv.client(timeout=30.0) as c:
         return "dockyard_build_info" in c.get("/metrics").text
+
+
+def _basic(credentials: tuple[str, str]) -> str:
+    return "Basic " + base64.b64encode(":".join(credentials).encode()).decode()

@@ -6,15 +6,13 @@ import hashlib
 import os
 from pathlib import Path
 
-import httpx
-
 from tests.spec.helpers import push_blob
 from tests.support.server import run_server
 
 
 def test_pathsend_serves_exact_bytes(tmp_path: Path) -> None:
     env = {"DOCKYARD__SERVER__STREAM_SLOTS": "0"}
-    with run_server(tmp_path / "data", env=env) as srv, httpx.Client(base_url=srv.url) as c:
+    with run_server(tmp_path / "data", env=env) as srv, srv.client() as c:
         data = os.urandom(3 * 1024 * 1024 + 5)
         digest = push_blob(c, "ps/app", data)
         r = c.get(f"/v2/ps/app/blobs/{digest}")

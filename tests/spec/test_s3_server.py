@@ -74,7 +74,7 @@ def test_blob_get_redirects_to_a_presigned_url(
     srv, bucket = redirecting
     repo = unique_repo("s3")
     data = os.urandom(3 * MiB + 7)
-    with httpx.Client(base_url=srv.url, timeout=60) as http:
+    with srv.client(timeout=60) as http:
         digest = push_blob(http, repo, data)
         r = http.get(f"/v2/{repo}/blobs/{digest}")
         assert r.status_code == 307
@@ -104,9 +104,7 @@ def test_chunked_upload_across_workers_then_redirect(
     # chunks under and over the 5 MiB part minimum; each PATCH is a new
     # connection, so the requests spread over both workers
     data = os.urandom(13 * MiB + 3)
-    with httpx.Client(
-        base_url=srv.url, timeout=60, limits=httpx.Limits(max_keepalive_connections=0)
-    ) as http:
+    with srv.client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0)) as http:
         digest = _chunked_push(http, repo, data, 3 * MiB)
         followed = http.get(f"/v2/{repo}/blobs/{digest}", follow_redirects=True)
         assert followed.status_code == 200 and followed.content == data
@@ -122,7 +120,7 @@ def test_blob_get_streams_through_the_registry_when_redirect_is_off(
     srv, _ = streaming
     repo = unique_repo("s3")
     data = os.urandom(5 * MiB + 1)
-    with httpx.Client(base_url=srv.url, timeout=60) as http:
+    with srv.client(timeout=60) as http:
         digest = push_blob(http, repo, data)
         r = http.get(f"/v2/{repo}/blobs/{digest}")
         assert r.status_code == 200

@@ -370,9 +370,7 @@ def write_image(
         if isinstance(spec, Layer):
             built.append(spec)
         else:
-            built.append(
-                write_layer(layout, spec, seed=f"{seed}/layer{i}", directory=f"layer{i}")
-            )
+            built.append(write_layer(layout, spec, seed=f"{seed}/layer{i}", directory=f"layer{i}"))
 
     config_obj: dict[str, Any] = {
         "created": CREATED,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.postgres import temporary_database_sync
+from tests.support.registry_auth import RegistryAuth
 from tests.support.s3server import S3Server
 from tests.support.server import RunningServer, run_server
 
@@ -26,6 +27,11 @@ class Deployment:
     database_url: str
     replicas: list[RunningServer]
     s3: S3Server
+
+    def auth(self) -> RegistryAuth:
+        """Token auth valid on every replica (they share the signing key)."""
+        first, *rest = self.replicas
+        return first.auth(also=tuple(r.url for r in rest))
 
 
 def production_env(

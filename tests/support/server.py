@@ -15,6 +15,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.registry_auth import RegistryAuth
+
+ADMIN_PASSWORD = "test-admin-password"
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -32,6 +36,25 @@ class RunningServer:
     log_path: Path
     list_storage: Callable[[str], list[str]] | None = None
     """Names directly under a storage prefix ("uploads"); set for non-filesystem storage."""
+    admin: tuple[str, str] = ("admin", ADMIN_PASSWORD)
+    credentials: tuple[str, str] | None = None
+    """what the tests push and pull as (a system robot once created; the admin until then)"""
+
+    @property
+    def login(self) -> tuple[str, str]:
+        return self.credentials or self.admin
+
+    def auth(
+        self, credentials: tuple[str, str] | None = None, *, also: tuple[str, ...] = ()
+    ) -> RegistryAuth:
+        """Token auth against this server (and the replicas at `also`, sharing its key)."""
+        user, password = credentials or self.login
+        return RegistryAuth(user, password, self.url, also=also)
+
+    def client(self, credentials: tuple[str, str] | None = None, **kwargs: object) -> httpx.Client:
+        """An httpx client that authenticates like docker (token auth) as `credentials`."""
+        kwargs.setdefault("timeout", 60.0)
+        return httpx.Client(base_url=self.url, auth=self.auth(credentials), **kwargs)  # type: ignore[arg-type]
 
     def storage_names(self, prefix: str) -> list[str]:
         if self.list_storage is not None:
@@ -97,7 +120,12 @@ def run_server(
     ]
     # Idle keep-alive connections hold granian's graceful shutdown until this
     # timeout; tests close their clients, but keep teardown bounded anyway.
-    full_env = {**os.environ, "DOCKYARD__SERVER__GRACEFUL_TIMEOUT": "5", **(env or {})}
+    full_env = {
+        **os.environ,
+        "DOCKYARD__SERVER__GRACEFUL_TIMEOUT": "5",
+        "DOCKYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        **(env or {}),
+    }
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True

@@ -75,16 +75,41 @@ def require_binary(name: str) -> str:
 
 
 class Skopeo:
-    """skopeo against a plain-HTTP, unauthenticated registry."""
+    """skopeo against a plain-HTTP registry, logged in (`skopeo login`) when given
+    credentials."""
 
-    def __init__(self, hostport: str, *, binary: str = "skopeo", workdir: Path) -> None:
+    def __init__(
+        self,
+        hostport: str,
+        *,
+        binary: str = "skopeo",
+        workdir: Path,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         self.hostport = hostport
         self.binary = binary
-        # An empty auth file keeps skopeo from picking up credentials from the host.
-        self.authfile = workdir / "auth.json"
+        # A private auth file keeps skopeo from picking up credentials from the host.
+        self.authfile = workdir / f"auth-{hostport.replace(':', '_')}.json"
         if not self.authfile.exists():
             self.authfile.write_text('{"auths": {}}')
         self.env = {"REGISTRY_AUTH_FILE": str(self.authfile)}
+        if credentials is not None:
+            self.login(*credentials)
+
+    def login(self, username: str, password: str) -> None:
+        run(
+            [
+                self.binary,
+                "login",
+                "--tls-verify=false",
+                "-u",
+                username,
+                "--password-stdin",
+                self.hostport,
+            ],
+            env=self.env,
+            input=password,
+        )
 
     def ref(self, repo: str, tag_or_digest: str) -> str:
         sep = "@" if tag_or_digest.startswith("sha256:") else ":"
