@@ -45,7 +45,7 @@ def server(
 
 @pytest.fixture
 def client(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60.0) as c:
+    with server.client() as c:
         yield c
 
 
