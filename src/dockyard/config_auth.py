@@ -70,7 +70,7 @@ class OidcSettings(_Section):
     client_id: str = ""
     client_secret: SecretStr = SecretStr("")
     redirect_url: str | None = Field(
-        None, description="default: server.public_url + /api/v1/oidc/callback"
+        None, description="default: server.public_url + /auth/oidc/callback"
     )
     scopes: list[str] = ["openid", "profile", "email", "groups"]
     username_claim: str = "preferred_username"

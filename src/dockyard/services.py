@@ -7,7 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockyard.auth.audit import AuditLog
+from dockyard.auth.passwords import new_secret
 from dockyard.auth.service import AuthService
+from dockyard.auth.sessions import Sessions
 from dockyard.auth.tokens import TokenService, generate_key_pem
 from dockyard.cache.base import Cache, NullCache
 from dockyard.cache.local import LocalCache
@@ -107,17 +109,21 @@ async def signing_key(settings: Settings, identity: IdentityStore) -> str:
     )
 
 
-def build_auth(
-    settings: Settings, identity: IdentityStore, pem: str
-) -> tuple[AuthService, AuditLog]:
+async def build_auth(settings: Settings, identity: IdentityStore) -> tuple[AuthService, AuditLog]:
     audit = AuditLog(identity, log_pulls=settings.auth.audit.log_pulls)
-    ldap = None
+    ldap = oidc = None
     if settings.auth.ldap.enabled:
         from dockyard.auth.ldap import LdapAuthenticator  # ldap3 loads only when configured
 
         ldap = LdapAuthenticator(settings.auth.ldap)
-    tokens = TokenService(settings.auth.token, pem)
-    return AuthService(settings.auth, identity, tokens, audit, ldap), audit
+    if settings.auth.oidc.enabled:
+        from dockyard.auth.oidc import OidcClient  # authlib loads only when configured
+
+        oidc = OidcClient(settings.auth.oidc)
+    tokens = TokenService(settings.auth.token, await signing_key(settings, identity))
+    sessions = Sessions(await identity.get_or_create_secret("session-key", new_secret()))
+    service = AuthService(settings.auth, identity, tokens, audit, sessions, ldap, oidc)
+    return service, audit
 
 
 async def build_services(settings: Settings, metrics: Metrics | None = None) -> Services:
@@ -137,7 +143,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         metrics.upload_counter = store.count_uploads
     reg = settings.registry
     identity = SqlIdentityStore(store)
-    auth, audit = build_auth(settings, identity, await signing_key(settings, identity))
+    auth, audit = await build_auth(settings, identity)
     return Services(
         settings=settings,
         storage=storage,

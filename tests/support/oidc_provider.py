@@ -14,7 +14,7 @@ the ID token.) The client is a "native" client, so a loopback redirect URI
 registered without a port matches on any port (RFC 8252 §7.3):
 
     with run_oidc_provider(tmp, [LOOPBACK_CALLBACK]) as op:
-        # http://127.0.0.1:<any port>/api/v1/oidc/callback is accepted
+        # http://127.0.0.1:<any port>/auth/oidc/callback is accepted
         callback = op.login(authorization_url, "alice")   # -> ...?code=…&state=…&iss=…
 
 `login` plays the browser: it follows the provider's redirects, fills in its
@@ -46,7 +46,7 @@ import httpx
 from tests.support.server import free_port
 
 HERE = Path(__file__).resolve().parent / "oidc"
-LOOPBACK_CALLBACK = "http://127.0.0.1/api/v1/oidc/callback"
+LOOPBACK_CALLBACK = "http://127.0.0.1/auth/oidc/callback"
 """Registered by the session fixture: the Dockyard callback on any 127.0.0.1 port."""
 
 

@@ -16,7 +16,7 @@ from tests.support.oidc_provider import OidcProvider
 from tests.support.server import free_port
 
 # any port: the provider's client is a loopback "native" client (RFC 8252 §7.3)
-CALLBACK = "http://127.0.0.1:{port}/api/v1/oidc/callback"
+CALLBACK = "http://127.0.0.1:{port}/auth/oidc/callback"
 
 
 def settings(op: OidcProvider, **overrides: Any) -> OidcSettings:

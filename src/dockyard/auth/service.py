@@ -23,6 +23,8 @@ from dockyard.oci.names import validate_name
 if TYPE_CHECKING:
     from dockyard.auth.audit import AuditLog
     from dockyard.auth.ldap import LdapAuthenticator
+    from dockyard.auth.oidc import OidcClient
+    from dockyard.auth.sessions import Sessions
     from dockyard.config_auth import AuthSettings
 
 log = logging.getLogger(__name__)
@@ -54,13 +56,17 @@ class AuthService:
         store: IdentityStore,
         tokens: TokenService,
         audit: AuditLog,
+        sessions: Sessions,
         ldap: LdapAuthenticator | None = None,
+        oidc: OidcClient | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.tokens = tokens
         self.audit = audit
+        self.sessions = sessions
         self.ldap = ldap
+        self.oidc = oidc
         self._verified: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
 
     # -- credentials ------------------------------------------------------------
@@ -213,6 +219,16 @@ class AuthService:
         updated = await self.store.update_user(identity.username, **changes)
         assert updated is not None
         return updated
+
+    async def from_session(self, cookie: str) -> Principal | None:
+        """The user a browser session cookie names, if it is valid and the user active."""
+        data = self.sessions.read(cookie)
+        if data is None:
+            return None
+        user = await self.store.get_user(str(data.get("u", "")))
+        if user is None or user.disabled:
+            return None
+        return _user_principal(user)
 
     # -- tokens -----------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import errors as e
-from dockyard.http import health, metrics
+from dockyard.http import health, metrics, oidc
 from dockyard.http import token as token_endpoint
 from dockyard.http.audit import record_registry_event
 from dockyard.http.errors import error_response, render
@@ -37,6 +37,12 @@ _PLAIN_ROUTES = {
     "/metrics": metrics.metrics,
 }
 _TOKEN_ROUTES = {"GET": token_endpoint.token_get, "POST": token_endpoint.token_post}
+# the rest of /auth/: (path, method) -> handler
+_AUTH_ROUTES = {
+    ("/auth/oidc/login", "GET"): oidc.login,
+    (oidc.CALLBACK_PATH, "GET"): oidc.callback,
+    ("/auth/logout", "POST"): oidc.logout,
+}
 Found = tuple[str, dict[str, Handler], dict[str, Any]] | None
 
 
@@ -63,6 +69,9 @@ async def _route(request: Request, found: Found) -> ASGIApp:
         if token_handler is None:
             return error_response("UNSUPPORTED", f"{request.method} is not supported here", 405)
         return await token_handler(request)
+    auth_handler = _AUTH_ROUTES.get((path, request.method))
+    if auth_handler is not None:
+        return await auth_handler(request)
     plain = _PLAIN_ROUTES.get(path)
     if plain is not None and request.method in ("GET", "HEAD"):
         return await plain(request)

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from dockyard.auth.permissions import ANONYMOUS, PULL, Principal, project_of
 from dockyard.auth.service import AuthService
+from dockyard.auth.sessions import CSRF_HEADER, SESSION_COOKIE
 from dockyard.auth.tokens import TokenInvalid
 from dockyard.errors import Denied, Unauthorized
 from dockyard.http.v2.common import services
@@ -73,9 +74,18 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
 
 
 async def principal_of(request: Request, auth: AuthService) -> tuple[Principal, str]:
-    """(principal, how: "anonymous" | "basic" | "bearer"); a bad credential raises."""
+    """(principal, how: "anonymous" | "basic" | "bearer" | "session"); a bad credential
+    raises. Browser sessions count only on the management API, and changes made with
+    one must carry the CSRF header."""
     header = request.headers.get("authorization")
     if not header:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie and request.url.path.startswith("/api/"):
+            if request.method not in ("GET", "HEAD") and not request.headers.get(CSRF_HEADER):
+                raise Denied(f"a session-authenticated change needs the {CSRF_HEADER} header")
+            principal = await auth.from_session(cookie)
+            if principal is not None:
+                return principal, "session"
         return ANONYMOUS, "anonymous"
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":

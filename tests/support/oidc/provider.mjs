@@ -9,7 +9,7 @@
 //
 // The client is registered as `application_type: native`, so a loopback
 // redirect URI matches on any port (RFC 8252 section 7.3): registering
-// http://127.0.0.1/api/v1/oidc/callback admits http://127.0.0.1:<any>/api/v1/oidc/callback.
+// http://127.0.0.1/auth/oidc/callback admits http://127.0.0.1:<any>/auth/oidc/callback.
 //
 // Logins go through the minimal interaction pages below (a login form, then a
 // consent form): any non-empty password is accepted for a known account; an

@@ -1,0 +1,125 @@
+"""OpenID Connect login for people (the web UI): /auth/oidc/login sends the browser to
+the provider, /auth/oidc/callback brings it back with a code, which becomes a user
+record (groups from claims) and a session cookie. /auth/logout ends the session."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from dockyard.auth.identity import IdentityProviderUnavailable
+from dockyard.auth.oidc import OidcLoginError
+from dockyard.auth.sessions import PENDING_COOKIE, PENDING_SECONDS, SESSION_COOKIE, SESSION_SECONDS
+from dockyard.errors import Unauthorized
+from dockyard.http.errors import error_response
+from dockyard.http.gate import client_address
+from dockyard.http.v2.common import services
+from dockyard.metadata.identity import AuditEvent
+
+log = logging.getLogger(__name__)
+CALLBACK_PATH = "/auth/oidc/callback"
+
+
+def _redirect_uri(request: Request) -> str:
+    settings = services(request).settings
+    if settings.auth.oidc.redirect_url:
+        return settings.auth.oidc.redirect_url
+    base = settings.server.public_url or f"{request.url.scheme}://{request.url.netloc}"
+    return base.rstrip("/") + CALLBACK_PATH
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+async def login(request: Request) -> Response:
+    auth = services(request).auth
+    if auth.oidc is None:
+        return error_response("UNSUPPORTED", "OpenID Connect login is not enabled", 404)
+    try:
+        url, pending = await auth.oidc.begin(_redirect_uri(request))
+    except IdentityProviderUnavailable as exc:
+        log.error("OIDC provider unavailable: %s", exc)
+        return error_response("UNAVAILABLE", "the identity provider is unavailable", 503)
+    response = RedirectResponse(url, status_code=302)
+    response.set_cookie(
+        PENDING_COOKIE,
+        auth.sessions.pending(pending),
+        max_age=PENDING_SECONDS,
+        httponly=True,
+        samesite="lax",  # the provider's redirect back is a top-level cross-site GET
+        secure=_secure(request),
+        path="/auth/oidc",
+    )
+    return response
+
+
+async def callback(request: Request) -> Response:
+    svc = services(request)
+    auth = svc.auth
+    if auth.oidc is None:
+        return error_response("UNSUPPORTED", "OpenID Connect login is not enabled", 404)
+    address = client_address(request)
+    pending = auth.sessions.read_pending(request.cookies.get(PENDING_COOKIE, ""))
+    if pending is None:
+        return error_response("UNAUTHORIZED", "no login in progress (or it expired)", 401)
+    try:
+        identity = await auth.oidc.finish(pending, request.query_params)
+        user = await auth.sync_external_user(
+            identity, "oidc", admin_group=svc.settings.auth.oidc.admin_group
+        )
+    except IdentityProviderUnavailable as exc:
+        log.error("OIDC provider unavailable: %s", exc)
+        return error_response("UNAVAILABLE", "the identity provider is unavailable", 503)
+    except (OidcLoginError, Unauthorized) as exc:
+        await auth.audit.write(
+            AuditEvent(
+                actor="unknown",
+                actor_kind="user",
+                address=address,
+                action="login",
+                resource="oidc",
+                outcome="failed",
+                detail={"reason": str(exc)[:200]},
+            )
+        )
+        return error_response("UNAUTHORIZED", f"login failed: {exc}", 401)
+    if user.disabled:
+        return error_response("UNAUTHORIZED", "login failed: the account is disabled", 401)
+    await auth.audit.write(
+        AuditEvent(
+            actor=user.username,
+            actor_kind="user",
+            address=address,
+            action="login",
+            resource=f"user/{user.username}",
+            detail={"via": "oidc"},
+        )
+    )
+    response = JSONResponse(
+        {
+            "username": user.username,
+            "email": user.email,
+            "groups": list(user.groups),
+            "is_admin": user.is_admin,
+        }
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        auth.sessions.issue(user.username),
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/",
+    )
+    response.delete_cookie(PENDING_COOKIE, path="/auth/oidc")
+    return response
+
+
+async def logout(request: Request) -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
