@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(skopeo umoci buildah podman docker-registry wrk apache2-utils jq curl)
+# slapd + ldap-utils: tests/support/slapd.py runs its own slapd (own config, free
+# loopback ports); a system slapd the package may start on :389 is not used.
+APT_PACKAGES=(skopeo umoci buildah podman docker-registry wrk apache2-utils jq curl slapd ldap-utils)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

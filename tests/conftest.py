@@ -12,6 +12,7 @@ from tests.support.server import RunningServer, run_server
 if TYPE_CHECKING:
     from tests.support.oidc_provider import OidcProvider
     from tests.support.s3server import S3Server
+    from tests.support.slapd import Slapd
 
 
 @pytest.fixture(scope="session", params=["embedded", "production"])
@@ -89,3 +90,23 @@ def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProv
         pytest.skip(message)
     with run_oidc_provider(tmp_path_factory.mktemp("oidc"), [LOOPBACK_CALLBACK]) as op:
         yield op
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    """A real OpenLDAP server (slapd) on loopback, shared by the session, seeded with
+    alice (groups team-a-devs, registry-admins), bob (team-b), carol (no groups), a
+    user whose uid is `eve*)(uid=*` and an ambiguous dave; `slapd.settings(...)` gives
+    LdapSettings pointing at it (see tests/support/slapd.py)."""
+    import os
+    import shutil
+
+    from tests.support.slapd import run_slapd
+
+    if not (shutil.which("slapd") or shutil.which("slapd", path="/usr/sbin")):
+        message = "slapd is not installed: run scripts/install-test-deps.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs it: a missing slapd is a broken setup
+        pytest.skip(message)
+    with run_slapd(tmp_path_factory.mktemp("slapd")) as server:
+        yield server
