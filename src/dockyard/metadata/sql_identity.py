@@ -483,7 +483,13 @@ class SqlIdentityStore(CatalogQueries):
             conds.append(a.c.at >= query.since)
         if query.until:
             conds.append(a.c.at < query.until)
-        q = select(a).where(*conds).order_by(a.c.id.desc()).limit(page.size).offset(page.offset)
+        q = (
+            select(a)
+            .where(*conds)
+            .order_by(a.c.at.desc(), a.c.id.desc())
+            .limit(page.size)
+            .offset(page.offset)
+        )
         count = select(func.count()).select_from(a).where(*conds)
         async with self._read.connect() as conn:
             rows = (await conn.execute(q)).all()
