@@ -165,7 +165,7 @@ def test_tokens_round_trip_and_refuse_forgeries(alg: str) -> None:
     assert svc.verify_refresh(svc.issue_refresh("alice", "user", "fp"))["dky_fp"] == "fp"
     forged = jwt.encode(
         {**claims, "exp": int(time.time()) + 999},
-        "secret",
+        "a-long-enough-hmac-key-of-32-bytes!",
         algorithm="HS256",
         headers={"kid": svc.kid},
     )
