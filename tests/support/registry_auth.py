@@ -87,9 +87,6 @@ class RegistryAuth(httpx.Auth):
         response = yield request
         if response.status_code != 401 or not _replayable(request):
             return
-        challenge = parse_challenge(response.headers.get("www-authenticate", ""))
-        if challenge.get("error") == "insufficient_scope":
-            return  # narrowed on purpose: asking again would get the same answer
         self._tokens.pop(scope, None)
         fresh = yield self._token_request(scope)
         fresh.read()

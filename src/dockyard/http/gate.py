@@ -28,6 +28,14 @@ class Challenge(Unauthorized):
         self.headers = headers
 
 
+class DeniedChallenge(Denied):
+    """requested access to the resource is denied"""
+
+    def __init__(self, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.headers = headers
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
@@ -127,7 +135,12 @@ async def authorize_v2(request: Request, template: str, params: dict[str, str]) 
     if how == "basic":
         raise Denied(f"{principal.name} may not {scope.rsplit(':', 1)[1]} {scope.split(':')[1]}")
     if how == "bearer":
-        raise challenge(request, "insufficient scope", scope, "insufficient_scope")
+        # RFC 6750 section 3.1: a valid token without the scope gets 403, with the
+        # challenge naming the scope needed (oras asks for a new token on this).
+        raise DeniedChallenge(
+            f"the token does not grant {scope}",
+            challenge(request, "insufficient scope", scope, "insufficient_scope").headers,
+        )
     raise challenge(request, "authentication required", scope)
 
 
