@@ -68,6 +68,7 @@ class AuthService:
         self.ldap = ldap
         self.oidc = oidc
         self._verified: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._token_principals: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     # -- credentials ------------------------------------------------------------
 
@@ -233,7 +234,17 @@ class AuthService:
     # -- tokens -----------------------------------------------------------------
 
     def from_token(self, token: str) -> Principal:
+        held = self._token_principals.get(token)
+        if held is not None and held[1] > time.time():
+            return held[0]
         claims = self.tokens.verify(token)
+        principal = self._principal_from_claims(claims)
+        self._token_principals[token] = (principal, float(claims["exp"]))
+        if len(self._token_principals) > _VERIFIED_MAX:
+            self._token_principals.popitem(last=False)
+        return principal
+
+    def _principal_from_claims(self, claims: dict[str, Any]) -> Principal:
         access: dict[tuple[str, str], frozenset[str]] = {}
         for entry in claims.get("access") or []:
             if isinstance(entry, dict):
