@@ -38,7 +38,10 @@ class Response:
 class Client:
     """One keep-alive HTTP/1.1 connection to one registry on loopback."""
 
-    def __init__(self, base_url: str, timeout: float = TIMEOUT) -> None:
+    def __init__(
+        self, base_url: str, timeout: float = TIMEOUT, headers: dict[str, str] | None = None
+    ) -> None:
+        """`headers` go on every request (Authorization, say); a request's own win."""
         parts = urlsplit(base_url)
         if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"refusing non-loopback target {base_url}")
@@ -46,6 +49,7 @@ class Client:
         self.host = parts.hostname
         self.port = parts.port or 80
         self.timeout = timeout
+        self.headers = dict(headers or {})
         self._conn: http.client.HTTPConnection | None = None
 
     def close(self) -> None:
@@ -89,7 +93,7 @@ class Client:
     ) -> Response:
         reused = self._conn is not None
         conn = self._connection()
-        hdrs = dict(headers or {})
+        hdrs = {**self.headers, **(headers or {})}
         length = file[2] if file is not None else len(body or b"")
         if method in ("PUT", "POST", "PATCH") or length:
             hdrs.setdefault("Content-Length", str(length))
@@ -145,12 +149,16 @@ class Drainer:
 
     KEEP = 1024 * 1024
 
-    def __init__(self, host: str, port: int, timeout: float = TIMEOUT) -> None:
+    def __init__(
+        self, host: str, port: int, timeout: float = TIMEOUT, headers: dict[str, str] | None = None
+    ) -> None:
+        """`headers` go on every request (Authorization, say); a request's own win."""
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"refusing non-loopback target {host}")
         self.host = host
         self.port = port
         self.timeout = timeout
+        self.headers = dict(headers or {})
         self._sock: socket.socket | None = None
         self._pending = b""
         self._scratch = memoryview(bytearray(4 * 1024 * 1024))  # never written to
@@ -213,7 +221,7 @@ class Drainer:
         sock = self.connect()
         try:
             lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-            lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+            lines += [f"{k}: {v}" for k, v in {**self.headers, **(headers or {})}.items()]
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
             while b"\r\n\r\n" not in self._pending:
                 if len(self._pending) > 65536:

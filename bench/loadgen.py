@@ -32,12 +32,23 @@ end
 """
 
 
-def run_wrk(workdir: Path, url: str, duration: int) -> dict[str, Any]:
+def _header_args(headers: dict[str, str] | None) -> list[str]:
+    """`-H "Name: value"` for each header (wrk and ab spell it alike)."""
+    out: list[str] = []
+    for k, v in {"Accept": OCI_MANIFEST, **(headers or {})}.items():
+        out += ["-H", f"{k}: {v}"]
+    return out
+
+
+def run_wrk(
+    workdir: Path, url: str, duration: int, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """GET `url` with the manifest Accept header plus `headers` (Authorization, ...)."""
     script = workdir / "wrk-get.lua"
     script.write_text(WRK_DONE_LUA)
     argv = [
         "wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "10s",
-        "-s", str(script), "-H", f"Accept: {OCI_MANIFEST}", url,
+        "-s", str(script), *_header_args(headers), url,
     ]  # fmt: skip
     c0 = child_cpu()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
@@ -55,13 +66,13 @@ def run_wrk(workdir: Path, url: str, duration: int) -> dict[str, Any]:
     return res
 
 
-def run_ab_head(url: str, duration: int) -> dict[str, Any]:
+def run_ab_head(url: str, duration: int, headers: dict[str, str] | None = None) -> dict[str, Any]:
     # wrk 4.1 cannot do HEAD: its response parser is never told the request was HEAD,
     # so it waits for a Content-Length body that never comes (0 requests complete).
     # ApacheBench has -i (HEAD) and -k (keep-alive) and reports non-2xx counts.
     argv = [
         "ab", "-q", "-i", "-k", "-c", str(CONNECTIONS), "-t", str(duration),
-        "-n", "100000000", "-s", "10", "-H", f"Accept: {OCI_MANIFEST}", url,
+        "-n", "100000000", "-s", "10", *_header_args(headers), url,
     ]  # fmt: skip
     c0 = child_cpu()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)

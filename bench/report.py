@@ -16,6 +16,11 @@ IDLE_RSS_LIMIT_MIB = 150.0
 NOT_MEASURED = ("skipped", "not run")
 
 
+def is_unmeasured(err: str | None) -> bool:
+    """Not measured on purpose (--skip-*, not run, or "skipped: <why>"), not a failure."""
+    return bool(err) and (err in NOT_MEASURED or str(err).startswith("skipped:"))
+
+
 @dataclass
 class Row:
     key: str
@@ -52,7 +57,7 @@ class Row:
     def status(self) -> str:
         if self.min_ratio is None and self.dockyard_max is None:
             return "info"
-        if self.dockyard_error and self.dockyard_error not in NOT_MEASURED:
+        if self.dockyard_error and not is_unmeasured(self.dockyard_error):
             return "FAIL"
         if self.dockyard_max is not None:
             if self.dockyard is None:
@@ -87,12 +92,15 @@ def _pair(res: dict[str, dict[str, Outcome]], scenario: str) -> tuple[Outcome, O
     return r.get("go", Outcome(error="not run")), r.get("dockyard", Outcome(error="not run"))
 
 
-SPECS: list[tuple[str, str, str, float]] = [
+# (scenario, label, unit, embedded target; None: information only, no target)
+SPECS: list[tuple[str, str, str, float | None]] = [
     ("push-mono", "Big-blob push, monolithic PUT", "MB/s", 1.5),
     ("push-chunked", "Big-blob push, 8 MiB PATCH chunks", "MB/s", 1.5),
     ("pull", "Big-blob pull", "MB/s", 1.0),
     ("manifest-head", "Manifest HEAD, 64 conns (ab)", "req/s", 3.0),
     ("manifest-get", "Manifest GET, 64 conns (wrk)", "req/s", 3.0),
+    ("manifest-get-basic", "Manifest GET, Dockyard: basic auth per request", "req/s", None),
+    ("manifest-get-anon", "Manifest GET, Dockyard: anonymous, public project", "req/s", None),
     ("pull-20", "20 clients pull 5x40 MiB image, aggregate", "MB/s", 1.0),
     ("pull-redirect", "Big-blob pull, presigned redirect (307 → S3)", "MB/s", 1.0),
 ]
@@ -110,7 +118,10 @@ def build_rows(
     for key, label, unit, embedded_target in SPECS:
         if key not in scenarios:
             continue
-        target = 1.0 if topology == "production" else embedded_target
+        if embedded_target is None:
+            target = None
+        else:
+            target = 1.0 if topology == "production" else embedded_target
         go, dy = _pair(results, key)
         rows.append(Row(key, label, unit, "higher", go.value, dy.value, go.error, dy.error, target))
         if key == "pull-20":
@@ -168,7 +179,7 @@ def build_rows(
 
 def _fmt(v: float | None, err: str | None) -> str:
     if v is None:
-        return "[red]failed[/]" if err and err not in NOT_MEASURED else "—"
+        return "[red]failed[/]" if err and not is_unmeasured(err) else "—"
     if v >= 1000:
         return f"{v:,.0f}"
     if v >= 100:
@@ -206,7 +217,7 @@ def print_table(console: Console, rows: list[Row], title: str) -> None:
         (name, r.label, err)
         for r in rows
         for name, err in (("go", r.go_error), ("dockyard", r.dockyard_error))
-        if err and err not in NOT_MEASURED
+        if err and not is_unmeasured(err)
     ]
     seen: set[tuple[str, str]] = set()
     for name, label, err in errors:
@@ -214,3 +225,11 @@ def print_table(console: Console, rows: list[Row], title: str) -> None:
             continue
         seen.add((name, err))
         console.print(f"[red]{name}[/] {label}: {err}", soft_wrap=True)
+    notes = {
+        (r.label, err)
+        for r in rows
+        for err in (r.go_error, r.dockyard_error)
+        if err and err.startswith("skipped:")
+    }
+    for label, err in sorted(notes):
+        console.print(f"[dim]{label}: {err}[/]", soft_wrap=True)

@@ -27,7 +27,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from report import build_rows, print_table
+from client import RegistryError
+from credentials import TOKEN_EXPIRY_S, Credentials
+from report import build_rows, is_unmeasured, print_table
 from rich.console import Console
 from scenarios import REDIRECT_SCENARIOS, RUNNERS, SCENARIOS, Ctx, Outcome
 from servers import (
@@ -220,15 +222,22 @@ def _own_cpu_s() -> float:
 
 
 def idle_memory(server: Server) -> dict[str, Any]:
-    """Whole-tree RSS/PSS after startup and one request (and 1 s to settle)."""
+    """Whole-tree RSS/PSS after startup and one request (and 1 s to settle). The request
+    is `GET /v2/`, with a bearer token (no scope) on Dockyard: it must answer 200, which
+    proves the administrator's password and the token endpoint work."""
     import http.client
 
+    headers = server.auth_headers(())
     conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
     try:
-        conn.request("GET", "/v2/")
-        conn.getresponse().read()
+        conn.request("GET", "/v2/", headers=headers)
+        resp = conn.getresponse()
+        resp.read()
     finally:
         conn.close()
+    if resp.status != 200:
+        how = "with a bearer token" if headers else "without credentials"
+        raise RegistryError(f"GET /v2/ {how}: HTTP {resp.status}")
     time.sleep(1.0)
     pids = process_tree(server.pid)
     return {
@@ -276,6 +285,7 @@ def run_phase(args: argparse.Namespace, ctx: Ctx, phase: Phase, st: RunState) ->
             mem = st.memory.setdefault(s.name, {}) if first else {}
             try:
                 s.start(args.ready_timeout)
+                idle = idle_memory(s)
             except (RuntimeError, TimeoutError, OSError) as exc:
                 msg = f"{key} did not start: {exc}"
                 log(f"[red]{msg}[/]")
@@ -286,7 +296,6 @@ def run_phase(args: argparse.Namespace, ctx: Ctx, phase: Phase, st: RunState) ->
                 s.stop()
                 continue
             live.append(s)
-            idle = idle_memory(s)
             mem.update(idle)
             if not first:
                 st.memory.setdefault(s.name, {})[f"phase{phase.tag}"] = mem
@@ -341,6 +350,9 @@ def run_phase(args: argparse.Namespace, ctx: Ctx, phase: Phase, st: RunState) ->
                 # the table's peak: the highest over every phase this registry ran in
                 peaks["peak_rss"] = max(peaks.get("peak_rss", 0), sampler.peak[s.name])
             st.memory.setdefault("_sampler", {})[f"samples{phase.tag}"] = sampler.samples
+        for s in wanted:
+            if s.tokens is not None:  # which tokens were fetched (never their values)
+                st.server_info.setdefault(s.name + phase.tag, {})["tokens"] = s.tokens.fetched
         for s in live:
             rc = s.stop()  # reaped: its CPU moves into RUSAGE_CHILDREN (_own_cpu_s)
             key = s.name + phase.tag
@@ -369,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"scratch dir {workdir} (topology: {args.topology})")
 
     st = RunState()
+    # Dockyard's first administrator, for every Dockyard of the run (the production
+    # topology's second phase reuses the database, where the administrator now exists).
+    credentials = Credentials.generate()
     ctx = Ctx(
         workdir=workdir,
         size=args.size_mib * MIB,
@@ -391,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                 from topology import production_backends
 
                 prod = stack.enter_context(
-                    production_backends(workdir, log, args.go_s3_chunk_mib * MIB)
+                    production_backends(workdir, log, args.go_s3_chunk_mib * MIB, credentials)
                 )
             except KeyboardInterrupt:
                 raise
@@ -426,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.skip_go:
                     out.append(go_server(workdir, args.go_binary))
                 if not args.skip_dockyard:
-                    out.append(dockyard_server(workdir, args.dockyard_cmd))
+                    out.append(dockyard_server(workdir, args.dockyard_cmd, credentials=credentials))
                 return out
 
             phases = [Phase("embedded", embedded, list(args.scenarios))]
@@ -517,6 +532,13 @@ def main(argv: list[str] | None = None) -> int:
             "topology": args.topology,
             "go_s3_chunk_mib": args.go_s3_chunk_mib,
         },
+        "auth": {
+            "dockyard": f"Docker token auth: admin {credentials.username!r} (password "
+            f"generated per run, not recorded); bearer tokens from /auth/token, one per "
+            f"repository set, lifetime {TOKEN_EXPIRY_S} s; manifest-get-basic sends basic "
+            "credentials instead, manifest-get-anon none (public project)",
+            "go": "none",
+        },
         "topology": topology_info,
         "environment": environment(args),
         "machine_load": load,
@@ -536,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     failed = [r for r in rows if r.status == "FAIL"] + [
-        r for r in rows if r.go_error and r.go_error not in ("skipped", "not run")
+        r for r in rows if r.go_error and not is_unmeasured(r.go_error)
     ]
     if failed and exit_code == 0:
         exit_code = 1

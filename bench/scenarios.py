@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from client import (
@@ -44,6 +45,9 @@ MB = 1_000_000  # throughput is reported in MB/s = 10^6 bytes per second
 BIG_REPO = "bench/big"
 SMALL_REPO = "bench/small"
 IMAGE_REPO = "bench/image"
+# Dockyard: a public project (made through the management API), for anonymous pulls.
+PUBLIC_PROJECT = "benchpub"
+PUBLIC_REPO = f"{PUBLIC_PROJECT}/small"
 TAG = "latest"
 
 SCENARIOS = (
@@ -52,6 +56,8 @@ SCENARIOS = (
     "pull",
     "manifest-head",
     "manifest-get",
+    "manifest-get-basic",
+    "manifest-get-anon",
     "pull-20",
 )
 # Production topology only: both registries restarted with presigned redirects on.
@@ -74,6 +80,20 @@ class Outcome:
             "detail": self.detail,
             "error": self.error,
         }
+
+
+class Skip(RegistryError):
+    """The scenario cannot run on this server yet (a missing API, say): not a failure."""
+
+
+def _client(s: Server, *repos: str) -> Client:
+    """A client whose every request carries the bearer token for these repositories
+    (fetched once per set and cached; nothing for the Go registry)."""
+    return Client(s.url, headers=s.auth_headers(repos))
+
+
+def _drainer(s: Server, *repos: str) -> Drainer:
+    return Drainer(s.host, s.port, headers=s.auth_headers(repos))
 
 
 def _self_cpu() -> float:
@@ -218,10 +238,12 @@ def _interleaved(
 
 def _push(ctx: Ctx, servers: list[Server], chunked: bool) -> dict[str, Outcome]:
     blob = ctx.blob
-    clients = {s.name: Client(s.url) for s in servers}  # one connection per rep, kept alive
+    clients: dict[str, Client] = {}  # one connection per rep, kept alive
 
     def rep(s: Server) -> float:
         digest = blob.next_variant()  # untimed: content the registry has never seen
+        if s.name not in clients:  # untimed: the token is fetched here, once
+            clients[s.name] = _client(s, BIG_REPO)
         c = clients[s.name]
         c.reconnect()  # untimed; the connection then stays busy for the whole rep
         t0 = time.perf_counter()
@@ -260,7 +282,7 @@ def _ensure_big_blob(ctx: Ctx, servers: list[Server]) -> None:
         if "big_digest" not in ctx.st(s):
             digest = blob.next_variant()
             try:
-                with Client(s.url) as c:
+                with _client(s, BIG_REPO) as c:
                     push_monolithic(c, BIG_REPO, blob.fd, blob.size, digest)
                 ctx.st(s)["big_digest"] = digest
             except (RegistryError, OSError) as exc:
@@ -282,11 +304,13 @@ def _gets_per_rep(size: int) -> int:
 def pull(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
     blob = ctx.blob
     _ensure_big_blob(ctx, servers)
-    drainers = {s.name: Drainer(s.host, s.port) for s in servers}
+    drainers: dict[str, Drainer] = {}
     gets = _gets_per_rep(blob.size)
 
     def rep(s: Server) -> float:
         digest = _big_digest(ctx, s)
+        if s.name not in drainers:  # untimed: the token is fetched here, once
+            drainers[s.name] = _drainer(s, BIG_REPO)
         drainers[s.name].reconnect()  # untimed, as for pushes
         t0 = time.perf_counter()
         for _ in range(gets):
@@ -312,13 +336,15 @@ def pull_redirect(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
     if s3 is None:
         return {s.name: Outcome(unit="MB/s", error="no S3 endpoint") for s in servers}
     _ensure_big_blob(ctx, servers)
-    drainers = {s.name: Drainer(s.host, s.port) for s in servers}
-    s3_drainer = Drainer(*s3)
+    drainers: dict[str, Drainer] = {}
+    s3_drainer = Drainer(*s3)  # presigned URLs carry their own signature: no Authorization
     gets = _gets_per_rep(blob.size)
     seen: dict[str, dict[str, Any]] = {s.name: {"redirects": 0} for s in servers}
 
     def rep(s: Server) -> float:
         digest = _big_digest(ctx, s)
+        if s.name not in drainers:  # untimed: the token is fetched here, once
+            drainers[s.name] = _drainer(s, BIG_REPO)
         drainers[s.name].reconnect()  # untimed, as for pushes
         t0 = time.perf_counter()
         for _ in range(gets):
@@ -330,7 +356,7 @@ def pull_redirect(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
     # Untimed proof, before any timing: a plain GET answers 307 to the S3 endpoint.
     for s in servers:
         try:
-            with Drainer(s.host, s.port) as d:
+            with _drainer(s, BIG_REPO) as d:
                 first = d.request("GET", f"/v2/{BIG_REPO}/blobs/{_big_digest(ctx, s)}")
             location = first.headers.get("location", "")
             seen[s.name].update({"first_status": first.status, "first_location": location})
@@ -376,28 +402,35 @@ def redirect_pull_blob(
 
 # --- manifests under load ----------------------------------------------------------
 
+# How Dockyard's load requests authenticate (the Go registry's never do):
+#   bearer     `Authorization: Bearer`, one token for the repository (docker, containerd)
+#   basic      `Authorization: Basic admin:...` on every request (checked every time)
+#   anonymous  no Authorization, on a public project
+AuthMode = Literal["bearer", "basic", "anonymous"]
 
-def _ensure_small_image(ctx: Ctx, s: Server) -> bytes:
+
+def _ensure_small_image(ctx: Ctx, s: Server, repo: str) -> bytes:
     st = ctx.st(s)
-    if "small_manifest" not in st:
+    key = f"small_manifest:{repo}"
+    if key not in st:
         data = os.urandom(4096)
         path = ctx.workdir / "small-layer.bin"
         path.write_bytes(data)
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         fd = os.open(path, os.O_RDONLY)
         try:
-            with Client(s.url) as c:
-                manifest, _ = build_image(c, SMALL_REPO, TAG, [(fd, 0, len(data), digest)])
+            with _client(s, repo) as c:
+                manifest, _ = build_image(c, repo, TAG, [(fd, 0, len(data), digest)])
         finally:
             os.close(fd)
-        st["small_manifest"] = manifest
-    return bytes(st["small_manifest"])
+        st[key] = manifest
+    return bytes(st[key])
 
 
-def _preflight(s: Server, method: str, manifest: bytes) -> None:
+def _preflight(s: Server, method: str, repo: str, manifest: bytes, headers: dict[str, str]) -> None:
     """The exact request the load tool will send must answer 200 with the manifest."""
-    with Client(s.url) as c:
-        resp = get_manifest(c, SMALL_REPO, TAG, method)
+    with Client(s.url, headers=headers) as c:
+        resp = get_manifest(c, repo, TAG, method)
     if resp.status != 200:
         raise RegistryError(f"preflight {method}: HTTP {resp.status} (need 200)")
     if method == "GET" and resp.body != manifest:
@@ -409,35 +442,84 @@ def _preflight(s: Server, method: str, manifest: bytes) -> None:
         )
 
 
-def _load(ctx: Ctx, method: str, url: str, duration: int) -> dict[str, Any]:
+def _load_headers(s: Server, mode: AuthMode, repo: str) -> dict[str, str]:
+    if mode == "bearer":
+        return s.auth_headers([repo])
+    if mode == "basic":
+        return s.basic_headers()
+    return {}
+
+
+def _ensure_public_project(ctx: Ctx, s: Server, name: str) -> None:
+    """Dockyard: `POST /api/v1/projects {"name", "public": true}` with basic admin
+    credentials (409: already there). Skip if the management API does not exist yet."""
+    st = ctx.st(s)
+    if s.credentials is None or st.get(f"public_project:{name}"):
+        return
+    body = json.dumps({"name": name, "public": True}).encode()
+    with Client(s.url, headers=s.basic_headers()) as c:
+        resp = c.request(
+            "POST", "/api/v1/projects", headers={"Content-Type": "application/json"}, body=body
+        )
+    if resp.status in (404, 405, 501):
+        raise Skip(f"no management API yet (POST /api/v1/projects: HTTP {resp.status})")
+    if resp.status not in (200, 201, 409):
+        snippet = resp.body[:300].decode(errors="replace")
+        raise RegistryError(f"POST /api/v1/projects: HTTP {resp.status} {snippet}")
+    st[f"public_project:{name}"] = True
+
+
+def _load(
+    ctx: Ctx, method: str, url: str, duration: int, headers: dict[str, str]
+) -> dict[str, Any]:
     if method == "GET":
-        return run_wrk(ctx.workdir, url, duration)
-    return run_ab_head(url, duration)
+        return run_wrk(ctx.workdir, url, duration, headers)
+    return run_ab_head(url, duration, headers)
 
 
-def _manifest_load(ctx: Ctx, servers: list[Server], method: str) -> dict[str, Outcome]:
+def _manifest_load(
+    ctx: Ctx, servers: list[Server], method: str, mode: AuthMode = "bearer"
+) -> dict[str, Outcome]:
     tool = "wrk" if method == "GET" else "ab"
+    repo = PUBLIC_REPO if mode == "anonymous" else SMALL_REPO
     out: dict[str, Outcome] = {}
+    if mode == "anonymous":
+        # Every server or none: the figures are compared side by side.
+        for s in servers:
+            try:
+                _ensure_public_project(ctx, s, PUBLIC_PROJECT)
+            except Skip as exc:
+                ctx.log(f"  skipped on every registry: {s.name} has {exc}")
+                return {x.name: Outcome(unit="req/s", error=f"skipped: {exc}") for x in servers}
+            except (RegistryError, OSError) as exc:
+                out[s.name] = Outcome(unit="req/s", error=f"public project: {exc}")
+                ctx.log(f"  {s.name}: FAILED {out[s.name].error}")
     for s in servers:
+        if s.name in out:
+            continue
         o = out[s.name] = Outcome(unit="req/s")
         if shutil.which(tool) is None:
             o.error = f"{tool} not installed"
             if tool == "ab":
                 o.error += " (apt-get install apache2-utils)"
             continue
-        url = f"{s.url}/v2/{SMALL_REPO}/manifests/{TAG}"
+        url = f"{s.url}/v2/{repo}/manifests/{TAG}"
+        auth = mode if s.credentials is not None else "none"
         try:
-            manifest = _ensure_small_image(ctx, s)
-            _preflight(s, method, manifest)
+            manifest = _ensure_small_image(ctx, s, repo)  # pushed with a bearer token
+            headers = _load_headers(s, mode, repo)
+            _preflight(s, method, repo, manifest, headers)
             os.sync()  # untimed: no writeback from earlier scenarios during the load
             if ctx.warmup:
-                _load(ctx, method, url, ctx.warmup)
-            res = _load(ctx, method, url, ctx.duration)
-            _preflight(s, method, manifest)  # still serving correctly afterwards
+                _load(ctx, method, url, ctx.warmup, headers)
+            res = _load(ctx, method, url, ctx.duration, headers)
+            _preflight(s, method, repo, manifest, headers)  # still serving correctly
         except (RegistryError, OSError, subprocess.TimeoutExpired) as exc:
-            o.error = f"manifest {method}: {exc}"
+            o.error = f"manifest {method} ({auth}): {exc}"
             ctx.log(f"  {s.name}: FAILED {o.error}")
             continue
+        res["auth"] = auth
+        res["repository"] = repo
         o.detail = res
         o.reps = [res["rps"]]
         if "failure" in res:
@@ -445,7 +527,7 @@ def _manifest_load(ctx: Ctx, servers: list[Server], method: str) -> dict[str, Ou
             ctx.log(f"  {s.name}: FAILED {o.error} ({res['rps']:.0f} req/s not counted)")
         else:
             o.value = res["rps"]
-            ctx.log(f"  {s.name}: {res['rps']:9.0f} req/s  ({res['tool']})")
+            ctx.log(f"  {s.name}: {res['rps']:9.0f} req/s  ({res['tool']}, auth: {auth})")
     return out
 
 
@@ -457,6 +539,17 @@ def manifest_get(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
     return _manifest_load(ctx, servers, "GET")
 
 
+def manifest_get_basic(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+    """As manifest-get, but Dockyard gets basic credentials on every request instead
+    of a bearer token: what that costs it. The Go registry's load is unchanged."""
+    return _manifest_load(ctx, servers, "GET", "basic")
+
+
+def manifest_get_anon(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
+    """As manifest-get, with no credentials, on a public Dockyard project."""
+    return _manifest_load(ctx, servers, "GET", "anonymous")
+
+
 # --- 20 clients pulling one image --------------------------------------------------
 
 
@@ -464,7 +557,7 @@ def _ensure_image(ctx: Ctx, s: Server) -> bytes:
     st = ctx.st(s)
     if "image_manifest" not in st:
         _, fd, digests = ctx.layers()
-        with Client(s.url) as c:
+        with _client(s, IMAGE_REPO) as c:
             manifest, _ = build_image(
                 c,
                 IMAGE_REPO,
@@ -476,11 +569,15 @@ def _ensure_image(ctx: Ctx, s: Server) -> bytes:
 
 
 def _one_client(
-    s: Server, digests: list[str], manifest: bytes, barrier: threading.Barrier
+    s: Server,
+    digests: list[str],
+    manifest: bytes,
+    barrier: threading.Barrier,
+    headers: dict[str, str],
 ) -> tuple[int, str | None]:
     """Manifest, then each layer in turn, on one kept-alive connection."""
     try:
-        with Drainer(s.host, s.port) as d:
+        with Drainer(s.host, s.port, headers=headers) as d:
             d.connect()
             barrier.wait(timeout=60)
             total = 0
@@ -503,9 +600,11 @@ def _one_client(
 def pull_many(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
     out = {s.name: Outcome(unit="MB/s") for s in servers}
     manifests: dict[str, bytes] = {}
+    headers: dict[str, dict[str, str]] = {}  # all 20 clients share the one token
     for s in servers:
         try:
             manifests[s.name] = _ensure_image(ctx, s)
+            headers[s.name] = s.auth_headers([IMAGE_REPO])
         except (RegistryError, OSError) as exc:
             out[s.name].error = f"image push (setup): {exc}"
     _, _, digests = ctx.layers()
@@ -523,7 +622,8 @@ def pull_many(ctx: Ctx, servers: list[Server]) -> dict[str, Outcome]:
             barrier = threading.Barrier(CLIENTS + 1)
             with ThreadPoolExecutor(CLIENTS) as pool:
                 futures = [
-                    pool.submit(_one_client, s, digests, manifest, barrier) for _ in range(CLIENTS)
+                    pool.submit(_one_client, s, digests, manifest, barrier, headers[s.name])
+                    for _ in range(CLIENTS)
                 ]
                 with contextlib.suppress(threading.BrokenBarrierError):
                     barrier.wait(timeout=60)
@@ -568,6 +668,8 @@ RUNNERS: dict[str, Callable[[Ctx, list[Server]], dict[str, Outcome]]] = {
     "pull": pull,
     "manifest-head": manifest_head,
     "manifest-get": manifest_get,
+    "manifest-get-basic": manifest_get_basic,
+    "manifest-get-anon": manifest_get_anon,
     "pull-20": pull_many,
     "pull-redirect": pull_redirect,
 }

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from credentials import Credentials, TokenSource
+
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
@@ -77,6 +79,8 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     startup_s: float = 0.0
     seen_pids: dict[int, int] = field(default_factory=dict)  # pid -> starttime
+    credentials: Credentials | None = None  # None: no authentication (the Go registry)
+    _tokens: TokenSource | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -86,6 +90,25 @@ class Server:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    @property
+    def tokens(self) -> TokenSource | None:
+        if self.credentials is None:
+            return None
+        if self._tokens is None:
+            self._tokens = TokenSource(self.host, self.port, self.credentials)
+        return self._tokens
+
+    def auth_headers(self, repos: Iterable[str]) -> dict[str, str]:
+        """`Authorization: Bearer` with a token for these repositories (one token per
+        set, fetched once and cached); {} for a server without authentication."""
+        tokens = self.tokens
+        return {} if tokens is None else tokens.headers(repos)
+
+    def basic_headers(self) -> dict[str, str]:
+        """`Authorization: Basic` (checked by the server on every request); {} for a
+        server without authentication."""
+        return {} if self.credentials is None else {"Authorization": self.credentials.basic}
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -175,8 +198,11 @@ def dockyard_server(
     cmd_template: str = DEFAULT_DOCKYARD_CMD,
     env: dict[str, str] | None = None,
     tag: str = "",
+    credentials: Credentials | None = None,
 ) -> Server:
-    """Dockyard on a free port; `env` is added to the harness's environment."""
+    """Dockyard on a free port; `env` is added to the harness's environment, and so is
+    what `credentials` need (the administrator's password, the token lifetime)."""
+    env = {**(env or {}), **(credentials.server_env() if credentials else {})}
     port = free_port()
     data_dir = base / f"dockyard-data{tag}"
     values = {
@@ -194,11 +220,14 @@ def dockyard_server(
         log_path=base / f"dockyard{tag}.log",
         argv=argv,
         env={**os.environ, **env} if env else None,
+        credentials=credentials,
     )
 
 
 def wait_ready(server: Server, timeout: float) -> None:
-    """Poll GET /v2/ until 200; fail fast if the process exits."""
+    """Poll GET /v2/ until 200, or for a server with credentials until the 401 with a
+    Bearer challenge (the probe carries no credentials: there is no token before the
+    server answers; run.py then checks GET /v2/ with one). Fail fast if it exits."""
     assert server.process is not None
     deadline = time.monotonic() + timeout
     last = "no answer"
@@ -217,7 +246,14 @@ def wait_ready(server: Server, timeout: float) -> None:
                 resp.read()
                 if resp.status == 200:
                     return
-                last = f"HTTP {resp.status}"
+                challenge = resp.getheader("WWW-Authenticate", "")
+                if (
+                    server.credentials is not None
+                    and resp.status == 401
+                    and challenge.lower().startswith("bearer ")
+                ):
+                    return
+                last = f"HTTP {resp.status} {challenge}".strip()
             finally:
                 conn.close()
         except OSError as exc:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from credentials import Credentials
 from servers import MIB, Server, dockyard_server, go_server
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -62,6 +63,7 @@ class Production:
     database_url: str
     redis_prefix: str
     go_chunksize: int
+    credentials: Credentials | None = None  # Dockyard's administrator (None: no auth)
 
     @property
     def s3_hostport(self) -> tuple[str, int]:
@@ -70,7 +72,9 @@ class Production:
     def dockyard_env(self, redirect: bool) -> dict[str, str]:
         """DOCKYARD_DATABASE_URL / _STORAGE_URL (prefix `registry`, `redirect=` as
         given) / _REDIS_URL, this run's Redis key prefix and the AWS_* variables."""
-        env = production_env(self.s3, self.dockyard_bucket, self.database_url, redirect=redirect)
+        env: dict[str, str] = production_env(
+            self.s3, self.dockyard_bucket, self.database_url, redirect=redirect
+        )
         env["DOCKYARD__REDIS__KEY_PREFIX"] = self.redis_prefix
         return env
 
@@ -102,7 +106,11 @@ class Production:
         if go:
             out.append(go_server(workdir, go_binary, self.go_storage(redirect), tag))
         if dockyard:
-            out.append(dockyard_server(workdir, dockyard_cmd, self.dockyard_env(redirect), tag))
+            out.append(
+                dockyard_server(
+                    workdir, dockyard_cmd, self.dockyard_env(redirect), tag, self.credentials
+                )
+            )
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -160,10 +168,14 @@ def delete_redis_keys(prefix: str, limit: int = 1_000_000) -> int:
 
 @contextmanager
 def production_backends(
-    workdir: Path, log: Callable[[str], None], go_chunksize: int = 16 * MIB
+    workdir: Path,
+    log: Callable[[str], None],
+    go_chunksize: int = 16 * MIB,
+    credentials: Credentials | None = None,
 ) -> Iterator[Production]:
     """Start the S3 server, make the buckets, the database and the Redis prefix; undo
-    all of it on the way out (errors and Ctrl-C included)."""
+    all of it on the way out (errors and Ctrl-C included). Dockyard's servers get
+    `credentials` (its administrator is created on the first one's start)."""
     with ExitStack() as stack:
         log("starting the S3 server (moto)")
         s3 = stack.enter_context(run_s3_server(workdir))
@@ -178,6 +190,7 @@ def production_backends(
             database_url=database_url,
             redis_prefix=f"dockyard-bench-{uuid.uuid4().hex[:8]}:",
             go_chunksize=go_chunksize,
+            credentials=credentials,
         )
 
         def cleanup_redis() -> None:
