@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import os
 from pathlib import Path
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard import __version__
 from dockyard.auth.audit import AuditLog, housekeeping
@@ -34,6 +35,13 @@ class DockyardApp:
         self.observe_request = self.metrics.http.observe  # one lookup on the hot path
         self._services: Services | None = None
         self._janitor: asyncio.Task[None] | None = None
+
+    @functools.cached_property
+    def api(self) -> ASGIApp:
+        """The management API (FastAPI), built on first use: /v2/ traffic never pays for it."""
+        from dockyard.http.api.app import ApiEntry
+
+        return ApiEntry()
 
     @property
     def audit(self) -> AuditLog | None:

@@ -13,6 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dockyard import errors as e
 from dockyard.http import health, metrics, oidc
 from dockyard.http import token as token_endpoint
+from dockyard.http.api.routing import SCOPE_KEY as API_SCOPE_KEY
+from dockyard.http.api.routing import route_label as api_route_label
 from dockyard.http.audit import record_registry_event
 from dockyard.http.errors import error_response, render
 from dockyard.http.gate import authorize_v2
@@ -48,6 +50,11 @@ Found = tuple[str, dict[str, Handler], dict[str, Any]] | None
 
 async def _route(request: Request, found: Found) -> ASGIApp:
     path: str = request.scope["path"]
+    if path.startswith("/api/"):
+        # FastAPI takes scope["app"] for itself: the API finds the DockyardApp here
+        dockyard: DockyardApp = request.scope["app"]
+        request.scope[API_SCOPE_KEY] = dockyard
+        return dockyard.api
     if path.startswith("/v2"):
         if found is None:
             return error_response("UNSUPPORTED", f"no such endpoint: {path[:200]}", 404)
@@ -93,6 +100,7 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
     rid_header = (b"x-request-id", rid.encode("latin-1"))
     path: str = scope["path"]
     is_v2 = path.startswith("/v2")
+    is_api = path.startswith("/api/")
     found = match(path) if is_v2 else None
     if found is not None:
         route = found[0]
@@ -153,6 +161,8 @@ async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Se
     finally:
         elapsed = time.perf_counter() - t0
         status = status or DISCONNECTED  # no response at all: the client left first
+        if is_api:
+            route = api_route_label(scope)
         bytes_in = 0 if counted is None else counted.bytes
         app.observe_request((route, scope["method"], status), elapsed, bytes_in, bytes_out)
         if found is not None and status < 400:

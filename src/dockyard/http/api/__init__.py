@@ -1,0 +1,1 @@
+"""The management REST API under /api/v1 (FastAPI), used by the CLI and the web UI."""

@@ -1,0 +1,182 @@
+"""The management API as one FastAPI application, reached through the dispatcher
+(which keeps request ids, metrics and the access log for it).
+
+Errors have the registry's shape, `{"errors": [{"code", "message", "detail"?}]}`:
+domain exceptions through the one renderer, schema violations as 422
+INVALID_REQUEST, unknown routes 404 NOT_FOUND, wrong methods 405 UNSUPPORTED (with
+`Allow`), anything unexpected 500 UNKNOWN (logged once, here). Every 401 carries
+`WWW-Authenticate: Basic realm="dockyard"`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from dockyard import __version__
+from dockyard.errors import DockyardError
+from dockyard.http.api import audit, members, projects, repositories, robots, users
+from dockyard.http.api.docs import REQUIRED, SECURITY_SCHEMES
+from dockyard.http.api.routing import PREFIX
+from dockyard.http.errors import error_response, render, status_for
+
+log = logging.getLogger(__name__)
+
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="dockyard"'}
+_STATUS_CODES = {404: "NOT_FOUND", 405: "UNSUPPORTED", 401: "UNAUTHORIZED", 403: "DENIED"}
+
+DESCRIPTION = """\
+Manage Dockyard: users, projects, members, robot accounts, quotas, repositories and
+the audit trail.
+
+Authenticate with HTTP basic (a user's password, an OpenID Connect user's CLI
+secret, or a robot's name and secret) or with a bearer token from
+`GET /auth/token?service=dockyard` requested without `scope`.
+
+Lists are paged with `page` (from 1) and `page_size` (1 to 100); the answer carries
+`X-Total-Count` and an RFC 5988 `Link` header. Errors are
+`{"errors": [{"code", "message", "detail"}]}`.
+
+A project the caller cannot see at all answers as if it did not exist (404; 401
+without credentials).
+"""
+
+
+class DockyardApi(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document plus the security schemes: operations that do not allow
+        anonymous callers require basic or bearer credentials."""
+        if self.openapi_schema:
+            return self.openapi_schema
+        doc = get_openapi(
+            title=self.title,
+            version=self.version,
+            openapi_version=self.openapi_version,
+            description=self.description,
+            routes=self.routes,
+        )
+        doc.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        for item in doc.get("paths", {}).values():
+            for operation in item.values():
+                operation.setdefault("security", REQUIRED)
+        self.openapi_schema = doc
+        return doc
+
+
+def _json(
+    status: int, code: str, message: str, detail: Any = None, headers: Any = None
+) -> Response:
+    if status == 401:
+        headers = {**(headers or {}), **CHALLENGE}
+    return error_response(code, message, status, detail, headers)
+
+
+async def _dockyard_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DockyardError)
+    status = status_for(exc)
+    if status == 401:
+        return _json(401, exc.code, exc.message, exc.detail)
+    return render(exc, getattr(exc, "headers", None))
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {
+            "loc": [str(part) for part in err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in exc.errors()
+    ]
+    first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
+    where = ".".join(first["loc"])
+    message = f"{where}: {first['msg']}" if where else str(first["msg"])
+    return _json(422, "INVALID_REQUEST", message, detail)
+
+
+class _AllowTable:
+    """Every method each path answers to: Starlette's 405 names only the methods of the
+    first route whose path matched."""
+
+    def __init__(self, routers: list[APIRouter]) -> None:
+        self._routes = [
+            (route.path_regex, frozenset(route.methods or ()))
+            for router in routers
+            for route in router.routes
+            if isinstance(route, APIRoute)
+        ]
+
+    def allow(self, path: str) -> str:
+        methods = {m for regex, ms in self._routes if regex.match(path) for m in ms}
+        return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "INVALID_REQUEST")
+    headers = exc.headers
+    if exc.status_code == 404:
+        message = f"no such endpoint: {request.url.path[:200]}"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not supported here"
+        table: _AllowTable = request.app.state.allow
+        headers = {"Allow": table.allow(request.url.path)}
+    else:
+        message = str(exc.detail)
+    return _json(exc.status_code, code, message, headers=headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return error_response("UNKNOWN", "internal server error", 500)
+
+
+def build_api() -> FastAPI:
+    api = DockyardApi(
+        title="Dockyard",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=f"{PREFIX}/docs",
+        openapi_url=f"{PREFIX}/openapi.json",
+        redoc_url=None,
+        redirect_slashes=False,
+    )
+    routers = [
+        users.router,
+        projects.router,
+        members.router,
+        robots.system,
+        robots.in_project,
+        repositories.router,
+        audit.router,
+    ]
+    for router in routers:
+        api.include_router(router)
+    api.state.allow = _AllowTable(routers)
+    api.add_exception_handler(DockyardError, _dockyard_error)
+    api.add_exception_handler(RequestValidationError, _invalid)
+    api.add_exception_handler(HTTPException, _http_error)
+    api.add_exception_handler(Exception, _unexpected)
+    return api
+
+
+class ApiEntry:
+    """What the dispatcher calls: the FastAPI app, with unexpected exceptions logged
+    here once (Starlette answers 500 through `_unexpected`, then re-raises)."""
+
+    def __init__(self) -> None:
+        self.app = build_api()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"][:200])

@@ -1,0 +1,186 @@
+"""What every API route needs: the services, who is calling, whether they may, paging
+headers and the audit trail.
+
+Visibility of projects: a project the caller has no access to at all answers
+exactly as one that does not exist: 401 for anonymous callers, 404 for
+authenticated ones. Only when the project is visible does a missing permission
+answer 403 DENIED, so private project names never leak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Query, Request, Response
+from starlette.requests import Request as StarletteRequest
+
+from dockyard.auth.permissions import ANONYMOUS, Principal
+from dockyard.errors import Denied, NotFound, Unauthorized
+from dockyard.http.api.routing import SCOPE_KEY
+from dockyard.http.gate import client_address, principal_of
+from dockyard.metadata.identity import AuditEvent, Page, ProjectRecord
+
+if TYPE_CHECKING:
+    from dockyard.app import DockyardApp
+    from dockyard.services import Services
+
+MAX_PAGE = 1_000_000
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+
+
+def dockyard_app(request: Request) -> DockyardApp:
+    app: DockyardApp | None = request.scope.get(SCOPE_KEY)
+    if app is None:
+        raise RuntimeError("the management API must be reached through the dispatcher")
+    return app
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    principal: Principal
+    address: str
+    services: Services
+
+    @property
+    def anonymous(self) -> bool:
+        return self.principal.anonymous
+
+    def require_login(self) -> None:
+        if self.principal.anonymous:
+            raise Unauthorized("authentication required")
+
+    def require_admin(self, what: str) -> None:
+        self.require_login()
+        if not self.principal.is_admin:
+            raise Denied(f"only a system administrator may {what}")
+
+    def require_user(self, what: str) -> None:
+        self.require_login()
+        if self.principal.kind != "user":
+            raise Denied(f"only users may {what}")
+
+    async def project(self, name: str, action: str | None) -> ProjectRecord:
+        """The project, if the caller may take `action` on it, or just see it when
+        `action` is None (see the module docstring for how missing access answers)."""
+        actions = await self.services.auth.project_actions(self.principal, name)
+        if not actions:
+            if self.principal.anonymous:
+                raise Unauthorized("authentication required")
+            raise NotFound(f"project {name!r} not found")
+        if action is not None and action not in actions:
+            if self.principal.anonymous:
+                raise Unauthorized("authentication required")
+            raise Denied(f"{self.principal.name} may not {action.replace('_', ' ')} in {name!r}")
+        project = await self.services.identity.get_project(name)
+        if project is None:
+            raise NotFound(f"project {name!r} not found")
+        return project
+
+    async def may(self, repository: str, action: str) -> None:
+        """Raise unless the caller may take `action` on `repository`."""
+        actions = await self.services.auth.actions_on(self.principal, repository)
+        if action not in actions:
+            if self.principal.anonymous:
+                raise Unauthorized("authentication required")
+            raise Denied(f"{self.principal.name} may not {action.replace('_', ' ')} {repository}")
+
+    async def audit(
+        self,
+        action: str,
+        resource: str,
+        *,
+        project: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        await self.services.audit.write(
+            AuditEvent(
+                actor=self.principal.name,
+                actor_kind=self.principal.kind,
+                address=self.address,
+                action=action,
+                resource=resource,
+                project=project,
+                detail=detail,
+            )
+        )
+
+
+async def caller(request: Request) -> Caller:
+    """Basic credentials, a browser session, or a bearer token from /auth/token.
+
+    A bearer token counts as proof of who its subject is only when it was issued
+    without repository scopes (`GET /auth/token?service=…` with no `scope`): a token
+    narrowed to pulling one repository must not become a key to the whole API. The
+    subject is looked up afresh, so disabling a user or robot takes effect at once.
+    """
+    app = dockyard_app(request)
+    services = app.services
+    # the gate reads settings through scope["app"], which FastAPI has taken over
+    gate_request = StarletteRequest({**request.scope, "app": app}, request.receive)
+    try:
+        principal, how = await principal_of(gate_request, services.auth)
+    except Unauthorized as exc:
+        raise Unauthorized(exc.message) from None  # the API answers with a Basic challenge
+    if how == "bearer":
+        if principal.token_access:
+            raise Unauthorized(
+                "a repository-scoped token is for /v2/: use one issued without scope"
+            )
+        if principal.kind == "anonymous":
+            principal = ANONYMOUS
+        else:
+            found = await services.auth.principal_named(principal.kind, principal.name)
+            if found is None:
+                raise Unauthorized("the token's subject is disabled or gone")
+            principal = found[0]
+    return Caller(principal, client_address(request), services)
+
+
+Ctx = Annotated[Caller, Depends(caller)]
+
+
+def paging(
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="page number, from 1")] = 1,
+    page_size: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description="entries per page")
+    ] = DEFAULT_PAGE_SIZE,
+) -> Page:
+    return Page(page, page_size)
+
+
+Paging = Annotated[Page, Depends(paging)]
+
+
+def paged(request: Request, response: Response, page: Page, total: int) -> None:
+    """`X-Total-Count` and an RFC 5988 `Link` header (first, prev, next, last)."""
+    response.headers["X-Total-Count"] = str(total)
+    last = max(1, -(-total // page.size))
+    links = {"first": 1, "last": last}
+    if page.number > 1:
+        links["prev"] = min(page.number - 1, last)
+    if page.number < last:
+        links["next"] = page.number + 1
+    parts = []
+    for rel, number in links.items():
+        url = request.url.include_query_params(page=number, page_size=page.size)
+        parts.append(f'<{url.path}?{url.query}>; rel="{rel}"')
+    response.headers["Link"] = ", ".join(parts)
+
+
+def page_of(items: list[Any], page: Page) -> list[Any]:
+    return items[page.offset : page.offset + page.size]
+
+
+PAGE_HEADERS = {
+    "X-Total-Count": {
+        "description": "entries across all pages",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "Link": {
+        "description": 'RFC 5988 links to the first, prev, next and last pages (`rel="next"`)',
+        "schema": {"type": "string"},
+    },
+}

@@ -1,0 +1,166 @@
+"""Repositories and artifacts of a project.
+
+A repository is named by its path inside the project, slashes and all:
+`/api/v1/projects/team-a/repositories/api/server` is `team-a/api/server`. What
+concerns one repository comes after a `/-/` separator
+(`…/repositories/api/server/-/artifacts`): no repository name has a `-` component,
+so the split is never ambiguous, whatever the repository is called.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.convertors import Convertor, register_url_convertor
+
+from dockyard.auth import permissions as perm
+from dockyard.errors import Denied, ManifestUnknown, NotFound, Unsupported
+from dockyard.http.api.deps import Ctx, Paging, paged
+from dockyard.http.api.docs import OPTIONAL, errors, listing
+from dockyard.http.api.models import NO_CONTROL, ArtifactOut, RepositoryOut
+from dockyard.http.api.platforms import all_platforms
+from dockyard.http.api.projects import ProjectPath
+from dockyard.http.api.routing import PREFIX
+from dockyard.oci.names import MAX_NAME_LENGTH, NAME_RE, TAG_RE
+
+
+class RepositoryConvertor(Convertor[str]):
+    """`{repository:repository}`: a path of name components, so `/-/` never falls inside."""
+
+    regex = NAME_RE.pattern
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("repository", RepositoryConvertor())
+
+router = APIRouter(prefix=PREFIX + "/projects/{name}/repositories", tags=["repositories"])
+
+RepositoryPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        pattern=f"^{NAME_RE.pattern}$",
+        examples=["api/server"],
+        description="the repository's path inside the project",
+    ),
+]
+TagPath = Annotated[
+    str, Path(pattern=f"^{TAG_RE.pattern}$", examples=["latest"], description="a tag")
+]
+
+
+async def _repository(c: Ctx, project: str, path: str, action: str) -> str:
+    """The full name, if it exists and the caller may take `action` on it."""
+    await c.project(project, None)
+    full = f"{project}/{path}"
+    await c.may(full, action)
+    if len(full) > MAX_NAME_LENGTH or not await c.services.store.repository_exists(full):
+        raise NotFound(f"repository {full!r} not found")
+    return full
+
+
+@router.get(
+    "",
+    responses=listing(),
+    openapi_extra=OPTIONAL,
+    summary="Repositories of a project, with artifact and tag counts",
+)
+async def list_repositories(
+    c: Ctx,
+    name: ProjectPath,
+    request: Request,
+    response: Response,
+    page: Paging,
+    q: Annotated[
+        str | None, Query(max_length=255, pattern=NO_CONTROL, description="part of the name")
+    ] = None,
+) -> list[RepositoryOut]:
+    await c.project(name, perm.PULL)
+    found, total = await c.services.identity.list_project_repositories(name, q or None, page)
+    paged(request, response, page, total)
+    return [
+        RepositoryOut(
+            name=r.name,
+            project=r.project,
+            artifact_count=r.artifact_count,
+            tag_count=r.tag_count,
+            created_at=r.created_at,
+        )
+        for r in found
+    ]
+
+
+@router.get(
+    "/{repository:repository}/-/artifacts",
+    responses=listing(),
+    openapi_extra=OPTIONAL,
+    summary="Artifacts of a repository: digest, type, size, tags, platforms",
+)
+async def list_artifacts(
+    c: Ctx,
+    name: ProjectPath,
+    repository: RepositoryPath,
+    request: Request,
+    response: Response,
+    page: Paging,
+) -> list[ArtifactOut]:
+    full = await _repository(c, name, repository, perm.PULL)
+    found, total = await c.services.identity.list_artifacts(full, page)
+    platforms = await all_platforms(c.services.storage, found)
+    paged(request, response, page, total)
+    return [
+        ArtifactOut(
+            digest=a.digest,
+            media_type=a.media_type,
+            artifact_type=a.artifact_type,
+            size=a.size,
+            tags=list(a.tags),
+            created_at=a.created_at,
+            platforms=p,
+        )
+        for a, p in zip(found, platforms, strict=True)
+    ]
+
+
+@router.delete(
+    "/{repository:repository}/-/tags/{tag}",
+    status_code=204,
+    responses=errors(),
+    summary="Delete a tag (maintainer and up); the artifact stays",
+)
+async def delete_tag(
+    c: Ctx, name: ProjectPath, repository: RepositoryPath, tag: TagPath
+) -> Response:
+    full = await _repository(c, name, repository, perm.DELETE_TAG)
+    try:
+        await c.services.manifests.delete(full, tag)
+    except ManifestUnknown:
+        raise NotFound(f"tag {tag!r} not found in {full}") from None
+    except Unsupported as exc:
+        raise Denied(exc.message) from None
+    await c.audit("tag.delete", f"{full}:{tag}", project=name)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/{repository:repository}",
+    status_code=204,
+    responses=errors(),
+    summary="Delete a repository with its artifacts and tags (maintainer and up)",
+)
+async def delete_repository(c: Ctx, name: ProjectPath, repository: RepositoryPath) -> Response:
+    full = await _repository(c, name, repository, perm.DELETE)
+    if not c.services.settings.registry.delete_enabled:
+        raise Denied("deletion is disabled on this registry")
+    if not await c.services.identity.delete_repository(full):
+        raise NotFound(f"repository {full!r} not found")
+    await c.services.cache.invalidate(full)
+    await c.audit("repository.delete", full, project=name)
+    return Response(status_code=204)
