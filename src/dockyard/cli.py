@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from dockyard import __version__
+from dockyard.cli_admin import member_app, project_app, robot_app, user_app
 from dockyard.errors import ConfigError, SchemaError
 
 app = typer.Typer(
@@ -22,6 +23,10 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect and check configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(user_app, name="user")
+app.add_typer(project_app, name="project")
+app.add_typer(robot_app, name="robot")
+app.add_typer(member_app, name="member")
 
 ConfigOpt = Annotated[
     Path | None,
