@@ -90,7 +90,10 @@ class OidcSettings(_Section):
 class LoginLimits(_Section):
     """Failed logins allowed per user and per client address before 429."""
 
-    max_failures: int = Field(10, ge=1)
+    max_failures: int = Field(10, ge=1, description="per user name")
+    max_failures_per_address: int = Field(
+        50, ge=1, description="per client address (higher: many people may share one NAT)"
+    )
     window_seconds: float = Field(300.0, gt=0)
 
 

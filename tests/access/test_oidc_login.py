@@ -5,6 +5,7 @@ CLI secret that `skopeo login` (docker login) uses, since OIDC users have no pas
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -32,9 +33,14 @@ def oidc_server(
         yield srv
 
 
-def browser_login(srv: RunningServer, op: OidcProvider, who: str) -> httpx.Client:
-    """Log in the way a browser does; the returned client holds the session cookie."""
-    browser = httpx.Client(base_url=srv.url, timeout=30)
+@contextmanager
+def browser_login(srv: RunningServer, op: OidcProvider, who: str) -> Iterator[httpx.Client]:
+    """Log in the way a browser does; the client holds the session cookie."""
+    with httpx.Client(base_url=srv.url, timeout=30) as browser:
+        yield _login(browser, srv, op, who)
+
+
+def _login(browser: httpx.Client, srv: RunningServer, op: OidcProvider, who: str) -> httpx.Client:
     start = browser.get("/auth/oidc/login")
     assert start.status_code == 302, start.text
     callback = op.login(start.headers["location"], who)

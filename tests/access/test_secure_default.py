@@ -75,3 +75,14 @@ def test_no_secret_in_the_log(world: World) -> None:
             assert secret not in line, f"a secret leaked into the log: {line[:200]}"
         if line.startswith("{"):
             json.loads(line)  # every log line is structured
+
+
+def test_guessing_from_one_address_is_throttled_across_names(tmp_path: Path) -> None:
+    env = {"DOCKYARD__AUTH__LOGIN__MAX_FAILURES_PER_ADDRESS": "5"}
+    with run_server(tmp_path / "data", workers=1, env=env) as srv:
+        url = f"{srv.url}/v2/"
+        for i in range(5):
+            assert httpx.get(url, auth=(f"guess{i}", "nope")).status_code == 401
+        assert httpx.get(url, auth=("guess-next", "nope")).status_code == 429
+        # the address is throttled, whoever it claims to be
+        assert httpx.get(url, auth=srv.admin).status_code == 429

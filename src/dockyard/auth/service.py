@@ -85,8 +85,9 @@ class AuthService:
     async def _throttle(self, username: str, address: str) -> None:
         limits = self.settings.login
         since = _now() - dt.timedelta(seconds=limits.window_seconds)
-        count = await self.store.login_failures([f"user:{username}", f"addr:{address}"], since)
-        if count >= limits.max_failures:
+        by_user = await self.store.login_failures([f"user:{username}"], since)
+        by_address = await self.store.login_failures([f"addr:{address}"], since)
+        if by_user >= limits.max_failures or by_address >= limits.max_failures_per_address:
             raise TooManyRequests(
                 "too many failed logins: try again later",
                 detail={"retry_after_seconds": int(limits.window_seconds)},
