@@ -142,7 +142,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         metrics.pool_reader = store.pool_status
         metrics.upload_counter = store.count_uploads
     reg = settings.registry
-    identity = SqlIdentityStore(store)
+    identity = SqlIdentityStore(store, cache)
     auth, audit = await build_auth(settings, identity)
     return Services(
         settings=settings,

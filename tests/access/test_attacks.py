@@ -172,15 +172,19 @@ def test_rotated_robot_secret(world: World) -> None:
 
 
 def test_expired_robot(world: World) -> None:
-    name, secret = create_robot(
-        world.admin,
-        f"exp{uuid.uuid4().hex[:6]}",
-        [{"project": "priv", "actions": ["pull"]}],
-        project="priv",
-        expires_in_days=1,
-    )
-    assert httpx.get(f"{world.server.url}/v2/", auth=(name, secret)).status_code == 200
-    # time passes: move its expiry into the past, as the clock would
+    def robot() -> tuple[str, str]:
+        return create_robot(
+            world.admin,
+            f"exp{uuid.uuid4().hex[:6]}",
+            [{"project": "priv", "actions": ["pull"]}],
+            project="priv",
+            expires_in_days=1,
+        )
+
+    live_name, live_secret = robot()
+    assert httpx.get(f"{world.server.url}/v2/", auth=(live_name, live_secret)).status_code == 200
+    # the same robot a day later: move its expiry into the past, as the clock would
+    name, secret = robot()
     db = sqlite3.connect(world.server.data_dir / "dockyard.db")
     with db:
         db.execute(
@@ -189,6 +193,10 @@ def test_expired_robot(world: World) -> None:
         )
     db.close()
     assert httpx.get(f"{world.server.url}/v2/", auth=(name, secret)).status_code == 401
+    r = httpx.get(
+        f"{world.server.url}/auth/token", params={"service": "dockyard"}, auth=(name, secret)
+    )
+    assert r.status_code == 401
 
 
 @pytest.mark.parametrize(

@@ -131,7 +131,7 @@ class AuthService:
         return await self._user_login(username, password, address, key)
 
     async def _robot_login(self, name: str, secret: str, address: str, key: bytes) -> Principal:
-        robot = await self.store.get_robot(name)
+        robot = await self.store.cached_robot(name)
         marker = None if robot is None else robot.secret_hash
         cached = self._recalls(key, marker)
         if not cached:
@@ -153,7 +153,7 @@ class AuthService:
     async def _user_login(
         self, username: str, password: str, address: str, key: bytes
     ) -> Principal:
-        user = await self.store.get_user(username)
+        user = await self.store.cached_user(username)
         marker = _marker(user)
         if self._recalls(key, marker):
             assert user is not None
@@ -294,10 +294,10 @@ class AuthService:
     async def _actions(
         self, principal: Principal, project_name: str, repository: str | None
     ) -> frozenset[str]:
-        project = await self.store.get_project(project_name)
+        project = await self.store.cached_project(project_name)
         memberships = []
         if principal.kind == "user" and project is not None and not principal.is_admin:
-            memberships = await self.store.memberships(
+            memberships = await self.store.cached_memberships(
                 principal.name, principal.groups, project.name
             )
         return principal_actions(

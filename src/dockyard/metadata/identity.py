@@ -230,6 +230,17 @@ class IdentityStore(Protocol):
         """Every membership of the user, directly or through a group (in one project)."""
         ...
 
+    # the same lookups for the request path, served from cache while nothing has changed
+    async def cached_user(self, username: str) -> UserRecord | None: ...
+
+    async def cached_robot(self, name: str) -> RobotRecord | None: ...
+
+    async def cached_project(self, name: str) -> ProjectRecord | None: ...
+
+    async def cached_memberships(
+        self, username: str, groups: Sequence[str], project: str
+    ) -> list[MemberRecord]: ...
+
     # robots
     async def create_robot(
         self,

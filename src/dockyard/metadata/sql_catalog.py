@@ -8,6 +8,7 @@ from sqlalchemy import case, delete, func, select
 
 from dockyard.metadata import schema as s
 from dockyard.metadata.identity import ArtifactSummary, Page, RepositorySummary
+from dockyard.metadata.identity_cache import changes_identity
 from dockyard.metadata.sql import _utc
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ class CatalogQueries:
             for row in rows
         ], total
 
+    @changes_identity
     async def delete_repository(self, repository: str) -> bool:
         r, rb, b, p = s.repositories, s.repository_blobs, s.blobs, s.projects
         async with self._write.begin() as conn:

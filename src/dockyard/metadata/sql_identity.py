@@ -11,6 +11,7 @@ from sqlalchemy import Row, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dockyard.cache.base import Cache
 from dockyard.errors import Conflict, NotFound
 from dockyard.metadata import schema as s
 from dockyard.metadata.identity import (
@@ -25,6 +26,7 @@ from dockyard.metadata.identity import (
     UserRecord,
     UserSource,
 )
+from dockyard.metadata.identity_cache import CachedLookups, changes_identity
 from dockyard.metadata.sql import SqlMetadataStore, _now, _utc
 from dockyard.metadata.sql_catalog import CatalogQueries
 
@@ -52,11 +54,12 @@ def _ts(value: Any) -> dt.datetime:
     return out
 
 
-class SqlIdentityStore(CatalogQueries):
-    def __init__(self, store: SqlMetadataStore) -> None:
+class SqlIdentityStore(CatalogQueries, CachedLookups):
+    def __init__(self, store: SqlMetadataStore, cache: Cache | None = None) -> None:
         self._store = store
         self._read, self._write = store._read, store._write
         self._insert = store._insert
+        CachedLookups.__init__(self, cache)
 
     # -- users ------------------------------------------------------------------
 
@@ -77,6 +80,7 @@ class SqlIdentityStore(CatalogQueries):
             last_login_at=_utc(row.last_login_at),
         )
 
+    @changes_identity
     async def create_user(
         self,
         username: str,
@@ -131,6 +135,7 @@ class SqlIdentityStore(CatalogQueries):
             total = int(await conn.scalar(count) or 0)
         return [self._user(r) for r in rows], total
 
+    @changes_identity
     async def update_user(self, username: str, **changes: Any) -> UserRecord | None:
         unknown = set(changes) - _USER_FIELDS
         if unknown:
@@ -145,6 +150,7 @@ class SqlIdentityStore(CatalogQueries):
             )
         return await self.get_user(username)
 
+    @changes_identity
     async def delete_user(self, username: str) -> bool:
         async with self._write.begin() as conn:
             res = await conn.execute(delete(s.users).where(s.users.c.username == username))
@@ -170,6 +176,7 @@ class SqlIdentityStore(CatalogQueries):
             updated_at=_ts(row.updated_at),
         )
 
+    @changes_identity
     async def create_project(
         self, name: str, *, public: bool = False, quota_bytes: int | None = None
     ) -> ProjectRecord:
@@ -217,6 +224,7 @@ class SqlIdentityStore(CatalogQueries):
             total = int(await conn.scalar(count) or 0)
         return [self._project(r) for r in rows], total
 
+    @changes_identity
     async def update_project(self, name: str, **changes: Any) -> ProjectRecord | None:
         unknown = set(changes) - _PROJECT_FIELDS
         if unknown:
@@ -229,6 +237,7 @@ class SqlIdentityStore(CatalogQueries):
             )
         return await self.get_project(name)
 
+    @changes_identity
     async def delete_project(self, name: str) -> bool:
         p, r = s.projects, s.repositories
         async with self._write.begin() as conn:
@@ -272,6 +281,7 @@ class SqlIdentityStore(CatalogQueries):
             raise NotFound(f"project {project!r} does not exist")
         return int(pid)
 
+    @changes_identity
     async def add_member(
         self,
         project: str,
@@ -309,6 +319,7 @@ class SqlIdentityStore(CatalogQueries):
         assert row is not None
         return self._member(row)
 
+    @changes_identity
     async def update_member(
         self, project: str, member_id: int, role: str, repositories: Sequence[str] | None
     ) -> MemberRecord | None:
@@ -323,6 +334,7 @@ class SqlIdentityStore(CatalogQueries):
             )
         return await self._get_member(member_id) if res.rowcount else None
 
+    @changes_identity
     async def remove_member(self, project: str, member_id: int) -> bool:
         m = s.members
         async with self._write.begin() as conn:
@@ -372,6 +384,7 @@ class SqlIdentityStore(CatalogQueries):
         rb, p = s.robots, s.projects
         return select(rb, p.c.name.label("project")).outerjoin(p, p.c.id == rb.c.project_id)
 
+    @changes_identity
     async def create_robot(
         self,
         name: str,
@@ -421,6 +434,7 @@ class SqlIdentityStore(CatalogQueries):
             rows = (await conn.execute(q)).all()
         return [self._robot(r) for r in rows]
 
+    @changes_identity
     async def update_robot(self, name: str, **changes: Any) -> RobotRecord | None:
         unknown = set(changes) - _ROBOT_FIELDS
         if unknown:
@@ -433,6 +447,7 @@ class SqlIdentityStore(CatalogQueries):
             )
         return await self.get_robot(name)
 
+    @changes_identity
     async def delete_robot(self, name: str) -> bool:
         async with self._write.begin() as conn:
             res = await conn.execute(delete(s.robots).where(s.robots.c.name == name))
