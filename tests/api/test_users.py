@@ -3,6 +3,8 @@ their own password and email, and who-am-I answers for users, robots and tokens.
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -234,3 +236,18 @@ def test_unknown_routes_and_methods(registry: Registry) -> None:
         error(r, 405, "UNSUPPORTED")
         assert r.headers["allow"] == "GET, POST"
         assert admin.patch("/users/current").headers["allow"] == "GET"
+
+
+def test_documents_and_plumbing(registry: Registry) -> None:
+    doc = ok(httpx.get(registry.url + "/api/v1/openapi.json"))
+    assert doc["info"]["title"] == "Dockyard"
+    assert set(doc["components"]["securitySchemes"]) == {"basic", "bearer"}
+    assert all(path.startswith("/api/v1/") for path in doc["paths"])
+    page = httpx.get(registry.url + "/api/v1/docs")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    r = httpx.get(registry.url + "/api/v1/users/current", headers={"X-Request-Id": "trace-me"})
+    assert r.headers["x-request-id"] == "trace-me"  # the dispatcher's plumbing holds
+    metrics = httpx.get(registry.url + "/metrics").text
+    routes = set(re.findall(r'route="(/api/[^"]*)"', metrics))
+    assert "/api/v1/users/current" in routes
+    assert routes <= {*doc["paths"], "/api/v1", "/api/v1/openapi.json", "/api/v1/docs"}

@@ -13,5 +13,5 @@ SCOPE_KEY = "dockyard"
 def route_label(scope: Scope) -> str:
     """The route template the API matched (for metrics), else the API prefix: never
     the raw path, so the label set stays bounded."""
-    path = getattr(scope.get("route"), "path", None)
+    path = getattr(scope.get("route"), "path_format", None)  # `{name}`, not `{name:conv}`
     return path if isinstance(path, str) else PREFIX
