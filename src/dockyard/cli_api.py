@@ -9,6 +9,7 @@ import functools
 import inspect
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -209,6 +210,11 @@ def command(app: typer.Typer, name: str) -> Callable[[Callable[..., None]], Call
             conn = {k.removeprefix("dy_"): kwargs.pop(k) for k in _COMMON_NAMES}
             password = conn["password"]
             if conn["username"] and password is None and not conn["token"]:
+                if not sys.stdin.isatty():
+                    typer.echo(
+                        "dockyard: no password: give --password or $DOCKYARD_PASSWORD", err=True
+                    )
+                    raise typer.Exit(1)
                 password = typer.prompt("Password", hide_input=True)
             with _connected(conn["url"], conn["username"], password, conn["token"]) as api:
                 func(api=api, as_json=conn["json"], **kwargs)

@@ -150,6 +150,9 @@ def test_token_login(registry: Registry) -> None:
 def test_failures_are_one_line(registry: Registry) -> None:
     line = one_line_failure(dockyard(registry, "user", "list", DOCKYARD_PASSWORD="wrong-password"))
     assert line == "dockyard: invalid username or password"
+    assert "no password" in one_line_failure(
+        dockyard(registry, "user", "list", DOCKYARD_PASSWORD="")
+    )
     line = one_line_failure(dockyard(registry, "user", "list", "--url", "http://127.0.0.1:9"))
     assert "cannot reach http://127.0.0.1:9" in line
     one_line_failure(dockyard(registry, "project", "create", "Not Valid"))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from dockyard.auth.passwords import hash_password, hash_secret, new_secret
-from dockyard.errors import Conflict, Denied, NotFound, TooManyRequests, Unauthorized
+from dockyard.errors import Conflict, Denied, NotFound, Unauthorized
 from dockyard.http.api.deps import Ctx, Paging, paged
 from dockyard.http.api.docs import errors, listing
 from dockyard.http.api.models import (
@@ -222,9 +222,7 @@ async def _check_current_password(c: Ctx, username: str, current: str | None) ->
         raise Denied("changing your own password needs current_password")
     try:
         await c.services.auth.login(username, current, c.address)
-    except TooManyRequests:
-        raise
-    except Unauthorized:
+    except Unauthorized:  # TooManyRequests passes through: 429
         raise Denied("the current password is wrong") from None
 
 
