@@ -73,7 +73,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
     """A real OpenID provider (node oidc-provider) on loopback, shared by the session:
     accounts alice (groups team-a-devs, registry-admins) and bob (team-b); one client
-    that may redirect to http://127.0.0.1:<any port>/api/v1/oidc/callback.
+    that may redirect to http://127.0.0.1:<any port>/auth/oidc/callback.
     `oidc_provider.login(authorization_url, "alice")` plays the browser."""
     import os
 
