@@ -32,10 +32,9 @@ import os
 import secrets
 import selectors
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -43,6 +42,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
+from tests.support.processes import stop_process_group
 from tests.support.server import free_port
 
 HERE = Path(__file__).resolve().parent / "oidc"
@@ -184,14 +184,6 @@ def run_oidc_provider(
             log_path=log_path,
         )
     finally:
-        if proc.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process_group(proc)
         if proc.stdout is not None:
             proc.stdout.close()

@@ -19,13 +19,12 @@ stopped by its PID (its own process group) at the end.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from tests.support.processes import stop_process_group
 from tests.support.server import free_port
 
 ACCESS_KEY_ID = "dockyard-test"
@@ -184,12 +184,4 @@ def run_s3_server(log_dir: Path | None = None, *, timeout: float = 60.0) -> Iter
         _wait_ready(endpoint, proc, timeout)
         yield S3Server(endpoint, host, port, proc, log_path)
     finally:
-        if proc.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process_group(proc)

@@ -39,6 +39,15 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
+def like_escape(text: str) -> str:
+    """`text` for a LIKE pattern with ESCAPE '\\': its wildcards match only themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def contains_pattern(text: str) -> str:
+    return f"%{like_escape(text)}%"
+
+
 def _repo_id_of(name: str) -> Any:
     return select(s.repositories.c.id).where(s.repositories.c.name == name).scalar_subquery()
 

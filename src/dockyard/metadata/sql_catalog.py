@@ -9,7 +9,7 @@ from sqlalchemy import case, delete, func, select
 from dockyard.metadata import schema as s
 from dockyard.metadata.identity import ArtifactSummary, Page, RepositorySummary
 from dockyard.metadata.identity_cache import changes_identity
-from dockyard.metadata.sql import _utc
+from dockyard.metadata.sql import _utc, contains_pattern
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,8 +34,7 @@ class CatalogQueries:
         )
         conds: list[Any] = [p.c.name == project]
         if query:
-            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conds.append(r.c.name.like(f"%{escaped}%", escape="\\"))
+            conds.append(r.c.name.like(contains_pattern(query), escape="\\"))
         base = select(
             r.c.name, r.c.created_at, artifacts.label("artifacts_n"), tags.label("tags_n")
         ).join(p, p.c.id == r.c.project_id)

@@ -27,7 +27,7 @@ from dockyard.metadata.identity import (
     UserSource,
 )
 from dockyard.metadata.identity_cache import CachedLookups, changes_identity
-from dockyard.metadata.sql import SqlMetadataStore, _now, _utc
+from dockyard.metadata.sql import SqlMetadataStore, _now, _utc, contains_pattern, like_escape
 from dockyard.metadata.sql_catalog import CatalogQueries
 
 _USER_FIELDS = {
@@ -42,10 +42,6 @@ _USER_FIELDS = {
 }
 _PROJECT_FIELDS = {"public", "quota_bytes"}
 _ROBOT_FIELDS = {"description", "secret_hash", "permissions", "expires_at", "disabled"}
-
-
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _ts(value: Any) -> dt.datetime:
@@ -125,7 +121,7 @@ class SqlIdentityStore(CatalogQueries, CachedLookups):
 
     async def list_users(self, query: str | None, page: Page) -> tuple[list[UserRecord], int]:
         u = s.users
-        cond = u.c.username.like(_like(query), escape="\\") if query else None
+        cond = u.c.username.like(contains_pattern(query), escape="\\") if query else None
         q = select(u).order_by(u.c.username).limit(page.size).offset(page.offset)
         count = select(func.count()).select_from(u)
         if cond is not None:
@@ -211,7 +207,7 @@ class SqlIdentityStore(CatalogQueries, CachedLookups):
         p = s.projects
         conds: list[Any] = []
         if query:
-            conds.append(p.c.name.like(_like(query), escape="\\"))
+            conds.append(p.c.name.like(contains_pattern(query), escape="\\"))
         if names is not None:
             visible = p.c.name.in_(list(names))
             conds.append(or_(visible, p.c.public.is_(True)) if public else visible)
@@ -488,10 +484,7 @@ class SqlIdentityStore(CatalogQueries, CachedLookups):
         if query.projects is not None:
             conds.append(a.c.project.in_(list(query.projects)))
         if query.resource_prefix:
-            prefix = (
-                query.resource_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            )
-            conds.append(a.c.resource.like(prefix + "%", escape="\\"))
+            conds.append(a.c.resource.like(like_escape(query.resource_prefix) + "%", escape="\\"))
         if query.outcome:
             conds.append(a.c.outcome == query.outcome)
         if query.since:
