@@ -4,6 +4,7 @@ writers queue on busy_timeout instead of failing on lock upgrade."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import event
@@ -28,6 +29,25 @@ def is_sqlite(url: str) -> bool:
     return make_url(async_url(url)).get_backend_name() == "sqlite"
 
 
+def _enable_wal(cur: Any) -> None:
+    """Switch the file to WAL once. The switch needs the database to itself and SQLite
+    answers "locked" at once, without its busy handler, while another process (a second
+    migrator, a starting worker) holds it: retry for as long as busy_timeout would wait."""
+    cur.execute("PRAGMA journal_mode")
+    row = cur.fetchone()
+    if row is not None and str(row[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # lock contention backoff, in the driver's own thread
+
+
 def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(
         url,
@@ -40,10 +60,10 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        _enable_wal(cur)
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
     if writer:
