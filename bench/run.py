@@ -29,9 +29,25 @@ from typing import Any
 
 from client import RegistryError
 from credentials import TOKEN_EXPIRY_S, Credentials
+from manifest_scenarios import (
+    manifest_get,
+    manifest_get_anon,
+    manifest_get_basic,
+    manifest_head,
+)
 from report import build_rows, is_unmeasured, print_table
 from rich.console import Console
-from scenarios import REDIRECT_SCENARIOS, RUNNERS, SCENARIOS, Ctx, Outcome
+from scenarios import (
+    REDIRECT_SCENARIOS,
+    SCENARIOS,
+    Ctx,
+    Outcome,
+    pull,
+    pull_many,
+    pull_redirect,
+    push_chunk,
+    push_mono,
+)
 from servers import (
     DEFAULT_DOCKYARD_CMD,
     MIB,
@@ -48,6 +64,19 @@ from servers import (
     tree_cpu_s,
     wait_for_quiet,
 )
+
+RUNNERS: dict[str, Callable[[Ctx, list[Server]], dict[str, Outcome]]] = {
+    "push-mono": push_mono,
+    "push-chunked": push_chunk,
+    "pull": pull,
+    "manifest-head": manifest_head,
+    "manifest-get": manifest_get,
+    "manifest-get-basic": manifest_get_basic,
+    "manifest-get-anon": manifest_get_anon,
+    "pull-20": pull_many,
+    "pull-redirect": pull_redirect,
+}
+
 
 TOPOLOGIES = ("embedded", "production")  # topology.TOPOLOGIES, without importing tests/
 

@@ -16,7 +16,6 @@ from collections.abc import Generator
 import httpx
 
 _REPO_PATH = re.compile(r"/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)(?:/|$)")
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
 def scope_for(url: httpx.URL) -> str:
@@ -28,13 +27,6 @@ def scope_for(url: httpx.URL) -> str:
     scope = f"repository:{m.group('name')}:pull,push,delete"
     source = url.params.get("from")
     return f"{scope} repository:{source}:pull" if source else scope
-
-
-def parse_challenge(header: str) -> dict[str, str]:
-    scheme, _, rest = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return {}
-    return dict(_CHALLENGE_PARAM.findall(rest))
 
 
 class RegistryAuth(httpx.Auth):
