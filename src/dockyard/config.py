@@ -59,6 +59,12 @@ class ServerSettings(_Section):
         1, ge=0, description="blob bodies a worker streams itself before using pathsend"
     )
     public_url: str | None = Field(None, description="absolute base URL for Location headers")
+    trusted_hosts: list[str] = Field(
+        [],
+        description="host names (fnmatch patterns, e.g. *.example.org) this server answers "
+        "to besides its own; without public_url, a token realm or an origin is built from "
+        "the request's Host only when it is one of these or a local name or address",
+    )
 
 
 class FilesystemStorage(_Section):

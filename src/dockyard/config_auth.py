@@ -88,13 +88,41 @@ class OidcSettings(_Section):
 
 
 class LoginLimits(_Section):
-    """Failed logins allowed per user and per client address before 429."""
+    """Failed logins are throttled per account *and* client address, with backoff: a
+    stranger's failures never lock an account for the people who know its password.
+    Each key gets a number of free failures, then waits `backoff_seconds`, doubling per
+    further failure up to `max_backoff_seconds` (429 with Retry-After meanwhile)."""
 
-    max_failures: int = Field(10, ge=1, description="per user name")
-    max_failures_per_address: int = Field(
-        50, ge=1, description="per client address (higher: many people may share one NAT)"
+    max_failures: int = Field(
+        10, ge=1, description="free failures per account at one client address"
     )
-    window_seconds: float = Field(300.0, gt=0)
+    max_failures_per_address: int = Field(
+        50,
+        ge=1,
+        description="free failures per client address across accounts (higher: many "
+        "people may share one NAT)",
+    )
+    backoff_seconds: float = Field(1.0, gt=0, description="first wait once the free ones are used")
+    max_backoff_seconds: float = Field(300.0, gt=0, description="longest wait")
+    window_seconds: float = Field(
+        900.0, gt=0, description="failures older than this are forgotten"
+    )
+    hash_concurrency: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="password hashes (Argon2) computed at once per worker, in their own "
+        "threads, so a login storm never takes the threads blob reads and hashing use",
+    )
+    hash_queue: int = Field(
+        64, ge=1, description="logins that may wait for a hashing thread before 429"
+    )
+
+    @model_validator(mode="after")
+    def _window_covers_backoff(self) -> LoginLimits:
+        if self.window_seconds < self.max_backoff_seconds:
+            raise ValueError("login.window_seconds must be at least login.max_backoff_seconds")
+        return self
 
 
 class AuditSettings(_Section):

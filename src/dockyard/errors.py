@@ -117,6 +117,10 @@ class TooManyRequests(DockyardError):
 
     code = "TOOMANYREQUESTS"
 
+    def __init__(self, message: str = "", detail: Any = None, *, retry_after: float = 1) -> None:
+        super().__init__(message, detail)
+        self.retry_after = max(1, round(retry_after))
+
 
 class QuotaExceeded(Denied):
     """project quota exceeded"""

@@ -46,6 +46,7 @@ class Services:
     auth: AuthService
 
     async def close(self) -> None:
+        self.auth.close()
         await self.store.close()
         # drivers that hold connections (S3) close them; a wrapper exposes its `inner`
         driver = getattr(self.storage, "inner", self.storage)

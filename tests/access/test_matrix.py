@@ -120,12 +120,13 @@ def test_registry_actions(
                         "www-authenticate", ""
                     )
                     ok = ok and r.json()["errors"][0]["code"] == "UNAUTHORIZED"
+                elif transport == "token":
+                    # as the reference registry: 401 naming the scope the token lacked
+                    ok = r.status_code == 401 and 'error="insufficient_scope"' in r.headers.get(
+                        "www-authenticate", ""
+                    )
                 else:
                     ok = r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED"
-                    if transport == "token":  # RFC 6750: names the scope it lacked
-                        ok = ok and 'error="insufficient_scope"' in r.headers.get(
-                            "www-authenticate", ""
-                        )
                 if not ok:
                     failures.append(f"{who} {action} {repo}: {r.status_code} {r.text[:120]}")
     assert not failures, "\n".join(failures)

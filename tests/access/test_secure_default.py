@@ -78,7 +78,10 @@ def test_no_secret_in_the_log(world: World) -> None:
 
 
 def test_guessing_from_one_address_is_throttled_across_names(tmp_path: Path) -> None:
-    env = {"DOCKYARD__AUTH__LOGIN__MAX_FAILURES_PER_ADDRESS": "5"}
+    env = {
+        "DOCKYARD__AUTH__LOGIN__MAX_FAILURES_PER_ADDRESS": "5",
+        "DOCKYARD__AUTH__LOGIN__BACKOFF_SECONDS": "120",
+    }
     with run_server(tmp_path / "data", workers=1, env=env) as srv:
         url = f"{srv.url}/v2/"
         for i in range(5):

@@ -51,7 +51,7 @@ def test_any_user_may_create_a_project_and_administers_it(registry: Registry) ->
 
 
 @pytest.mark.parametrize(
-    "name", ["Team-A", "-team", "team-", "a..b", "a__b", "a/b", "a b", "", "x" * 256, "é"]
+    "name", ["Team-A", "-team", "team-", "a..b", "a___b", "a/b", "a b", "", "x" * 256, "é"]
 )
 def test_project_names_follow_the_grammar(registry: Registry, name: str) -> None:
     with registry.admin() as admin:

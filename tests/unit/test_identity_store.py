@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from dockyard.errors import Conflict, NotFound, QuotaExceeded
 from dockyard.metadata.engine import async_url
-from dockyard.metadata.identity import AuditEvent, AuditQuery, Grant, Page
+from dockyard.metadata.identity import AuditEvent, AuditQuery, Grant, Page, ThrottleRule
 from dockyard.metadata.migrate import upgrade
 from dockyard.metadata.sql import SqlMetadataStore
 from dockyard.metadata.sql_identity import SqlIdentityStore
@@ -23,6 +23,25 @@ from dockyard.oci.digest import digest_of
 
 def blob(name: str, size: int = 10) -> tuple[str, int]:
     return digest_of(name.encode()), size
+
+
+class _CountingCache:
+    """A Cache that counts invalidations of the identity scope."""
+
+    def __init__(self) -> None:
+        self.invalidations = 0
+
+    async def token(self, scope: str) -> bytes:
+        return str(self.invalidations).encode()
+
+    async def get(self, scope: str, key: str) -> object | None:
+        return None
+
+    async def put(self, scope: str, key: str, value: object, token: bytes, size: int) -> None:
+        return None
+
+    async def invalidate(self, scope: str) -> None:
+        self.invalidations += 1
 
 
 class IdentityConformance:
@@ -173,17 +192,71 @@ class IdentityConformance:
         assert total == 2
         assert await ids.purge_audit(since) == 1
 
-    async def test_login_failures_and_secrets(
+    async def test_login_throttle_counts_then_backs_off(
         self, stores: tuple[SqlMetadataStore, SqlIdentityStore]
     ) -> None:
         _, ids = stores
-        since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-        for _ in range(3):
-            await ids.add_login_failure(["user:a", "addr:1"])
-        await ids.add_login_failure(["user:b", "addr:1"])
-        assert await ids.login_failures(["user:a", "addr:1"], since) == 4
-        assert await ids.login_failures(["user:b", "addr:2"], since) == 1
-        assert await ids.purge_login_failures(dt.datetime.now(dt.UTC) + dt.timedelta(1)) == 8
+        rule = ThrottleRule(free=3, base=10.0, cap=40.0, window=100.0)
+        now = 1_000_000.0
+
+        async def wait(key: str, at: float) -> float:
+            admitted, until = await ids.take_login_attempt(key, at, rule)
+            return 0.0 if admitted else until - at
+
+        # the first free attempts go ahead; the third starts the first backoff
+        assert [await wait("k", now) for _ in range(3)] == [0, 0, 0]
+        assert await wait("k", now + 1) == pytest.approx(9.0)
+        assert await wait("other", now + 1) == 0  # keys are independent
+        # once the wait is over, one attempt goes ahead and the wait doubles
+        assert await ids.take_login_attempt("k", now + 10, rule) == (True, now + 30)
+        assert await wait("k", now + 29) == pytest.approx(1.0)
+        assert await wait("k", now + 30) == 0
+        assert await wait("k", now + 31) == pytest.approx(39.0)  # the cap
+        # a success resets the key
+        await ids.forgive_login_attempt("k", rule, reset=True)
+        assert await wait("k", now + 32) == 0
+        # failures older than the window are forgotten
+        for _ in range(2):
+            await wait("k", now + 33)
+        assert await wait("k", now + 33 + 40 + 101) == 0
+        assert await ids.purge_login_attempts(now + 10_000) == 2
+
+    async def test_login_throttle_is_atomic_under_concurrency(
+        self, stores: tuple[SqlMetadataStore, SqlIdentityStore]
+    ) -> None:
+        _, ids = stores
+        rule = ThrottleRule(free=5, base=60.0, cap=60.0, window=600.0)
+        now = 2_000_000.0
+        got = await asyncio.gather(*(ids.take_login_attempt("storm", now, rule) for _ in range(40)))
+        assert sum(1 for admitted, _ in got if admitted) == 5, got
+
+    async def test_user_names_ignore_case(
+        self, stores: tuple[SqlMetadataStore, SqlIdentityStore]
+    ) -> None:
+        _, ids = stores
+        await ids.create_user("admin", source="local", password_hash="x")
+        with pytest.raises(Conflict):
+            await ids.create_user("Admin", source="local", password_hash="y")
+        found = await ids.get_user("ADMIN")
+        assert found is not None and found.username == "admin"
+
+    async def test_recording_a_login_keeps_cached_lookups(
+        self, stores: tuple[SqlMetadataStore, SqlIdentityStore]
+    ) -> None:
+        store, _ = stores
+        cache = _CountingCache()
+        ids = SqlIdentityStore(store, cache)
+        await ids.create_user("carol", source="local", password_hash="x")
+        changes = cache.invalidations
+        await ids.record_login("carol", dt.datetime.now(dt.UTC))
+        assert cache.invalidations == changes  # no identity change, no invalidation
+        got = await ids.get_user("carol")
+        assert got is not None and got.last_login_at is not None
+        await ids.update_user("carol", email="c@x")
+        assert cache.invalidations == changes + 1
+
+    async def test_secrets(self, stores: tuple[SqlMetadataStore, SqlIdentityStore]) -> None:
+        _, ids = stores
         got = await asyncio.gather(*(ids.get_or_create_secret("k", f"v{i}") for i in range(5)))
         assert len(set(got)) == 1 and await ids.get_secret("k") == got[0]
 

@@ -106,11 +106,11 @@ def _stamped(event: AuditEvent) -> AuditEvent:
 
 
 async def housekeeping(store: IdentityStore, settings: AuthSettings) -> None:
-    """Drop audit entries past their retention, and login failures past the window."""
+    """Drop audit entries past their retention, and login throttle keys idle past the window."""
     now = dt.datetime.now(dt.UTC)
     purged = await store.purge_audit(now - dt.timedelta(days=settings.audit.retention_days))
     if purged:
         log.info(
             "purged %d audit entries older than %s days", purged, settings.audit.retention_days
         )
-    await store.purge_login_failures(now - dt.timedelta(seconds=settings.login.window_seconds))
+    await store.purge_login_attempts(now.timestamp() - settings.login.window_seconds)

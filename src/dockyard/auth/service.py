@@ -3,7 +3,6 @@ OIDC CLI secret, bearer token) and what they may do on a repository or project."
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -13,11 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.auth import permissions as perm
 from dockyard.auth.identity import ExternalIdentity, IdentityProviderUnavailable
-from dockyard.auth.passwords import hash_password, verify_password, verify_secret
-from dockyard.auth.permissions import Principal, principal_actions, project_of
+from dockyard.auth.passwords import HashingPool, hash_password, verify_secret
+from dockyard.auth.permissions import ANONYMOUS, PULL, Principal, principal_actions, project_of
 from dockyard.auth.tokens import TokenInvalid, TokenService
 from dockyard.errors import TooManyRequests, Unauthorized
-from dockyard.metadata.identity import AuditEvent, IdentityStore, ProjectRecord, UserRecord
+from dockyard.metadata.identity import (
+    AuditEvent,
+    IdentityStore,
+    ProjectRecord,
+    ThrottleRule,
+    UserRecord,
+)
 from dockyard.oci.names import validate_name
 
 if TYPE_CHECKING:
@@ -33,6 +38,7 @@ ROBOT_PREFIX = "robot$"
 _VERIFIED_TTL = 300.0  # a changed password or secret takes effect at once regardless
 _LDAP_TTL = 60.0
 _VERIFIED_MAX = 10_000
+_HOLDERS_CHECKED = 50  # repositories looked at for a mount without `from`
 # compared against when the user is unknown, so both paths cost one Argon2 verification
 _DUMMY_HASH = hash_password("dockyard-timing-equalizer")
 
@@ -69,6 +75,24 @@ class AuthService:
         self.oidc = oidc
         self._verified: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
         self._token_principals: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._backoff: OrderedDict[str, float] = OrderedDict()
+        limits = settings.login
+        self.hashing = HashingPool(limits.hash_concurrency, limits.hash_queue)
+        self._pair_rule = ThrottleRule(
+            limits.max_failures,
+            limits.backoff_seconds,
+            limits.max_backoff_seconds,
+            limits.window_seconds,
+        )
+        self._address_rule = ThrottleRule(
+            limits.max_failures_per_address,
+            limits.backoff_seconds,
+            limits.max_backoff_seconds,
+            limits.window_seconds,
+        )
+
+    def close(self) -> None:
+        self.hashing.close()
 
     # -- credentials ------------------------------------------------------------
 
@@ -82,19 +106,51 @@ class AuthService:
         held = self._verified.get(key)
         return held is not None and held[0] == marker and held[1] > time.monotonic()
 
-    async def _throttle(self, username: str, address: str) -> None:
-        limits = self.settings.login
-        since = _now() - dt.timedelta(seconds=limits.window_seconds)
-        by_user = await self.store.login_failures([f"user:{username}"], since)
-        by_address = await self.store.login_failures([f"addr:{address}"], since)
-        if by_user >= limits.max_failures or by_address >= limits.max_failures_per_address:
-            raise TooManyRequests(
-                "too many failed logins: try again later",
-                detail={"retry_after_seconds": int(limits.window_seconds)},
+    async def _count_attempt(self, username: str, address: str) -> tuple[str, str]:
+        """Count this attempt against the account at this address and against the
+        address, before any password is checked; 429 while either is backing off.
+        Failures are throttled per (account, address), so a stranger's failures never
+        lock the account for anyone else."""
+        pair, by_address = _pair_key(username, address), f"addr:{address}"
+        now = time.time()
+        admitted, until = await self.store.take_login_attempt(pair, now, self._pair_rule)
+        self._note_backoff(pair, until, now)
+        if admitted:
+            admitted, until = await self.store.take_login_attempt(
+                by_address, now, self._address_rule
             )
+            if not admitted:
+                await self.store.forgive_login_attempt(pair, self._pair_rule, reset=False)
+        if not admitted:
+            raise _throttled(username, until - now)
+        return pair, by_address
+
+    def _note_backoff(self, pair: str, until: float, now: float) -> None:
+        """Remember locally that `pair` backs off until `until`: a recently verified
+        password must not let guesses through the backoff (a cache hit is no proof
+        that the one asking is the one who logged in)."""
+        if until > now:
+            self._backoff[pair] = until
+            self._backoff.move_to_end(pair)
+            if len(self._backoff) > _VERIFIED_MAX:
+                self._backoff.popitem(last=False)
+        else:
+            self._backoff.pop(pair, None)
+
+    def _check_backoff(self, username: str, address: str) -> None:
+        until = self._backoff.get(_pair_key(username, address), 0.0)
+        wait = until - time.time()
+        if wait > 0:
+            raise _throttled(username, wait)
+
+    async def _uncount(self, keys: tuple[str, str], *, succeeded: bool) -> None:
+        """Take back an attempt counted by _count_attempt: it was no failure."""
+        await self.store.forgive_login_attempt(keys[0], self._pair_rule, reset=succeeded)
+        await self.store.forgive_login_attempt(keys[1], self._address_rule, reset=False)
+        if succeeded:
+            self._backoff.pop(keys[0], None)
 
     async def _failed(self, username: str, address: str, reason: str) -> Unauthorized:
-        await self.store.add_login_failure([f"user:{username}", f"addr:{address}"])
         kind = "robot" if username.startswith(ROBOT_PREFIX) else "user"
         await self.audit.write(
             AuditEvent(
@@ -131,12 +187,13 @@ class AuthService:
         return await self._user_login(username, password, address, key)
 
     async def _robot_login(self, name: str, secret: str, address: str, key: bytes) -> Principal:
+        """Robot secrets carry 256 random bits and are checked in microseconds, so they
+        are checked first: the right secret is never throttled, whoever else fails."""
         robot = await self.store.cached_robot(name)
         marker = None if robot is None else robot.secret_hash
         cached = self._recalls(key, marker)
-        if not cached:
-            await self._throttle(name, address)
         if robot is None or not (cached or verify_secret(robot.secret_hash, secret)):
+            await self._count_attempt(name, address)  # only guesses count
             raise await self._failed(name, address, "bad credentials")
         if robot.disabled:
             raise await self._failed(name, address, "robot disabled")
@@ -157,28 +214,36 @@ class AuthService:
         marker = _marker(user)
         if self._recalls(key, marker):
             assert user is not None
+            self._check_backoff(username, address)
             if user.disabled:
                 raise Unauthorized("invalid username or password")
             return _user_principal(user)
-        await self._throttle(username, address)
+        counted = await self._count_attempt(username, address)
         via = "password"
-        if user is not None and user.source == "local":
-            ok = await asyncio.to_thread(verify_password, user.password_hash or "", password)
-        elif user is not None and user.source == "oidc":
-            via = "cli secret"
-            ok = user.cli_secret_hash is not None and verify_secret(user.cli_secret_hash, password)
-        elif self.ldap is not None and (user is None or user.source == "ldap"):
-            via = "ldap"
-            user = await self._ldap_login(username, password)
-            ok = user is not None
-        else:
-            await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
-            ok = False
+        try:
+            if user is not None and user.source == "local":
+                ok = await self.hashing.verify_password(user.password_hash or "", password)
+            elif user is not None and user.source == "oidc":
+                via = "cli secret"
+                ok = user.cli_secret_hash is not None and verify_secret(
+                    user.cli_secret_hash, password
+                )
+            elif self.ldap is not None and (user is None or user.source == "ldap"):
+                via = "ldap"
+                user = await self._ldap_login(username, password)
+                ok = user is not None
+            else:
+                await self.hashing.verify_password(_DUMMY_HASH, password)
+                ok = False
+        except TooManyRequests:
+            await self._uncount(counted, succeeded=False)
+            raise
         if not ok or user is None:
             raise await self._failed(username, address, "bad credentials")
         if user.disabled:
             raise await self._failed(username, address, "user disabled")
-        await self.store.update_user(username, last_login_at=_now())
+        await self._uncount(counted, succeeded=True)
+        await self.store.record_login(user.username, _now())
         principal = _user_principal(user)
         self._remember(key, _marker(user) or "", _LDAP_TTL if via == "ldap" else _VERIFIED_TTL)
         await self._succeeded(principal, address, via)
@@ -288,6 +353,88 @@ class AuthService:
             return principal.token_access.get(("repository", repository), frozenset())
         return await self._actions(principal, project_of(repository), repository)
 
+    async def live(self, principal: Principal) -> Principal | None:
+        """The principal with the rights it has now: a bearer token's subject looked up
+        afresh (None when disabled or gone); anyone else as they are."""
+        if principal.token_access is None:
+            return principal
+        if principal.anonymous:
+            return ANONYMOUS
+        found = await self.principal_named(principal.kind, principal.name)
+        return None if found is None else found[0]
+
+    async def repositories_holding(self, digest: str, project: str) -> list[str]:
+        """Repositories that link blob `digest`, those of `project` first (bounded)."""
+        return await self.store.repositories_with_blob(digest, project, _HOLDERS_CHECKED)
+
+    async def why_not(self, principal: Principal, action: str, repository: str | None) -> str:
+        """Why `principal` may not take registry `action` on `repository`, in words a
+        person can act on. A project the caller cannot see reads the same whether it
+        exists or not, so refusals never reveal private project names."""
+        who = principal.name or "anonymous"
+        if repository is None:
+            return f"{who} may not list the catalog: it needs a system administrator"
+        live = await self.live(principal)
+        if live is None:
+            return f"{who} is disabled or no longer exists"
+        if principal.token_access is not None and action in await self.actions_on(
+            live, repository
+        ):
+            return (
+                f"the token does not grant {action} on {repository}: "
+                f"ask the token endpoint for scope repository:{repository}:{action}"
+            )
+        verb = {PULL: "pull from", perm.PUSH: "push to", perm.DELETE: "delete from"}
+        doing = f"{who} may not {verb.get(action, action)} {repository}"
+        name = project_of(repository)
+        project = await self.store.cached_project(name)
+        visible = project is not None and await self._actions(live, name, None)
+        if not visible:
+            if project is None and action == perm.PUSH and live.spans_all_projects:
+                return f"{doing}: project {name!r} does not exist and auto-creation is off"
+            return (
+                f"{doing}: project {name!r} does not exist or {who} is not a member of it; "
+                f"an administrator can create it (dockyard project create {name}) and add "
+                f"{who} as a member"
+            )
+        if live.kind == "robot":
+            return f"{doing}: the robot's permissions do not include {action} there"
+        needed = [role for role in perm.ROLES if role in perm.MATRIX.get(action, set())]
+        return f"{doing}: that needs the role {needed[-1]} or higher in project {name!r}"
+
+    async def pullable_globs(self, principal: Principal, project: str) -> tuple[str, ...] | None:
+        """Globs of the repositories of `project` that `principal` may pull; None when
+        it may pull all of them (listings show a member limited to globs only those)."""
+        live = await self.live(principal)
+        record = await self.store.cached_project(project)
+        if live is None or record is None:
+            return ()
+        if live.is_admin or (
+            record.public and (not live.anonymous or self.settings.anonymous_pull)
+        ):
+            return None
+        sets: list[tuple[str, ...]]
+        if live.kind == "robot":
+            if live.robot_project not in (None, project):
+                return ()
+            sets = [
+                g.repositories
+                for g in live.grants
+                if g.project in ("*", project) and PULL in g.actions
+            ]
+        elif live.kind == "user":
+            memberships = await self.store.cached_memberships(live.name, live.groups, project)
+            sets = [
+                tuple(m.repositories or ())
+                for m in memberships
+                if PULL in perm.role_actions(m.role)
+            ]
+        else:
+            return ()
+        if any(not globs for globs in sets):
+            return None
+        return tuple(g for globs in sets for g in globs)
+
     async def project_actions(self, principal: Principal, project: str) -> frozenset[str]:
         return await self._actions(principal, project, None)
 
@@ -360,6 +507,20 @@ def parse_scope(scope: str) -> tuple[str, str, set[str]] | None:
     except Exception:
         return None
     return kind, name, wanted & (perm.REGISTRY_ACTIONS | {"*"})
+
+
+def _throttled(username: str, wait: float) -> TooManyRequests:
+    seconds = max(1, round(wait))
+    return TooManyRequests(
+        f"too many failed logins for {username[:64]!r} from this address: "
+        f"try again in {seconds} s",
+        detail={"retry_after_seconds": seconds},
+        retry_after=seconds,
+    )
+
+
+def _pair_key(username: str, address: str) -> str:
+    return f"acct:{username.lower()} {address}"
 
 
 def _marker(user: UserRecord | None) -> str | None:

@@ -18,6 +18,7 @@ from dockyard.http.api.routing import route_label as api_route_label
 from dockyard.http.audit import record_registry_event
 from dockyard.http.errors import error_response, render
 from dockyard.http.gate import authorize_v2
+from dockyard.http.origin import SAFE_METHODS, refuse_cross_site
 from dockyard.http.v2.common import API_VERSION_HEADER
 from dockyard.http.v2.routes import Handler, match
 from dockyard.logs import request_id
@@ -50,6 +51,9 @@ Found = tuple[str, dict[str, Handler], dict[str, Any]] | None
 
 async def _route(request: Request, found: Found) -> ASGIApp:
     path: str = request.scope["path"]
+    if request.method not in SAFE_METHODS:
+        server = request.scope["app"].settings.server
+        refuse_cross_site(request, server.public_url, server.trusted_hosts)
     if path.startswith("/api/"):
         # FastAPI takes scope["app"] for itself: the API finds the DockyardApp here
         dockyard: DockyardApp = request.scope["app"]

@@ -71,4 +71,6 @@ def error_response(
 
 
 def render(exc: e.DockyardError, headers: dict[str, str] | None = None) -> Response:
+    if isinstance(exc, e.TooManyRequests):
+        headers = {**(headers or {}), "Retry-After": str(exc.retry_after)}
     return error_response(exc.code, exc.message, status_for(exc), exc.detail, headers)

@@ -9,15 +9,20 @@ from typing import Any
 
 from starlette.requests import Request
 
-from dockyard.auth.permissions import ANONYMOUS, PULL, Principal, project_of
+from dockyard.auth.permissions import ANONYMOUS, PULL, PUSH, Principal, project_of
 from dockyard.auth.service import AuthService
 from dockyard.auth.sessions import CSRF_HEADER, SESSION_COOKIE
 from dockyard.auth.tokens import TokenInvalid
 from dockyard.errors import Denied, Unauthorized
+from dockyard.http.hosts import is_own_host
 from dockyard.http.v2.common import services
 from dockyard.http.v2.routes import ACCESS
+from dockyard.oci.names import validate_name
 
 TOKEN_PATH = "/auth/token"
+
+
+LOGIN_FIRST = "authentication required: log in first (docker login, podman login, skopeo login)"
 
 
 class Challenge(Unauthorized):
@@ -28,41 +33,57 @@ class Challenge(Unauthorized):
         self.headers = headers
 
 
-class DeniedChallenge(Denied):
-    """requested access to the resource is denied"""
-
-    def __init__(self, message: str, headers: dict[str, str]) -> None:
-        super().__init__(message)
-        self.headers = headers
-
-
 def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
 def realm(request: Request) -> str:
+    """The token endpoint's absolute URL. Without `public_url` it is built from the
+    Host header only when that names this server (a loopback or local address, the
+    machine's own name, or a configured `server.trusted_hosts` entry); otherwise from
+    the address the connection arrived on, so a forged Host never becomes the realm."""
     settings = services(request).settings
     if settings.auth.token.realm:
         return settings.auth.token.realm
     if settings.server.public_url:
         return settings.server.public_url.rstrip("/") + TOKEN_PATH
-    return f"{request.url.scheme}://{request.url.netloc}{TOKEN_PATH}"
+    return f"{request.url.scheme}://{own_netloc(request)}{TOKEN_PATH}"
+
+
+def own_netloc(request: Request) -> str:
+    """host[:port] of this server as the client reached it: the Host header if it is
+    one of our names, else the local address of the connection."""
+    netloc = request.url.netloc
+    if is_own_host(request.url.hostname or "", services(request).settings.server.trusted_hosts):
+        return netloc
+    server = request.scope.get("server") or ("127.0.0.1", 5000)
+    host, port = str(server[0]), int(server[1])
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}"
 
 
 def challenge(
-    request: Request, message: str, scope: str | None = None, error: str | None = None
+    request: Request,
+    message: str,
+    scopes: list[str] | None = None,
+    error: str | None = None,
 ) -> Challenge:
+    """A 401 with the Docker token-auth challenge; several scopes go space-separated in
+    one `scope` parameter, as the reference registry writes them."""
     service = services(request).settings.auth.token.service
     parts = [f'realm="{realm(request)}"', f'service="{service}"']
-    if scope:
-        parts.append(f'scope="{scope}"')
+    if scopes:
+        parts.append(f'scope="{" ".join(scopes)}"')
     if error:
         parts.append(f'error="{error}"')
     detail = None
-    if scope:
-        kind, _, rest = scope.partition(":")
-        name, _, action = rest.rpartition(":")
-        detail = [{"Type": kind, "Name": name, "Action": action}]
+    if scopes:
+        detail = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, action = rest.rpartition(":")
+            detail.append({"Type": kind, "Name": name, "Action": action})
     return Challenge(message, {"WWW-Authenticate": "Bearer " + ",".join(parts)}, detail)
 
 
@@ -110,6 +131,15 @@ async def principal_of(request: Request, auth: AuthService) -> tuple[Principal, 
         raise challenge(request, exc.message) from None
 
 
+_UPLOADS = "/v2/{name}/blobs/uploads/"
+
+
+def _scope_actions(access: str) -> str:
+    """The actions a challenge asks for: pushes ask for pull and push, as the reference
+    registry's challenges do (a client that pushes also reads what it pushed)."""
+    return "pull,push" if access == PUSH else access
+
+
 async def authorize_v2(request: Request, template: str, params: dict[str, str]) -> Principal:
     """Let the request through (returning who made it) or raise 401/403."""
     auth = services(request).auth
@@ -118,45 +148,75 @@ async def authorize_v2(request: Request, template: str, params: dict[str, str]) 
     request.state.principal = principal
     if access == "base":
         if principal.anonymous:
-            raise challenge(request, "authentication required")
+            raise challenge(request, LOGIN_FIRST)
         return principal
+    mount_from: str | None = None
     if access == "catalog":
         if auth.may_list_catalog(principal):
             return principal
-        scope = "registry:catalog:*"
+        scopes = ["registry:catalog:*"]
     else:
         name = params["name"]
+        mounting = template == _UPLOADS and "mount" in request.query_params
+        if mounting:
+            mount_from = request.query_params.get("from") or None
         allowed = await auth.actions_on(principal, name)
         if access in allowed:
-            if template == "/v2/{name}/blobs/uploads/" and "mount" in request.query_params:
-                await _mount_policy(request, auth, principal, name)
+            if mounting:
+                await _mount_policy(request, auth, principal, how, name, mount_from)
             return principal
-        scope = f"repository:{name}:{access}"
-    if how == "basic":
-        raise Denied(f"{principal.name} may not {scope.rsplit(':', 1)[1]} {scope.split(':')[1]}")
+        scopes = [f"repository:{name}:{_scope_actions(access)}"]
+        if mount_from:
+            # the reference registry asks for pull on the mount's source in the same
+            # challenge, so one token covers both and the mount is not a re-upload
+            scopes.append(f"repository:{mount_from}:pull")
+    if principal.anonymous:
+        raise challenge(request, LOGIN_FIRST, scopes)
+    reason = await auth.why_not(principal, access, params.get("name"))
     if how == "bearer":
-        # RFC 6750 section 3.1: a valid token without the scope gets 403, with the
-        # challenge naming the scope needed (oras asks for a new token on this).
-        raise DeniedChallenge(
-            f"the token does not grant {scope}",
-            challenge(request, "insufficient scope", scope, "insufficient_scope").headers,
-        )
-    raise challenge(request, "authentication required", scope)
+        # As the reference registry does (and containerd, docker and skopeo rely on):
+        # 401 with error="insufficient_scope" naming the scope, so the client asks for
+        # a token that carries it. They re-authenticate on 401 only.
+        raise challenge(request, reason, scopes, "insufficient_scope")
+    raise Denied(reason)
 
 
 async def _mount_policy(
-    request: Request, auth: AuthService, principal: Principal, name: str
+    request: Request,
+    auth: AuthService,
+    principal: Principal,
+    how: str,
+    name: str,
+    source: str | None,
 ) -> None:
-    """A cross-repository mount must not reveal a blob the caller cannot read: `from`
-    needs pull there; without `from`, only blobs already in the caller's project (or
-    anywhere, for principals spanning every project) may be linked."""
-    source = request.query_params.get("from")
+    """A cross-repository mount must not reveal a blob the caller cannot read. With
+    `from`, the caller needs pull there (a token lacking it while its subject has it
+    is challenged for both scopes, as the reference registry does). Without `from`,
+    the blob is linked only from a repository the caller may pull. Where the mount is
+    not allowed the request falls back to an ordinary upload (202), revealing nothing."""
+    state = request.state
+    state.mount_allowed = False
+    state.mount_from = None
+    live = await auth.live(principal)
+    if live is None:
+        return
     if source:
-        request.state.mount_allowed = PULL in await auth.actions_on(principal, source)
-        request.state.mount_within = None
-    elif principal.spans_all_projects and principal.token_access is None:
-        request.state.mount_allowed = True
-        request.state.mount_within = None
-    else:
-        request.state.mount_allowed = True
-        request.state.mount_within = project_of(name)
+        validate_name(source)
+        if PULL in await auth.actions_on(principal, source):
+            state.mount_allowed, state.mount_from = True, source
+        elif how == "bearer" and PULL in await auth.actions_on(live, source):
+            scopes = [f"repository:{name}:pull,push", f"repository:{source}:pull"]
+            raise challenge(
+                request, f"the token does not grant pull on {source}", scopes, "insufficient_scope"
+            )
+        return
+    if not services(request).settings.registry.mount_without_from:
+        return
+    if live.spans_all_projects and not live.grants:
+        state.mount_allowed = True  # an administrator may link a blob from anywhere
+        return
+    digest = request.query_params.get("mount", "")
+    for holder in await auth.repositories_holding(digest, project_of(name)):
+        if PULL in await auth.actions_on(live, holder):
+            state.mount_allowed, state.mount_from = True, holder
+            return

@@ -151,6 +151,24 @@ class ArtifactSummary:
     content: bytes = field(repr=False, default=b"")
 
 
+@dataclass(frozen=True, slots=True)
+class ThrottleRule:
+    """Backoff for failed logins under one key: `free` attempts without waiting, then
+    `base` seconds, doubling per further failure up to `cap`; failures older than
+    `window` seconds are forgotten."""
+
+    free: int
+    base: float
+    cap: float
+    window: float
+
+    def delay(self, failures: int) -> float:
+        """Seconds the next attempt must wait after `failures` failures."""
+        if failures < self.free:
+            return 0.0
+        return float(min(self.base * 2 ** min(failures - self.free, 64), self.cap))
+
+
 class IdentityStore(Protocol):
     # users
     async def create_user(
@@ -273,14 +291,27 @@ class IdentityStore(Protocol):
 
     async def purge_audit(self, older_than: datetime) -> int: ...
 
-    # login throttling
-    async def add_login_failure(self, keys: Sequence[str]) -> None: ...
-
-    async def login_failures(self, keys: Sequence[str], since: datetime) -> int:
-        """The most failures any of `keys` has had since `since`."""
+    async def record_login(self, username: str, at: datetime) -> None:
+        """Set last_login_at. Not an identity change: no cached lookup is invalidated."""
         ...
 
-    async def purge_login_failures(self, older_than: datetime) -> int: ...
+    # login throttling
+    async def take_login_attempt(
+        self, key: str, now: float, rule: ThrottleRule
+    ) -> tuple[bool, float]:
+        """Count one attempt under `key` at epoch `now` unless the key is backing off:
+        (admitted, epoch time until which the key backs off from now on). Counting and
+        checking are one atomic step, whatever runs concurrently."""
+        ...
+
+    async def forgive_login_attempt(self, key: str, rule: ThrottleRule, *, reset: bool) -> None:
+        """The attempt counted under `key` succeeded: forget the key's failures
+        (`reset`) or just take that one attempt back."""
+        ...
+
+    async def purge_login_attempts(self, before: float) -> int:
+        """Drop keys idle and unblocked since epoch `before`."""
+        ...
 
     # server secrets (token signing key, cookie key), created once, shared by replicas
     async def get_secret(self, name: str) -> str | None: ...
@@ -291,9 +322,19 @@ class IdentityStore(Protocol):
         ...
 
     # repositories and artifacts for the management API
+    async def project_repository_names(self, project: str) -> list[str]:
+        """Every repository name of the project, in order."""
+        ...
+
     async def list_project_repositories(
-        self, project: str, query: str | None, page: Page
-    ) -> tuple[list[RepositorySummary], int]: ...
+        self, project: str, query: str | None, page: Page, names: Sequence[str] | None = None
+    ) -> tuple[list[RepositorySummary], int]:
+        """Summaries of the project's repositories (only those in `names` if given)."""
+        ...
+
+    async def repositories_with_blob(self, digest: str, project: str, limit: int) -> list[str]:
+        """Up to `limit` repositories linking the blob, those of `project` first."""
+        ...
 
     async def list_artifacts(
         self, repository: str, page: Page

@@ -63,6 +63,10 @@ class CachedLookups:
         if held is not None and held[0] == token:
             return held[1]
         value = await load()
+        if value is None and key[0] == "project":
+            # a project also comes into being with a push (the registry store creates
+            # it, not this one): never remember that one was missing
+            return None
         self._held[key] = (token, value)
         if len(self._held) > MAX_HELD:
             self._held.popitem(last=False)

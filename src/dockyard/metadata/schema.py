@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -17,10 +18,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 # The Alembic revision this code was written against; the server refuses any other.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 metadata = MetaData()
 
@@ -207,16 +209,22 @@ audit_log = Table(
     Index("ix_audit_log_actor", "actor", "at"),
 )
 
-login_failures = Table(
-    "login_failures",
+# -- login throttling and case-insensitive user names (0003) --------------------
+
+# One row per throttled key (an account at an address, or an address): failures in
+# the current window and, as epoch seconds, the last attempt and the end of the
+# backoff. Counting and the blocked check happen in one UPDATE, so concurrent bad
+# logins cannot all get past the limit before any of them is counted.
+login_throttle = Table(
+    "login_throttle",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
-    Column("key", String(320), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Index("ix_login_failures_key_at", "key", "at"),
+    Column("key", String(320), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_at", Float, nullable=False),
+    Column("blocked_until", Float, nullable=False),
 )
+
+Index("ux_users_username_lower", func.lower(users.c.username), unique=True)
 
 secrets = Table(
     "secrets",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, delete, func, select
@@ -22,8 +23,19 @@ class CatalogQueries:
     _write: AsyncEngine
     _store: SqlMetadataStore
 
+    async def project_repository_names(self, project: str) -> list[str]:
+        r, p = s.repositories, s.projects
+        q = (
+            select(r.c.name)
+            .join(p, p.c.id == r.c.project_id)
+            .where(p.c.name == project)
+            .order_by(r.c.name)
+        )
+        async with self._read.connect() as conn:
+            return list((await conn.execute(q)).scalars())
+
     async def list_project_repositories(
-        self, project: str, query: str | None, page: Page
+        self, project: str, query: str | None, page: Page, names: Sequence[str] | None = None
     ) -> tuple[list[RepositorySummary], int]:
         r, p, m, t = s.repositories, s.projects, s.manifests, s.tags
         artifacts = (
@@ -35,6 +47,8 @@ class CatalogQueries:
         conds: list[Any] = [p.c.name == project]
         if query:
             conds.append(r.c.name.like(contains_pattern(query), escape="\\"))
+        if names is not None:
+            conds.append(r.c.name.in_(list(names)))
         base = select(
             r.c.name, r.c.created_at, artifacts.label("artifacts_n"), tags.label("tags_n")
         ).join(p, p.c.id == r.c.project_id)
@@ -53,6 +67,19 @@ class CatalogQueries:
             )
             for row in rows
         ], total
+
+    async def repositories_with_blob(self, digest: str, project: str, limit: int) -> list[str]:
+        r, rb, p = s.repositories, s.repository_blobs, s.projects
+        q = (
+            select(r.c.name)
+            .join(rb, rb.c.repository_id == r.c.id)
+            .join(p, p.c.id == r.c.project_id)
+            .where(rb.c.digest == digest)
+            .order_by(case((p.c.name == project, 0), else_=1), r.c.name)
+            .limit(limit)
+        )
+        async with self._read.connect() as conn:
+            return list((await conn.execute(q)).scalars())
 
     async def list_artifacts(
         self, repository: str, page: Page

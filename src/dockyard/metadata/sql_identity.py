@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, or_, select, update
+from sqlalchemy import Row, and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,6 +23,7 @@ from dockyard.metadata.identity import (
     Page,
     ProjectRecord,
     RobotRecord,
+    ThrottleRule,
     UserRecord,
     UserSource,
 )
@@ -42,6 +43,21 @@ _USER_FIELDS = {
 }
 _PROJECT_FIELDS = {"public", "quota_bytes"}
 _ROBOT_FIELDS = {"description", "secret_hash", "permissions", "expires_at", "disabled"}
+
+
+def _delay_case(n: Any, rule: ThrottleRule) -> Any:
+    """SQL for `rule.delay(n)`: no wait for the free attempts, then doubling up to the cap."""
+    steps = [(n < rule.free, 0.0)]
+    i = 0
+    while rule.base * 2**i < rule.cap:
+        steps.append((n == rule.free + i, rule.base * 2**i))
+        i += 1
+    return case(*steps, else_=rule.cap)
+
+
+def _user_is(username: str) -> Any:
+    """User names compare regardless of case (`Admin` is `admin`)."""
+    return func.lower(s.users.c.username) == username.lower()
 
 
 def _ts(value: Any) -> dt.datetime:
@@ -103,7 +119,7 @@ class SqlIdentityStore(CatalogQueries, CachedLookups):
             async with self._write.begin() as conn:
                 await conn.execute(s.users.insert().values(**values))
         except IntegrityError:
-            raise Conflict(f"user {username!r} already exists") from None
+            raise Conflict(f"user {username!r} already exists (names ignore case)") from None
         user = await self.get_user(username)
         assert user is not None
         return user
@@ -111,7 +127,7 @@ class SqlIdentityStore(CatalogQueries, CachedLookups):
     async def get_user(self, username: str) -> UserRecord | None:
         async with self._read.connect() as conn:
             row = (
-                await conn.execute(select(s.users).where(s.users.c.username == username))
+                await conn.execute(select(s.users).where(_user_is(username)))
             ).first()
         return None if row is None else self._user(row)
 
@@ -141,19 +157,26 @@ class SqlIdentityStore(CatalogQueries, CachedLookups):
         async with self._write.begin() as conn:
             await conn.execute(
                 update(s.users)
-                .where(s.users.c.username == username)
+                .where(_user_is(username))
                 .values(**changes, updated_at=_now())
             )
         return await self.get_user(username)
 
+    async def record_login(self, username: str, at: dt.datetime) -> None:
+        async with self._write.begin() as conn:
+            await conn.execute(update(s.users).where(_user_is(username)).values(last_login_at=at))
+
     @changes_identity
     async def delete_user(self, username: str) -> bool:
         async with self._write.begin() as conn:
-            res = await conn.execute(delete(s.users).where(s.users.c.username == username))
+            name = await conn.scalar(select(s.users.c.username).where(_user_is(username)))
+            if name is None:
+                return False
+            res = await conn.execute(delete(s.users).where(s.users.c.username == name))
             if res.rowcount:
                 await conn.execute(
                     delete(s.members).where(
-                        s.members.c.kind == "user", s.members.c.name == username
+                        s.members.c.kind == "user", s.members.c.name == name
                     )
                 )
         return bool(res.rowcount)
@@ -525,29 +548,60 @@ class SqlIdentityStore(CatalogQueries, CachedLookups):
 
     # -- login throttling -------------------------------------------------------
 
-    async def add_login_failure(self, keys: Sequence[str]) -> None:
-        now = _now()
+    async def take_login_attempt(
+        self, key: str, now: float, rule: ThrottleRule
+    ) -> tuple[bool, float]:
+        t = s.login_throttle
+        key = key[:320]
+        fresh = t.c.last_at >= now - rule.window
+        n = case((fresh, t.c.failures + 1), else_=1)
+        counted = (
+            update(t)
+            .where(t.c.key == key, t.c.blocked_until <= now)
+            .values(failures=n, last_at=now, blocked_until=now + _delay_case(n, rule))
+            .returning(t.c.blocked_until)
+        )
+        for _ in range(2):
+            async with self._write.begin() as conn:
+                row = (await conn.execute(counted)).first()
+                if row is not None:
+                    return True, float(row[0])
+                inserted = await conn.execute(
+                    self._insert(t)
+                    .values(key=key, failures=1, last_at=now, blocked_until=now + rule.delay(1))
+                    .on_conflict_do_nothing(index_elements=["key"])
+                    .returning(t.c.blocked_until)
+                )
+                row = inserted.first()
+                if row is not None:
+                    return True, float(row[0])
+                until = await conn.scalar(select(t.c.blocked_until).where(t.c.key == key))
+                if until is not None and float(until) > now:
+                    return False, float(until)
+        return True, now
+
+    async def forgive_login_attempt(self, key: str, rule: ThrottleRule, *, reset: bool) -> None:
+        t = s.login_throttle
+        key = key[:320]
         async with self._write.begin() as conn:
+            if reset:
+                await conn.execute(delete(t).where(t.c.key == key))
+                return
+            left = t.c.failures - 1
             await conn.execute(
-                s.login_failures.insert(), [{"key": k[:320], "at": now} for k in keys]
+                update(t)
+                .where(t.c.key == key, t.c.failures > 0)
+                .values(
+                    failures=left,
+                    blocked_until=case((left < rule.free, 0.0), else_=t.c.blocked_until),
+                )
             )
 
-    async def login_failures(self, keys: Sequence[str], since: dt.datetime) -> int:
-        lf = s.login_failures
-        q = (
-            select(func.count())
-            .select_from(lf)
-            .where(lf.c.key.in_([k[:320] for k in keys]), lf.c.at >= since)
-            .group_by(lf.c.key)
-        )
-        async with self._read.connect() as conn:
-            counts = (await conn.execute(q)).scalars().all()
-        return max((int(c) for c in counts), default=0)
-
-    async def purge_login_failures(self, older_than: dt.datetime) -> int:
+    async def purge_login_attempts(self, before: float) -> int:
+        t = s.login_throttle
         async with self._write.begin() as conn:
             res = await conn.execute(
-                delete(s.login_failures).where(s.login_failures.c.at < older_than)
+                delete(t).where(t.c.last_at < before, t.c.blocked_until < before)
             )
         return int(res.rowcount or 0)
 

@@ -8,6 +8,9 @@ from dockyard.errors import ManifestInvalid, NameInvalid
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 NAME_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+COMPONENT_PATTERN = rf"^{_COMPONENT}$"
+"""One path component, which is what a project name is: the API and the registry
+accept exactly the same names (`team--x` included)."""
 TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 MAX_NAME_LENGTH = 255
 

@@ -25,6 +25,7 @@ from dockyard import __version__
 from dockyard.errors import DockyardError
 from dockyard.http.api import audit, members, projects, repositories, robots, users
 from dockyard.http.api.docs import REQUIRED, SECURITY_SCHEMES
+from dockyard.http.api.models import PATTERN_WORDS
 from dockyard.http.api.routing import PREFIX
 from dockyard.http.errors import error_response, render, status_for
 
@@ -87,12 +88,20 @@ async def _dockyard_error(request: Request, exc: Exception) -> Response:
     return render(exc, getattr(exc, "headers", None))
 
 
+def _words(err: Any) -> str:
+    """pydantic's message, with a pattern said in words instead of as a regex."""
+    if err.get("type") == "string_pattern_mismatch":
+        pattern = str((err.get("ctx") or {}).get("pattern", ""))
+        return f"should be {PATTERN_WORDS.get(pattern, 'in the documented format')}"
+    return str(err.get("msg", ""))
+
+
 async def _invalid(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     detail = [
         {
             "loc": [str(part) for part in err.get("loc", ())],
-            "msg": str(err.get("msg", "")),
+            "msg": _words(err),
             "type": str(err.get("type", "")),
         }
         for err in exc.errors()

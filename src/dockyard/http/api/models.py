@@ -13,10 +13,11 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from dockyard.auth.permissions import ROBOT_ACTIONS, ROLES
+from dockyard.oci.names import COMPONENT_PATTERN, NAME_RE, TAG_RE
 
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # free text: tabs and newlines allowed
-NAME = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"
+NAME = COMPONENT_PATTERN  # a project is a repository name's first component
 MAX_BYTES = 2**53 - 1
 """8 PiB: every integer up to it is exact as a JSON (float) number, in JavaScript too"""
 
@@ -32,18 +33,41 @@ def _str(pattern: str, max_length: int = 255, min_length: int = 1) -> Any:
 
 ProjectName = Annotated[str, _str(NAME)]
 RobotName = Annotated[str, _str(NAME, 64)]
-LocalUsername = Annotated[str, _str(r"^[a-zA-Z0-9][a-zA-Z0-9._@-]*$")]
+ROBOT_PATH = r"^[a-z0-9$+._-]+$"
+USERNAME = r"^[a-zA-Z0-9][a-zA-Z0-9._@-]*$"
+LocalUsername = Annotated[str, _str(USERNAME)]
 Password = Annotated[str, _str(NO_CONTROL, 1024, 8)]
 # patterns avoid \s, \w and \d: pydantic's (Rust) regex reads them Unicode-wide, ECMA does not
-Email = Annotated[str, _str(r"^[^@ \x00-\x1f\x7f]+@[^@ \x00-\x1f\x7f]+$")]
+EMAIL = r"^[^@ \x00-\x1f\x7f]+@[^@ \x00-\x1f\x7f]+$"
+Email = Annotated[str, _str(EMAIL)]
 PrincipalName = Annotated[str, _str(NO_CONTROL)]
-Glob = Annotated[str, _str(r"^[a-z0-9._\-/*?\[\]!]+$")]
-GrantProject = Annotated[str, _str(r"^(?:\*|[a-z0-9]+(?:[._-][a-z0-9]+)*)$")]
+GLOB = r"^[a-z0-9._\-/*?\[\]!]+$"
+Glob = Annotated[str, _str(GLOB)]
+GRANT_PROJECT = rf"^(?:\*|{COMPONENT_PATTERN[1:-1]})$"
+GrantProject = Annotated[str, _str(GRANT_PROJECT)]
 Description = Annotated[str, _str(TEXT, 1024, 0)]
 Bytes = Annotated[int, Field(ge=0, le=MAX_BYTES), BeforeValidator(_integral)]
 Days = Annotated[int, Field(ge=1, le=36500), BeforeValidator(_integral)]
 Globs = Annotated[list[Glob], Field(max_length=100)]
 Grants = Annotated[list["Grant"], Field(min_length=1, max_length=100)]
+
+# what a pattern means, for validation errors a person can act on (never the regex)
+PATTERN_WORDS = {
+    NAME: "lowercase letters and digits, optionally separated by '.', '_', '__' or "
+    "dashes, starting and ending with a letter or digit (like team-a)",
+    NO_CONTROL: "text without control characters",
+    TEXT: "text without control characters other than tabs and newlines",
+    USERNAME: "letters, digits, '.', '_', '@' and '-', starting with a letter or digit",
+    EMAIL: "an email address like name@example.org",
+    GLOB: "a repository name pattern: lowercase letters, digits, '.', '_', '-', '/' "
+    "and the wildcards * ? [ ]",
+    GRANT_PROJECT: "a project name, or * for every project",
+    f"^{NAME_RE.pattern}$": "a repository path: name components of lowercase letters and "
+    "digits (separated by '.', '_', '__' or dashes) joined by '/'",
+    f"^{TAG_RE.pattern}$": "a tag: up to 128 letters, digits, '_', '.' and '-', not "
+    "starting with '.' or '-'",
+    ROBOT_PATH: "a robot's full name, like robot$team-a+ci",
+}
 
 Role = Literal["project_admin", "maintainer", "developer", "guest", "limited_guest"]
 RobotAction = Literal["pull", "push", "delete", "create_tag", "delete_tag", "scan", "read_logs"]

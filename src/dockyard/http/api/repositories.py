@@ -22,6 +22,7 @@ from dockyard.http.api.models import NO_CONTROL, ArtifactOut, RepositoryOut
 from dockyard.http.api.platforms import all_platforms
 from dockyard.http.api.projects import ProjectPath
 from dockyard.http.api.routing import PREFIX
+from dockyard.metadata.identity import Page
 from dockyard.oci.names import MAX_NAME_LENGTH, NAME_RE, TAG_RE
 
 
@@ -83,7 +84,21 @@ async def list_repositories(
     ] = None,
 ) -> list[RepositoryOut]:
     await c.project(name, perm.PULL)
-    found, total = await c.services.identity.list_project_repositories(name, q or None, page)
+    identity = c.services.identity
+    globs = await c.services.auth.pullable_globs(c.principal, name)
+    if globs is None:
+        found, total = await identity.list_project_repositories(name, q or None, page)
+    else:
+        # a member limited to some repositories sees only those
+        names = [
+            n
+            for n in await identity.project_repository_names(name)
+            if perm.repo_matches(globs, n) and globs and (not q or q in n)
+        ]
+        total = len(names)
+        found, _ = await identity.list_project_repositories(
+            name, None, Page(1, page.size), names=names[page.offset : page.offset + page.size]
+        )
     paged(request, response, page, total)
     return [
         RepositoryOut(

@@ -18,6 +18,7 @@ from dockyard.errors import Conflict, Denied, NotFound
 from dockyard.http.api.deps import Caller, Ctx, Paging, page_of, paged
 from dockyard.http.api.docs import errors, listing
 from dockyard.http.api.models import (
+    ROBOT_PATH,
     Grant,
     GrantOut,
     RobotCreate,
@@ -38,7 +39,7 @@ RobotPath = Annotated[
     Path(
         min_length=1,
         max_length=255,
-        pattern=r"^[a-z0-9$+._-]+$",
+        pattern=ROBOT_PATH,
         examples=["ci"],
         description="the robot's full name (`robot$team-a+ci`) or its short name (`ci`)",
     ),

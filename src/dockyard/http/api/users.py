@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
-from dockyard.auth.passwords import hash_password, hash_secret, new_secret
+from dockyard.auth.passwords import hash_secret, new_secret
 from dockyard.errors import Conflict, Denied, NotFound, Unauthorized
 from dockyard.http.api.deps import Ctx, Paging, paged
 from dockyard.http.api.docs import errors, listing
@@ -85,9 +84,9 @@ async def list_users(
 @router.post("", status_code=201, responses=errors(409), summary="Create a local user")
 async def create_user(c: Ctx, body: UserCreate) -> UserOut:
     c.require_admin("create users")
-    if body.username in RESERVED or await c.services.identity.get_user(body.username):
-        raise Conflict(f"user {body.username!r} already exists")
-    hashed = await asyncio.to_thread(hash_password, body.password)
+    if body.username.lower() in RESERVED or await c.services.identity.get_user(body.username):
+        raise Conflict(f"user {body.username!r} already exists (user names ignore case)")
+    hashed = await c.services.auth.hashing.hash_password(body.password)
     user = await c.services.identity.create_user(
         body.username,
         source="local",
@@ -201,7 +200,7 @@ async def update_user(c: Ctx, username: Username, body: UserUpdate) -> UserOut:
             raise Conflict(f"the password of {username} is managed by {user.source}")
         if me:
             await _check_current_password(c, username, body.current_password)
-        changes["password_hash"] = await asyncio.to_thread(hash_password, body.password)
+        changes["password_hash"] = await c.services.auth.hashing.hash_password(body.password)
     for field in ("is_admin", "disabled"):
         if getattr(body, field) is not None:
             changes[field] = getattr(body, field)
