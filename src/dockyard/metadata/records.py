@@ -71,10 +71,6 @@ class MetadataStore(Protocol):
 
     async def unlink_blob(self, repository: str, digest: str) -> bool: ...
 
-    async def get_blob_in_project(self, project: str, digest: str) -> BlobRecord | None:
-        """The blob if any repository of `project` links it."""
-        ...
-
     async def check_quota(self, repository: str, digest: str, size: int) -> None:
         """Raise QuotaExceeded if linking the blob would take the repository's project
         over its quota (the link itself checks again, atomically)."""

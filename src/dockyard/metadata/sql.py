@@ -198,20 +198,6 @@ class SqlMetadataStore:
             if rid is not None:
                 await self._charge_project(conn, rid, digest, size, dry_run=True)
 
-    async def get_blob_in_project(self, project: str, digest: str) -> BlobRecord | None:
-        b, rb, r, p = s.blobs, s.repository_blobs, s.repositories, s.projects
-        q = (
-            select(b.c.digest, b.c.size)
-            .join(rb, rb.c.digest == b.c.digest)
-            .join(r, r.c.id == rb.c.repository_id)
-            .join(p, p.c.id == r.c.project_id)
-            .where(p.c.name == project, b.c.digest == digest)
-            .limit(1)
-        )
-        async with self._read.connect() as conn:
-            row = (await conn.execute(q)).first()
-        return None if row is None else BlobRecord(row.digest, int(row.size))
-
     async def _charge_project(
         self, conn: AsyncConnection, rid: int, digest: str, size: int, *, dry_run: bool = False
     ) -> None:

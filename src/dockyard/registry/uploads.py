@@ -91,22 +91,17 @@ class UploadService:
         repository: str,
         digest: str,
         from_repository: str | None,
-        *,
-        within_project: str | None = None,
     ) -> BlobRecord | None:
         """Link an existing blob into `repository`; None means fall back to an upload.
-        Without `from`, the blob may come from any repository, or, when `within_project`
-        is given, only from a repository of that project."""
+        Without `from`, the blob may come from any repository (authorization decided
+        beforehand that the caller may read it)."""
         try:
             parse_digest(digest)
         except DigestInvalid:
             return None
         if from_repository is None and not self._mount_without_from:
             return None
-        if from_repository is None and within_project is not None:
-            blob = await self._store.get_blob_in_project(within_project, digest)
-        else:
-            blob = await self._store.get_blob(from_repository, digest)
+        blob = await self._store.get_blob(from_repository, digest)
         if blob is None:
             return None
         await self._store.link_blob(repository, blob.digest, blob.size)

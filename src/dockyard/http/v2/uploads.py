@@ -58,10 +58,9 @@ async def start_upload(request: Request, name: str) -> Response:
     uploads = services(request).uploads
     params = request.query_params
     mount = params.get("mount")
-    # the gate decided whether the caller may mount, and from where
-    if mount is not None and getattr(request.state, "mount_allowed", True):
-        within = getattr(request.state, "mount_within", None)
-        blob = await uploads.mount(name, mount, params.get("from"), within_project=within)
+    # the gate decided whether the caller may mount, and from which repository
+    if mount is not None and getattr(request.state, "mount_allowed", False):
+        blob = await uploads.mount(name, mount, getattr(request.state, "mount_from", None))
         if blob is not None:
             return _created(request, name, blob.digest)
     digest = params.get("digest")
