@@ -174,3 +174,34 @@ async def test_two_workers_alternating_chunks() -> None:
     hashed, hasher = final_worker.take(upload_id)
     await catch_up(driver, upload_id, hashed, hasher, offset)
     assert hasher.hexdigest() == sha256(b"".join(chunks))
+
+
+async def test_hashing_pool_is_bounded_and_apart_from_the_default_executor() -> None:
+    import asyncio
+    import threading
+
+    from dockyard.auth.passwords import HashingPool
+    from dockyard.errors import TooManyRequests
+
+    pool = HashingPool(threads=1, queue=1)
+    release = threading.Event()
+    names: list[str] = []
+
+    def held() -> str:
+        names.append(threading.current_thread().name)
+        release.wait(30)
+        return "done"
+
+    first = asyncio.ensure_future(pool.run(held))
+    second = asyncio.ensure_future(pool.run(held))
+    await asyncio.sleep(0)  # let both take their places (one running, one queued)
+    try:
+        with pytest.raises(TooManyRequests):
+            await pool.run(held)  # a third has no place: refused at once
+        # the default executor is free meanwhile
+        assert await asyncio.to_thread(lambda: "free") == "free"
+    finally:
+        release.set()
+    assert await first == "done" and await second == "done"
+    assert names and all(n.startswith("argon2") for n in names)
+    pool.close()
