@@ -13,6 +13,7 @@ DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyj
 IMAGE_MANIFESTS = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 INDEXES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 MANIFEST_TYPES = IMAGE_MANIFESTS | INDEXES
+DOCKER_TYPES = frozenset({DOCKER_MANIFEST, DOCKER_MANIFEST_LIST})
 
 # Layers a registry is not expected to hold (they carry `urls` to fetch from elsewhere).
 FOREIGN_LAYERS = frozenset(

@@ -1,0 +1,137 @@
+"""Manifests as hostile or sloppy input (issue 8, items 10 and 13): nesting depth,
+what counts as JSON (UTF-8 only, no NaN, no duplicate names), schemaVersion,
+mediaType against Content-Type and shape, descriptor sizes, and what a client that
+reads only Docker types is handed."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from tests.spec.helpers import (
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    error_codes,
+    image,
+    put_manifest,
+    unique_repo,
+)
+
+
+def _refused(r: httpx.Response, *words: str) -> None:
+    assert r.status_code == 400, r.text
+    assert error_codes(r) == ["MANIFEST_INVALID"], r.text
+    message = r.json()["errors"][0]["message"]
+    for word in words:
+        assert word in message, message
+
+
+def _nested(depth: int) -> str:
+    """A JSON value `depth` arrays deep."""
+    return "[" * depth + "]" * depth
+
+
+def test_nesting_depth_is_bounded(client: httpx.Client) -> None:
+    repo = unique_repo()
+    _, manifest = image(client, repo)
+    plain = json.dumps(manifest)[:-1]  # the top-level object, still open
+    # the top-level object is one level: an extension field may go 63 arrays deeper
+    body = f'{plain}, "x-extension": {_nested(63)}}}'.encode()
+    assert put_manifest(client, repo, "deep-ok", body).status_code == 201
+    body = f'{plain}, "x-extension": {_nested(64)}}}'.encode()
+    _refused(put_manifest(client, repo, "too-deep", body), "nest", "64")
+    # 10,000 levels used to escape as a RecursionError: 500
+    body = f'{plain}, "x-extension": {_nested(10_000)}}}'.encode()
+    _refused(put_manifest(client, repo, "far-too-deep", body), "nest")
+    # brackets inside strings are text, not nesting
+    manifest["annotations"] = {"org.example.brackets": "[{" * 5000}
+    assert put_manifest(client, repo, "brackets", json.dumps(manifest).encode()).status_code == 201
+    for tag in ("too-deep", "far-too-deep"):
+        assert client.head(f"/v2/{repo}/manifests/{tag}").status_code == 404
+
+
+def test_only_utf8_json_without_bom(client: httpx.Client) -> None:
+    repo = unique_repo()
+    body, manifest = image(client, repo)
+    text = body.decode()
+    for encoded in (
+        text.encode("utf-16"),  # with its BOM
+        text.encode("utf-16-be"),
+        text.encode("utf-32-le"),
+    ):
+        _refused(put_manifest(client, repo, "utf16", encoded), "UTF-8")
+    _refused(put_manifest(client, repo, "bom", b"\xef\xbb\xbf" + body), "byte order mark")
+    # a lone surrogate is not a character UTF-8 can carry
+    manifest["annotations"] = {"org.example.note": "\ud800"}
+    _refused(put_manifest(client, repo, "surrogate", json.dumps(manifest).encode()), "surrogate")
+    # a proper pair (an emoji, escaped) is fine
+    manifest["annotations"] = {"org.example.note": "\U0001f433"}
+    assert put_manifest(client, repo, "pair", json.dumps(manifest).encode()).status_code == 201
+    for tag in ("utf16", "bom", "surrogate"):
+        assert client.head(f"/v2/{repo}/manifests/{tag}").status_code == 404
+
+
+def test_nan_and_infinity_are_not_json(client: httpx.Client) -> None:
+    repo = unique_repo()
+    body, _ = image(client, repo)
+    plain = body.decode()[:-1]
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        r = put_manifest(client, repo, "nan", f'{plain}, "x-extension": {constant}}}'.encode())
+        _refused(r, constant)
+    assert client.head(f"/v2/{repo}/manifests/nan").status_code == 404
+
+
+def test_schema_version_must_be_the_integer_2(client: httpx.Client) -> None:
+    repo = unique_repo()
+    body, _ = image(client, repo)
+    for version in ("2.0", "2e0", "true", '"2"'):
+        odd = body.replace(b'"schemaVersion": 2', b'"schemaVersion": ' + version.encode())
+        r = put_manifest(client, repo, "v", odd)
+        _refused(r, "schemaVersion")
+    assert client.head(f"/v2/{repo}/manifests/v").status_code == 404
+
+
+def test_duplicate_and_case_variant_names_refused(client: httpx.Client) -> None:
+    repo = unique_repo()
+    body, manifest = image(client, repo)
+    plain = body.decode()[:-1]
+    # the same name twice: parsers disagree on which one counts
+    _refused(put_manifest(client, repo, "dup", f'{plain}, "layers": []}}'.encode()), "layers")
+    inner = body.replace(b'"size": ', b'"size": 1, "size": ', 1)
+    _refused(put_manifest(client, repo, "dup", inner), "size")
+    # Go's encoding/json (containerd, docker, skopeo) matches field names ignoring case:
+    # it would read "Layers" where we read "layers"
+    _refused(put_manifest(client, repo, "dup", f'{plain}, "Layers": []}}'.encode()), "Layers")
+    case = body.replace(b'"digest": ', b'"Digest": ', 1)
+    _refused(put_manifest(client, repo, "dup", case), "Digest")
+    # other names are free to differ in case
+    manifest["annotations"] = {"org.example.A": "1", "org.example.a": "2"}
+    assert put_manifest(client, repo, "ok", json.dumps(manifest).encode()).status_code == 201
+    assert client.head(f"/v2/{repo}/manifests/dup").status_code == 404
+
+
+def test_media_type_agrees_with_content_type_and_shape(client: httpx.Client) -> None:
+    repo = unique_repo()
+    _, manifest = image(client, repo, media_type=DOCKER_MANIFEST)
+    # Docker schema2 requires its mediaType in the body (distribution refuses it too):
+    # without it, a Docker client is handed a document it rejects
+    del manifest["mediaType"]
+    r = put_manifest(client, repo, "d", json.dumps(manifest).encode(), DOCKER_MANIFEST)
+    _refused(r, "mediaType")
+    # a manifest carrying an index's list, or an index carrying layers, is ambiguous
+    _, oci = image(client, repo)
+    r = put_manifest(client, repo, "m", json.dumps({**oci, "manifests": []}).encode())
+    _refused(r, "manifests")
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [], "layers": []}
+    _refused(put_manifest(client, repo, "i", json.dumps(index).encode(), OCI_INDEX), "layers")
+    for tag in ("d", "m", "i"):
+        assert client.head(f"/v2/{repo}/manifests/{tag}").status_code == 404
+
+
+def test_descriptor_size_bounds(client: httpx.Client) -> None:
+    repo = unique_repo()
+    _, manifest = image(client, repo)
+    for size in (2**63, 10.0, 1e3):
+        manifest["layers"][0]["size"] = size
+        _refused(put_manifest(client, repo, "s", json.dumps(manifest).encode()), "size")
