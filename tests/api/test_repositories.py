@@ -110,6 +110,42 @@ def test_listings(registry: Registry) -> None:
             )
 
 
+def test_listing_survives_any_stored_config(registry: Registry) -> None:
+    """A config blob is whatever was uploaded: one that cannot be read as an image
+    config costs its artifact the platform, never the listing (it used to answer 500
+    for every viewer until the artifact was deleted)."""
+    project = registry.project()
+    bad_configs = {
+        "deep": b'{"os": "linux", "architecture": "amd64", "x": '
+        + b"[" * 10_000
+        + b"]" * 10_000
+        + b"}",
+        "surrogate": b'{"os": "\\ud800", "architecture": "amd64"}',
+        "control": b'{"os": "linux\\u0000", "architecture": "amd64"}',
+        "latin1": b'{"os": "l\xefnux", "architecture": "amd64"}',
+        "nan": b'{"os": "linux", "architecture": "amd64", "x": NaN}',
+        "array": b"[]",
+        "long": json.dumps({"os": "x" * 10_000, "architecture": "amd64"}).encode(),
+    }
+    with registry.registry() as reg:
+        for tag, config in bad_configs.items():
+            push_image(reg, f"{project}/app", tag, config=config)
+        push_image(reg, f"{project}/app", "good", config=_config("linux", "riscv64"))
+    with registry.admin() as admin:
+        listed = ok(
+            admin.get(f"/projects/{project}/repositories/app/-/artifacts", params={"page_size": 20})
+        )
+    platforms = {a["tags"][0]: a["platforms"] for a in listed}
+    # names that are not short printable text are left out, the rest still shown
+    unnamed_os = [{"os": None, "architecture": "amd64", "variant": None}]
+    assert platforms == {
+        **{tag: [] for tag in bad_configs},
+        "control": unnamed_os,
+        "long": unnamed_os,
+        "good": [{"os": "linux", "architecture": "riscv64", "variant": None}],
+    }
+
+
 @pytest.mark.parametrize("path", ["UPPER", "a//b", "a/../b", "-/x", "a/-", ".hidden", "a" * 300])
 def test_odd_repository_paths_are_refused(registry: Registry, path: str) -> None:
     project = registry.project()

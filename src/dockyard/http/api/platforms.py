@@ -1,20 +1,23 @@
 """Which platforms an artifact is for: an index names them (`manifests[].platform`);
 an image manifest's config blob (a small JSON document) carries os/architecture/variant.
 
-Best effort: a config that is missing, too large or malformed gives no platform
-rather than an error, since the listing is what was asked for.
+Best effort: a config is whatever bytes were uploaded, so one that is missing, too
+large, not JSON (deep nesting included) or not an image config gives no platform
+rather than an error, since the listing is what was asked for. The names shown are
+short printable text, or nothing: a lone surrogate or a control character would
+otherwise fail the response for every viewer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from dockyard.http.api.models import Platform
 from dockyard.metadata.identity import ArtifactSummary
+from dockyard.oci import jsontext
 from dockyard.oci import mediatypes as mt
 from dockyard.storage import layout
 from dockyard.storage.base import StorageDriver
@@ -28,20 +31,22 @@ IMAGE_CONFIGS = frozenset(
 _PARALLEL = 8
 
 
+MAX_NAME = 128
+
+
+def _name(value: object) -> str | None:
+    if isinstance(value, str) and 0 < len(value) <= MAX_NAME and value.isprintable():
+        return value
+    return None
+
+
 def _platform(raw: Any) -> Platform | None:
     if not isinstance(raw, dict):
         return None
-    fields = {k: raw.get(k) for k in ("os", "architecture", "variant")}
-    if not any(isinstance(v, str) for v in fields.values()):
+    fields = {k: _name(raw.get(k)) for k in ("os", "architecture", "variant")}
+    if not any(fields.values()):
         return None
-    return Platform(**{k: v if isinstance(v, str) else None for k, v in fields.items()})
-
-
-def _json(content: bytes) -> Any:
-    try:
-        return json.loads(content)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    return Platform(**fields)
 
 
 async def _config_platform(storage: StorageDriver, manifest: Any) -> list[Platform]:
@@ -56,12 +61,20 @@ async def _config_platform(storage: StorageDriver, manifest: Any) -> list[Platfo
     except Exception as exc:  # a broken or missing blob costs the platform, not the listing
         log.info("could not read config %s: %s", digest[:80], exc)
         return []
-    found = _platform(_json(b"".join(chunks)))
+    try:
+        doc = jsontext.loads(b"".join(chunks), what=f"config {digest[:80]}")
+    except jsontext.JSONTextError as exc:
+        log.warning("the artifact listing shows no platform: %s", exc)
+        return []
+    found = _platform(doc)
     return [found] if found else []
 
 
 async def platforms_of(storage: StorageDriver, artifact: ArtifactSummary) -> list[Platform]:
-    doc = _json(artifact.content)
+    try:  # validated when pushed, but stored before that validation existed, maybe
+        doc = jsontext.loads(artifact.content)
+    except jsontext.JSONTextError:
+        return []
     if artifact.media_type in mt.INDEXES:
         entries = doc.get("manifests") if isinstance(doc, dict) else None
         found = [_platform(e.get("platform")) for e in entries or [] if isinstance(e, dict)]
