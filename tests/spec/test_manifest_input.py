@@ -6,14 +6,17 @@ reads only Docker types is handed."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 
 from tests.spec.helpers import (
     DOCKER_MANIFEST,
     OCI_INDEX,
+    OCI_MANIFEST,
     error_codes,
     image,
+    push_image,
     put_manifest,
     unique_repo,
 )
@@ -135,3 +138,20 @@ def test_descriptor_size_bounds(client: httpx.Client) -> None:
     for size in (2**63, 10.0, 1e3):
         manifest["layers"][0]["size"] = size
         _refused(put_manifest(client, repo, "s", json.dumps(manifest).encode()), "size")
+
+
+def _index_of(children: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}).encode()
+
+
+def test_index_child_size_must_match(client: httpx.Client) -> None:
+    repo = unique_repo()
+    digest, body = push_image(client, repo, "child")
+    good = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(body)}
+    r = put_manifest(client, repo, "idx", _index_of([good]), OCI_INDEX)
+    assert r.status_code == 201, r.text
+    for size in (len(body) + 1, len(body) - 1, 0):
+        bad = {**good, "size": size}
+        r = put_manifest(client, repo, "bad", _index_of([bad]), OCI_INDEX)
+        _refused(r, "size", str(size), str(len(body)))
+    assert client.head(f"/v2/{repo}/manifests/bad").status_code == 404

@@ -49,7 +49,7 @@ def blob(name: str) -> tuple[str, int]:
 def manifest(
     name: str,
     blobs: list[tuple[str, int]] | None = None,
-    children: list[str] | None = None,
+    children: list[tuple[str, int]] | None = None,
     *,
     media_type: str = mt.OCI_MANIFEST,
     artifact_type: str | None = None,
@@ -371,7 +371,11 @@ class MetadataConformance:
     async def test_put_manifest_missing_child(self, store: SqlMetadataStore) -> None:
         child = await self._push(store, "r", "amd64")
         ghost = digest_of(b"no such manifest")
-        index = manifest("idx", children=[child.digest, ghost], media_type=mt.OCI_INDEX)
+        index = manifest(
+            "idx",
+            children=[(child.digest, len(child.content)), (ghost, 10)],
+            media_type=mt.OCI_INDEX,
+        )
         with pytest.raises(ManifestChildUnknown) as exc:
             await store.put_manifest("r", index, "multi")
         assert isinstance(exc.value, ManifestUnknown)
@@ -383,11 +387,21 @@ class MetadataConformance:
     async def test_put_index(self, store: SqlMetadataStore) -> None:
         a = await self._push(store, "r", "amd64")
         b = await self._push(store, "r", "arm64")
-        index = manifest("idx", children=[a.digest, b.digest], media_type=mt.OCI_INDEX)
+        children = [(a.digest, len(a.content)), (b.digest, len(b.content))]
+        index = manifest("idx", children=children, media_type=mt.OCI_INDEX)
         await store.put_manifest("r", index, "multi")
         got = await store.get_manifest("r", "multi")
         assert got is not None and got.digest == index.digest
         assert got.media_type == mt.OCI_INDEX
+
+    async def test_put_index_child_size_mismatch(self, store: SqlMetadataStore) -> None:
+        a = await self._push(store, "r", "amd64")
+        for size in (len(a.content) + 1, len(a.content) - 1):
+            index = manifest("idx", children=[(a.digest, size)], media_type=mt.OCI_INDEX)
+            with pytest.raises(ManifestInvalid, match=f"size {size} does not match manifest"):
+                await store.put_manifest("r", index, "multi")
+            assert await store.get_manifest("r", index.digest) is None
+        assert await store.get_manifest("r", "multi") is None
 
     async def test_put_manifest_size_mismatch(self, store: SqlMetadataStore) -> None:
         d, size = blob("layer")

@@ -44,8 +44,8 @@ class NewManifest:
     annotations: str | None
     blob_refs: Sequence[tuple[str, int]]
     """(digest, size) of config and layers, each of which must be linked to the repository"""
-    child_refs: Sequence[str]
-    """digests of manifests an index lists; each must exist in the repository"""
+    child_refs: Sequence[tuple[str, int]]
+    """(digest, size) of manifests an index lists; each must exist in the repository"""
 
 
 class MetadataStore(Protocol):

@@ -457,20 +457,23 @@ class SqlMetadataStore:
                         f"descriptor size {size} does not match blob {digest} ({sizes[digest]})"
                     )
         if manifest.child_refs:
-            wanted = set(manifest.child_refs)
+            wanted = {d for d, _ in manifest.child_refs}
             m = s.manifests
-            found = set(
-                (
-                    await conn.execute(
-                        select(m.c.digest).where(m.c.repository_id == rid, m.c.digest.in_(wanted))
-                    )
-                ).scalars()
+            rows = await conn.execute(
+                select(m.c.digest, m.c.size).where(m.c.repository_id == rid, m.c.digest.in_(wanted))
             )
-            missing = sorted(wanted - found)
+            sizes = {row.digest: int(row.size) for row in rows}
+            missing = sorted(wanted - sizes.keys())
             if missing:
                 raise ManifestChildUnknown(
                     f"manifest unknown to registry: {missing[0]}", detail={"digest": missing[0]}
                 )
+            for digest, size in manifest.child_refs:
+                if sizes[digest] != size:
+                    raise ManifestInvalid(
+                        f"descriptor size {size} does not match manifest {digest} "
+                        f"({sizes[digest]} bytes)"
+                    )
 
     async def put_manifest(self, repository: str, manifest: NewManifest, tag: str | None) -> None:
         m = s.manifests
@@ -502,7 +505,7 @@ class SqlMetadataStore:
                 ]
                 refs += [
                     {"manifest_id": mid, "digest": d, "kind": "manifest"}
-                    for d in dict.fromkeys(manifest.child_refs)
+                    for d in dict.fromkeys(d for d, _ in manifest.child_refs)
                 ]
                 if refs:
                     await conn.execute(

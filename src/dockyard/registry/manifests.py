@@ -108,7 +108,7 @@ class ManifestService:
             if parsed.annotations
             else None,
             blob_refs=[(d.digest, d.size) for d in parsed.blobs],
-            child_refs=[d.digest for d in parsed.children],
+            child_refs=[(d.digest, d.size) for d in parsed.children],
         )
         await self._store.put_manifest(repository, record, tag)
         await self._cache.invalidate(repository)
