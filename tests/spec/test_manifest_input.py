@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from tests.spec.helpers import (
+    DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,
     OCI_MANIFEST,
@@ -18,8 +19,11 @@ from tests.spec.helpers import (
     image,
     push_image,
     put_manifest,
+    sha256,
     unique_repo,
 )
+
+DOCKER_ONLY = f"{DOCKER_MANIFEST}, {DOCKER_LIST}"
 
 
 def _refused(r: httpx.Response, *words: str) -> None:
@@ -155,3 +159,51 @@ def test_index_child_size_must_match(client: httpx.Client) -> None:
         r = put_manifest(client, repo, "bad", _index_of([bad]), OCI_INDEX)
         _refused(r, "size", str(size), str(len(body)))
     assert client.head(f"/v2/{repo}/manifests/bad").status_code == 404
+
+
+def _docker_list(children: list[dict[str, Any]]) -> bytes:
+    return json.dumps(
+        {"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": children}
+    ).encode()
+
+
+def test_docker_only_client_is_never_handed_an_oci_manifest(client: httpx.Client) -> None:
+    repo = unique_repo()
+    oci_digest, oci_body = push_image(client, repo, "oci")
+    docker_digest, docker_body = push_image(client, repo, "docker", media_type=DOCKER_MANIFEST)
+    amd64 = {"os": "linux", "architecture": "amd64"}
+    # a Docker list whose linux/amd64 entry claims a Docker type but is an OCI manifest
+    lying = {"mediaType": DOCKER_MANIFEST, "digest": oci_digest, "size": len(oci_body)}
+    r = put_manifest(
+        client, repo, "lying", _docker_list([{**lying, "platform": amd64}]), DOCKER_LIST
+    )
+    assert r.status_code == 201, r.text
+    for method in ("GET", "HEAD"):
+        for ref in ("oci", oci_digest, "lying"):
+            r = client.request(
+                method, f"/v2/{repo}/manifests/{ref}", headers={"Accept": DOCKER_MANIFEST}
+            )
+            assert r.status_code == 404, (method, ref, r.headers.get("content-type"))
+            assert r.headers.get("Docker-Content-Digest") is None
+            if method == "GET":
+                assert error_codes(r) == ["MANIFEST_UNKNOWN"]
+    # an OCI index is not unpacked for a Docker client (distribution answers 404 too)
+    child = {"mediaType": DOCKER_MANIFEST, "digest": docker_digest, "size": len(docker_body)}
+    index = _index_of([{**child, "platform": amd64}])
+    assert put_manifest(client, repo, "oci-index", index, OCI_INDEX).status_code == 201
+    r = client.get(f"/v2/{repo}/manifests/oci-index", headers={"Accept": DOCKER_ONLY})
+    assert r.status_code == 404
+    assert error_codes(r) == ["MANIFEST_UNKNOWN"]
+    # a Docker list by tag still resolves to its linux/amd64 Docker manifest
+    docker = _docker_list([{**child, "platform": amd64}])
+    assert put_manifest(client, repo, "list", docker, DOCKER_LIST).status_code == 201
+    r = client.get(f"/v2/{repo}/manifests/list", headers={"Accept": DOCKER_MANIFEST})
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == DOCKER_MANIFEST
+    assert r.headers["Docker-Content-Digest"] == docker_digest
+    assert r.content == docker_body
+    # and, as distribution does, Docker types are served whatever the Accept list says
+    for ref, media_type in (("docker", DOCKER_MANIFEST), (sha256(docker), DOCKER_LIST)):
+        r = client.get(f"/v2/{repo}/manifests/{ref}", headers={"Accept": OCI_MANIFEST})
+        assert r.status_code == 200, ref
+        assert r.headers["Content-Type"] == media_type

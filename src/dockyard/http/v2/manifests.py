@@ -26,14 +26,24 @@ async def base(request: Request) -> Response:
     return Response(b"{}", media_type=_JSON)
 
 
+def _linux_amd64(index: ManifestRecord) -> str | None:
+    for child in json.loads(index.content).get("manifests", []):
+        platform = child.get("platform") or {}
+        if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
+            return str(child["digest"])
+    return None
+
+
 async def _negotiate(request: Request, name: str, reference: str) -> ManifestRecord:
-    """Fetch a manifest in a form the client accepts.
+    """Fetch a manifest in a form the client accepts, as the reference registry does.
 
     Clients list what they understand across one or more Accept lines. With no
-    Accept, a wildcard, or the stored type among them, the stored bytes go out
-    as they are. An index asked for by tag by a client that cannot read indexes
-    resolves to its linux/amd64 child, as the reference registry does;
-    anything else the client cannot read is 404, never a mislabelled body.
+    Accept, a wildcard, or the stored type among them, the stored bytes go out as
+    they are. Otherwise, as distribution does: a Docker manifest list asked for by
+    tag resolves to its linux/amd64 child (for clients older than lists); other
+    Docker types go out whatever the list says; an OCI manifest or index goes only
+    to a client that names its type, else 404. The resolved child is held to the
+    same rule by its stored type, not by what the list claims it is.
     """
     manifests = services(request).manifests
     record = await manifests.get(name, reference)
@@ -44,15 +54,17 @@ async def _negotiate(request: Request, name: str, reference: str) -> ManifestRec
         or any(a in ("*/*", "application/*") for a in accepted)
     ):
         return record
-    if record.media_type in mt.INDEXES and is_tag(reference):
-        for child in json.loads(record.content).get("manifests", []):
-            platform = child.get("platform") or {}
-            if (
-                platform.get("os") == "linux"
-                and platform.get("architecture") == "amd64"
-                and child.get("mediaType") in accepted
-            ):
-                return await manifests.get(name, child["digest"])
+    if record.media_type == mt.DOCKER_MANIFEST_LIST and is_tag(reference):
+        child = _linux_amd64(record)
+        if child is None:
+            raise ManifestUnknown(
+                f"manifest list {reference} has no linux/amd64 manifest for a client "
+                "that does not accept manifest lists"
+            )
+        record = await manifests.get(name, child)
+        reference = f"{reference} (its linux/amd64 manifest {child})"
+    if record.media_type in accepted or record.media_type in mt.DOCKER_TYPES:
+        return record
     raise ManifestUnknown(
         f"manifest {reference} is {record.media_type}, which the Accept header does not include"
     )
