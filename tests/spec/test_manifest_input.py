@@ -136,12 +136,26 @@ def test_media_type_agrees_with_content_type_and_shape(client: httpx.Client) -> 
         assert client.head(f"/v2/{repo}/manifests/{tag}").status_code == 404
 
 
-def test_descriptor_size_bounds(client: httpx.Client) -> None:
+def test_descriptor_size_is_an_int64(client: httpx.Client) -> None:
+    """Sizes no stored blob is compared with: a foreign layer's and a subject's."""
     repo = unique_repo()
     _, manifest = image(client, repo)
-    for size in (2**63, 10.0, 1e3):
-        manifest["layers"][0]["size"] = size
-        _refused(put_manifest(client, repo, "s", json.dumps(manifest).encode()), "size")
+    foreign = {
+        "mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "digest": sha256(b"elsewhere"),
+        "size": 9,
+        "urls": ["https://example.invalid/layer"],
+    }
+    subject = {"mediaType": OCI_MANIFEST, "digest": sha256(b"some image"), "size": 10}
+    ok = {**manifest, "layers": [*manifest["layers"], foreign], "subject": subject}
+    assert put_manifest(client, repo, "ok", json.dumps(ok).encode()).status_code == 201
+    for size in (2**63, 2**70, 10.0):
+        for bad in (
+            {**ok, "layers": [*manifest["layers"], {**foreign, "size": size}]},
+            {**ok, "subject": {**subject, "size": size}},
+        ):
+            _refused(put_manifest(client, repo, "s", json.dumps(bad).encode()), "size", "2^63-1")
+    assert client.head(f"/v2/{repo}/manifests/s").status_code == 404
 
 
 def _index_of(children: list[dict[str, Any]]) -> bytes:
