@@ -104,9 +104,7 @@ class LoginLimits(_Section):
     )
     backoff_seconds: float = Field(1.0, gt=0, description="first wait once the free ones are used")
     max_backoff_seconds: float = Field(300.0, gt=0, description="longest wait")
-    window_seconds: float = Field(
-        900.0, gt=0, description="failures older than this are forgotten"
-    )
+    window_seconds: float = Field(900.0, gt=0, description="failures older than this are forgotten")
     hash_concurrency: int = Field(
         2,
         ge=1,

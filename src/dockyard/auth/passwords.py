@@ -70,9 +70,7 @@ class HashingPool:
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         if self._held >= self._limit:
-            raise TooManyRequests(
-                "too many logins at once: try again in a moment", retry_after=1
-            )
+            raise TooManyRequests("too many logins at once: try again in a moment", retry_after=1)
         self._held += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

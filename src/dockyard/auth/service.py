@@ -377,9 +377,7 @@ class AuthService:
         live = await self.live(principal)
         if live is None:
             return f"{who} is disabled or no longer exists"
-        if principal.token_access is not None and action in await self.actions_on(
-            live, repository
-        ):
+        if principal.token_access is not None and action in await self.actions_on(live, repository):
             return (
                 f"the token does not grant {action} on {repository}: "
                 f"ask the token endpoint for scope repository:{repository}:{action}"
@@ -512,8 +510,7 @@ def parse_scope(scope: str) -> tuple[str, str, set[str]] | None:
 def _throttled(username: str, wait: float) -> TooManyRequests:
     seconds = max(1, round(wait))
     return TooManyRequests(
-        f"too many failed logins for {username[:64]!r} from this address: "
-        f"try again in {seconds} s",
+        f"too many failed logins for {username[:64]!r} from this address: try again in {seconds} s",
         detail={"retry_after_seconds": seconds},
         retry_after=seconds,
     )

@@ -35,7 +35,9 @@ def same_origin(request: Request, origin: str, public_url: str | None, trusted: 
     if public_url:
         return theirs == _netloc(public_url)
     host = request.url.hostname or ""
-    return is_own_host(host, trusted) and theirs == _netloc(f"{request.url.scheme}://{request.url.netloc}")
+    return is_own_host(host, trusted) and theirs == _netloc(
+        f"{request.url.scheme}://{request.url.netloc}"
+    )
 
 
 def refuse_cross_site(request: Request, public_url: str | None, trusted: list[str]) -> None:

@@ -126,9 +126,7 @@ class SqlIdentityStore(CatalogQueries, CachedLookups):
 
     async def get_user(self, username: str) -> UserRecord | None:
         async with self._read.connect() as conn:
-            row = (
-                await conn.execute(select(s.users).where(_user_is(username)))
-            ).first()
+            row = (await conn.execute(select(s.users).where(_user_is(username)))).first()
         return None if row is None else self._user(row)
 
     async def count_users(self) -> int:
@@ -156,9 +154,7 @@ class SqlIdentityStore(CatalogQueries, CachedLookups):
             changes["groups"] = json.dumps(list(changes["groups"]))
         async with self._write.begin() as conn:
             await conn.execute(
-                update(s.users)
-                .where(_user_is(username))
-                .values(**changes, updated_at=_now())
+                update(s.users).where(_user_is(username)).values(**changes, updated_at=_now())
             )
         return await self.get_user(username)
 
@@ -175,9 +171,7 @@ class SqlIdentityStore(CatalogQueries, CachedLookups):
             res = await conn.execute(delete(s.users).where(s.users.c.username == name))
             if res.rowcount:
                 await conn.execute(
-                    delete(s.members).where(
-                        s.members.c.kind == "user", s.members.c.name == name
-                    )
+                    delete(s.members).where(s.members.c.kind == "user", s.members.c.name == name)
                 )
         return bool(res.rowcount)
 

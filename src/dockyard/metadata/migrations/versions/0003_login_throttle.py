@@ -37,9 +37,7 @@ def upgrade() -> None:
             "user names must be unique regardless of case, but these differ only in case: "
             f"{', '.join(sorted(clashes)[:20])}; delete or rename one of each, then migrate"
         )
-    op.create_index(
-        "ux_users_username_lower", "users", [sa.text("lower(username)")], unique=True
-    )
+    op.create_index("ux_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
     op.drop_index("ix_login_failures_key_at", table_name="login_failures")
     op.drop_table("login_failures")
     op.create_table(
