@@ -6,6 +6,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dockyard.accounts.guard import Guard
+from dockyard.accounts.projects import MemberService, ProjectService
+from dockyard.accounts.repositories import RepositoryService
+from dockyard.accounts.robots import RobotService
+from dockyard.accounts.users import UserService
 from dockyard.auth.audit import AuditLog
 from dockyard.auth.passwords import new_secret
 from dockyard.auth.service import AuthService
@@ -44,6 +49,12 @@ class Services:
     identity: IdentityStore
     audit: AuditLog
     auth: AuthService
+    guard: Guard
+    users: UserService
+    projects: ProjectService
+    members: MemberService
+    robots: RobotService
+    repositories: RepositoryService
 
     async def close(self) -> None:
         self.auth.close()
@@ -145,6 +156,14 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     reg = settings.registry
     identity = SqlIdentityStore(store, cache)
     auth, audit = await build_auth(settings, identity)
+    manifests = ManifestService(
+        store,
+        cache,
+        max_bytes=reg.max_manifest_bytes,
+        delete_enabled=reg.delete_enabled,
+        **cache_counting,
+    )
+    guard = Guard(auth, identity, audit)
     return Services(
         settings=settings,
         storage=storage,
@@ -158,14 +177,16 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             mount_without_from=reg.mount_without_from,
             counters=metrics.uploads if metrics is not None else None,
         ),
-        manifests=ManifestService(
-            store,
-            cache,
-            max_bytes=reg.max_manifest_bytes,
-            delete_enabled=reg.delete_enabled,
-            **cache_counting,
-        ),
+        manifests=manifests,
         identity=identity,
         audit=audit,
         auth=auth,
+        guard=guard,
+        users=UserService(identity, auth, guard),
+        projects=ProjectService(identity, guard, anonymous_pull=settings.auth.anonymous_pull),
+        members=MemberService(identity, guard),
+        robots=RobotService(identity, guard),
+        repositories=RepositoryService(
+            identity, store, manifests, cache, auth, guard, delete_enabled=reg.delete_enabled
+        ),
     )

@@ -1,11 +1,5 @@
-"""What every API route needs: the services, who is calling, whether they may, paging
-headers and the audit trail.
-
-Visibility of projects: a project the caller has no access to at all answers
-exactly as one that does not exist: 401 for anonymous callers, 404 for
-authenticated ones. Only when the project is visible does a missing permission
-answer 403 DENIED, so private project names never leak.
-"""
+"""What every API route needs: who is calling, the services to call, and paging
+headers. Who may do what is the domain services' business (dockyard.accounts)."""
 
 from __future__ import annotations
 
@@ -15,11 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, Query, Request, Response
 from starlette.requests import Request as StarletteRequest
 
+from dockyard.accounts.guard import Actor
 from dockyard.auth.permissions import ANONYMOUS, Principal
-from dockyard.errors import Denied, NotFound, Unauthorized
+from dockyard.errors import Unauthorized
 from dockyard.http.api.routing import SCOPE_KEY
 from dockyard.http.gate import client_address, principal_of
-from dockyard.metadata.identity import AuditEvent, Page, ProjectRecord
+from dockyard.metadata.identity import Page, ProjectRecord
 
 if TYPE_CHECKING:
     from dockyard.app import DockyardApp
@@ -39,72 +34,28 @@ def dockyard_app(request: Request) -> DockyardApp:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """Who is calling (as the domain services' Actor) and the services to call."""
+
     principal: Principal
     address: str
     services: Services
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.principal, self.address)
 
     @property
     def anonymous(self) -> bool:
         return self.principal.anonymous
 
     def require_login(self) -> None:
-        if self.principal.anonymous:
-            raise Unauthorized("authentication required")
+        self.services.guard.login(self.actor)
 
     def require_admin(self, what: str) -> None:
-        self.require_login()
-        if not self.principal.is_admin:
-            raise Denied(f"only a system administrator may {what}")
-
-    def require_user(self, what: str) -> None:
-        self.require_login()
-        if self.principal.kind != "user":
-            raise Denied(f"only users may {what}")
+        self.services.guard.admin(self.actor, what)
 
     async def project(self, name: str, action: str | None) -> ProjectRecord:
-        """The project, if the caller may take `action` on it, or just see it when
-        `action` is None (see the module docstring for how missing access answers)."""
-        actions = await self.services.auth.project_actions(self.principal, name)
-        if not actions:
-            if self.principal.anonymous:
-                raise Unauthorized("authentication required")
-            raise NotFound(f"project {name!r} not found")
-        if action is not None and action not in actions:
-            if self.principal.anonymous:
-                raise Unauthorized("authentication required")
-            raise Denied(f"{self.principal.name} may not {action.replace('_', ' ')} in {name!r}")
-        project = await self.services.identity.get_project(name)
-        if project is None:
-            raise NotFound(f"project {name!r} not found")
-        return project
-
-    async def may(self, repository: str, action: str) -> None:
-        """Raise unless the caller may take `action` on `repository`."""
-        actions = await self.services.auth.actions_on(self.principal, repository)
-        if action not in actions:
-            if self.principal.anonymous:
-                raise Unauthorized("authentication required")
-            raise Denied(f"{self.principal.name} may not {action.replace('_', ' ')} {repository}")
-
-    async def audit(
-        self,
-        action: str,
-        resource: str,
-        *,
-        project: str | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        await self.services.audit.write(
-            AuditEvent(
-                actor=self.principal.name,
-                actor_kind=self.principal.kind,
-                address=self.address,
-                action=action,
-                resource=resource,
-                project=project,
-                detail=detail,
-            )
-        )
+        return await self.services.guard.project(self.actor, name, action)
 
 
 async def caller(request: Request) -> Caller:

@@ -14,15 +14,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
-from dockyard.auth import permissions as perm
-from dockyard.errors import Denied, ManifestUnknown, NotFound, Unsupported
 from dockyard.http.api.deps import Ctx, Paging, paged
 from dockyard.http.api.docs import OPTIONAL, errors, listing
 from dockyard.http.api.models import NO_CONTROL, ArtifactOut, RepositoryOut
 from dockyard.http.api.platforms import all_platforms
 from dockyard.http.api.projects import ProjectPath
 from dockyard.http.api.routing import PREFIX
-from dockyard.metadata.identity import Page
 from dockyard.oci.names import MAX_NAME_LENGTH, NAME_RE, TAG_RE
 
 
@@ -57,16 +54,6 @@ TagPath = Annotated[
 ]
 
 
-async def _repository(c: Ctx, project: str, path: str, action: str) -> str:
-    """The full name, if it exists and the caller may take `action` on it."""
-    await c.project(project, None)
-    full = f"{project}/{path}"
-    await c.may(full, action)
-    if len(full) > MAX_NAME_LENGTH or not await c.services.store.repository_exists(full):
-        raise NotFound(f"repository {full!r} not found")
-    return full
-
-
 @router.get(
     "",
     responses=listing(),
@@ -83,22 +70,7 @@ async def list_repositories(
         str | None, Query(max_length=255, pattern=NO_CONTROL, description="part of the name")
     ] = None,
 ) -> list[RepositoryOut]:
-    await c.project(name, perm.PULL)
-    identity = c.services.identity
-    globs = await c.services.auth.pullable_globs(c.principal, name)
-    if globs is None:
-        found, total = await identity.list_project_repositories(name, q or None, page)
-    else:
-        # a member limited to some repositories sees only those
-        names = [
-            n
-            for n in await identity.project_repository_names(name)
-            if perm.repo_matches(globs, n) and globs and (not q or q in n)
-        ]
-        total = len(names)
-        found, _ = await identity.list_project_repositories(
-            name, None, Page(1, page.size), names=names[page.offset : page.offset + page.size]
-        )
+    found, total = await c.services.repositories.list_repositories(c.actor, name, q or None, page)
     paged(request, response, page, total)
     return [
         RepositoryOut(
@@ -126,8 +98,7 @@ async def list_artifacts(
     response: Response,
     page: Paging,
 ) -> list[ArtifactOut]:
-    full = await _repository(c, name, repository, perm.PULL)
-    found, total = await c.services.identity.list_artifacts(full, page)
+    _, found, total = await c.services.repositories.artifacts(c.actor, name, repository, page)
     platforms = await all_platforms(c.services.storage, found)
     paged(request, response, page, total)
     return [
@@ -153,14 +124,7 @@ async def list_artifacts(
 async def delete_tag(
     c: Ctx, name: ProjectPath, repository: RepositoryPath, tag: TagPath
 ) -> Response:
-    full = await _repository(c, name, repository, perm.DELETE_TAG)
-    try:
-        await c.services.manifests.delete(full, tag)
-    except ManifestUnknown:
-        raise NotFound(f"tag {tag!r} not found in {full}") from None
-    except Unsupported as exc:
-        raise Denied(exc.message) from None
-    await c.audit("tag.delete", f"{full}:{tag}", project=name)
+    await c.services.repositories.delete_tag(c.actor, name, repository, tag)
     return Response(status_code=204)
 
 
@@ -171,11 +135,5 @@ async def delete_tag(
     summary="Delete a repository with its artifacts and tags (maintainer and up)",
 )
 async def delete_repository(c: Ctx, name: ProjectPath, repository: RepositoryPath) -> Response:
-    full = await _repository(c, name, repository, perm.DELETE)
-    if not c.services.settings.registry.delete_enabled:
-        raise Denied("deletion is disabled on this registry")
-    if not await c.services.identity.delete_repository(full):
-        raise NotFound(f"repository {full!r} not found")
-    await c.services.cache.invalidate(full)
-    await c.audit("repository.delete", full, project=name)
+    await c.services.repositories.delete(c.actor, name, repository)
     return Response(status_code=204)

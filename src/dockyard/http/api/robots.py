@@ -7,14 +7,11 @@ at rotation; only its hash is stored. Per-robot routes take the full or short na
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
-from dockyard.auth import permissions as perm
-from dockyard.auth.passwords import hash_secret, new_secret
-from dockyard.auth.service import ROBOT_PREFIX
-from dockyard.errors import Conflict, Denied, NotFound
+from dockyard.accounts.robots import UNCHANGED, NewRobot, RobotChanges
 from dockyard.http.api.deps import Caller, Ctx, Paging, page_of, paged
 from dockyard.http.api.docs import errors, listing
 from dockyard.http.api.models import (
@@ -50,12 +47,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def full_name(project: str | None, name: str) -> str:
-    if name.startswith(ROBOT_PREFIX):
-        return name
-    return f"{ROBOT_PREFIX}{name}" if project is None else f"{ROBOT_PREFIX}{project}+{name}"
-
-
 def grant_out(g: GrantRecord) -> GrantOut:
     return GrantOut(project=g.project, repositories=list(g.repositories), actions=sorted(g.actions))
 
@@ -75,30 +66,7 @@ def robot_out(r: RobotRecord) -> RobotOut:
     )
 
 
-def _resource(r: RobotRecord) -> str:
-    return f"robot/{r.name}" if r.project is None else f"{r.project}/robots/{r.name}"
-
-
-async def _allowed(c: Caller, project: str | None, manage: bool) -> None:
-    if project is None:
-        c.require_admin("manage system robots")
-    else:
-        await c.project(project, perm.MANAGE_ROBOTS if manage else perm.READ_ROBOTS)
-
-
-async def _robot(c: Caller, project: str | None, name: str) -> RobotRecord:
-    robot = await c.services.identity.get_robot(full_name(project, name))
-    if robot is None or robot.project != project:
-        raise NotFound(f"robot {name!r} not found")
-    return robot
-
-
-async def _grants(c: Caller, project: str | None, grants: list[Grant]) -> tuple[GrantRecord, ...]:
-    for g in grants:
-        if project is not None and g.project != project:
-            raise Denied(f"a robot of {project!r} may only be granted access to {project!r}")
-        if g.project != "*" and await c.services.identity.get_project(g.project) is None:
-            raise NotFound(f"project {g.project!r} not found")
+def _grants(grants: list[Grant]) -> tuple[GrantRecord, ...]:
     return tuple(
         GrantRecord(
             project=g.project, actions=frozenset(g.actions), repositories=tuple(g.repositories)
@@ -107,93 +75,51 @@ async def _grants(c: Caller, project: str | None, grants: list[Grant]) -> tuple[
     )
 
 
-def _expiry(days: int | None) -> dt.datetime | None:
-    return None if days is None else _now() + dt.timedelta(days=days)
+def _secret(robot: RobotRecord, secret: str) -> RobotSecret:
+    return RobotSecret(**robot_out(robot).model_dump(), secret=secret)
 
 
 async def _list(
     c: Caller, project: str | None, request: Request, response: Response, page: Paging
 ) -> list[RobotOut]:
-    await _allowed(c, project, manage=False)
-    robots = await c.services.identity.list_robots(project)
+    robots = await c.services.robots.list_robots(c.actor, project)
     paged(request, response, page, len(robots))
     return [robot_out(r) for r in page_of(robots, page)]
 
 
 async def _create(c: Caller, project: str | None, body: RobotCreate) -> RobotSecret:
-    await _allowed(c, project, manage=True)
-    name = full_name(project, body.name)
-    if len(name) > 255:  # the name is fine alone: it clashes with a long project name
-        raise Conflict(f"the robot's full name {name[:40]}… would be over 255 characters")
-    grants = await _grants(c, project, body.permissions)
-    secret = new_secret()
-    robot = await c.services.identity.create_robot(
-        name,
-        project=project,
+    new = NewRobot(
+        name=body.name,
+        permissions=_grants(body.permissions),
         description=body.description,
-        secret_hash=hash_secret(secret),
-        permissions=grants,
-        expires_at=_expiry(body.expires_in_days),
-        created_by=c.principal.name,
+        expires_in_days=body.expires_in_days,
     )
-    await c.audit("robot.create", _resource(robot), project=project, detail=_detail(robot))
-    return RobotSecret(**robot_out(robot).model_dump(), secret=secret)
-
-
-def _detail(r: RobotRecord) -> dict[str, Any]:
-    return {
-        "permissions": [g.to_json() for g in r.permissions],
-        "expires_at": None if r.expires_at is None else r.expires_at.isoformat(),
-        "disabled": r.disabled,
-    }
+    return _secret(*await c.services.robots.create(c.actor, project, new))
 
 
 async def _get(c: Caller, project: str | None, name: str) -> RobotOut:
-    await _allowed(c, project, manage=False)
-    return robot_out(await _robot(c, project, name))
+    return robot_out(await c.services.robots.get(c.actor, project, name))
 
 
 async def _update(c: Caller, project: str | None, name: str, body: RobotUpdate) -> RobotOut:
-    await _allowed(c, project, manage=True)
-    robot = await _robot(c, project, name)
-    given = body.model_fields_set
-    changes: dict[str, Any] = {}
-    if body.description is not None:
-        changes["description"] = body.description
-    if body.permissions is not None:
-        changes["permissions"] = await _grants(c, project, body.permissions)
-    if body.disabled is not None:
-        changes["disabled"] = body.disabled
-    if "expires_in_days" in given:
-        changes["expires_at"] = _expiry(body.expires_in_days)
-    if changes:
-        updated = await c.services.identity.update_robot(robot.name, **changes)
-        if updated is None:
-            raise NotFound(f"robot {name!r} not found")
-        robot = updated
-        detail = {"changed": sorted(changes), **_detail(robot)}
-        await c.audit("robot.update", _resource(robot), project=project, detail=detail)
-    return robot_out(robot)
+    changes = RobotChanges(
+        description=body.description,
+        permissions=None if body.permissions is None else _grants(body.permissions),
+        disabled=body.disabled,
+        expires_in_days=(
+            body.expires_in_days if "expires_in_days" in body.model_fields_set else UNCHANGED
+        ),
+    )
+    return robot_out(await c.services.robots.update(c.actor, project, name, changes))
 
 
 async def _delete(c: Caller, project: str | None, name: str) -> Response:
-    await _allowed(c, project, manage=True)
-    robot = await _robot(c, project, name)
-    if not await c.services.identity.delete_robot(robot.name):
-        raise NotFound(f"robot {name!r} not found")
-    await c.audit("robot.delete", _resource(robot), project=project)
+    await c.services.robots.delete(c.actor, project, name)
     return Response(status_code=204)
 
 
 async def _rotate(c: Caller, project: str | None, name: str) -> RobotSecret:
-    await _allowed(c, project, manage=True)
-    robot = await _robot(c, project, name)
-    secret = new_secret()
-    updated = await c.services.identity.update_robot(robot.name, secret_hash=hash_secret(secret))
-    if updated is None:
-        raise NotFound(f"robot {name!r} not found")
-    await c.audit("robot.rotate", _resource(updated), project=project)
-    return RobotSecret(**robot_out(updated).model_dump(), secret=secret)
+    return _secret(*await c.services.robots.rotate(c.actor, project, name))
 
 
 # -- system robots --------------------------------------------------------------

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
-from dockyard.auth.passwords import hash_secret, new_secret
-from dockyard.errors import Conflict, Denied, NotFound, Unauthorized
+from dockyard.accounts.users import UNCHANGED, UserChanges
 from dockyard.http.api.deps import Ctx, Paging, paged
 from dockyard.http.api.docs import errors, listing
 from dockyard.http.api.models import (
@@ -41,7 +40,6 @@ class UsernameConvertor(Convertor[str]):
 register_url_convertor("username", UsernameConvertor())
 
 router = APIRouter(prefix=f"{PREFIX}/users", tags=["users"])
-RESERVED = frozenset({"current"})
 
 Username = Annotated[
     str,
@@ -75,26 +73,16 @@ async def list_users(
         str | None, Query(max_length=255, pattern=NO_CONTROL, description="part of the name")
     ] = None,
 ) -> list[UserOut]:
-    c.require_admin("list users")
-    users, total = await c.services.identity.list_users(q or None, page)
+    users, total = await c.services.users.list_users(c.actor, q or None, page)
     paged(request, response, page, total)
     return [user_out(u) for u in users]
 
 
 @router.post("", status_code=201, responses=errors(409), summary="Create a local user")
 async def create_user(c: Ctx, body: UserCreate) -> UserOut:
-    c.require_admin("create users")
-    if body.username.lower() in RESERVED or await c.services.identity.get_user(body.username):
-        raise Conflict(f"user {body.username!r} already exists (user names ignore case)")
-    hashed = await c.services.auth.hashing.hash_password(body.password)
-    user = await c.services.identity.create_user(
-        body.username,
-        source="local",
-        password_hash=hashed,
-        email=body.email,
-        is_admin=body.is_admin,
+    user = await c.services.users.create(
+        c.actor, body.username, body.password, email=body.email, is_admin=body.is_admin
     )
-    await c.audit("user.create", f"user/{user.username}", detail={"is_admin": user.is_admin})
     return user_out(user)
 
 
@@ -109,10 +97,7 @@ async def current_user(c: Ctx) -> CurrentUser:
             is_admin=False,
             permissions=[grant_out(g) for g in p.grants],
         )
-    user = await c.services.identity.get_user(p.name)
-    if user is None:
-        raise Unauthorized("the user is gone")
-    memberships = await c.services.identity.memberships(user.username, user.groups)
+    user, memberships = await c.services.users.current(c.actor)
     return CurrentUser(
         username=user.username,
         kind="user",
@@ -141,42 +126,15 @@ async def cli_secret(c: Ctx) -> CliSecret:
     """OpenID Connect users have no password a registry client could send: this secret
     stands in for it (`docker login -u <username> -p <secret>`). A new one replaces
     the old one at once."""
-    c.require_user("have a CLI secret")
-    user = await c.services.identity.get_user(c.principal.name)
-    if user is None:
-        raise Unauthorized("the user is gone")
-    if user.source != "oidc":
-        raise Conflict(
-            f"only OpenID Connect users have CLI secrets; {user.username} has a password"
-        )
-    secret = new_secret()
-    await c.services.identity.update_user(user.username, cli_secret_hash=hash_secret(secret))
-    await c.audit("user.cli_secret", f"user/{user.username}")
+    user, secret = await c.services.users.new_cli_secret(c.actor)
     return CliSecret(username=user.username, secret=secret)
-
-
-def _self_or_admin(c: Ctx, username: str) -> bool:
-    """True when the caller is that user; raise unless it is they or an administrator."""
-    c.require_login()
-    me = c.principal.kind == "user" and c.principal.name == username
-    if not (me or c.principal.is_admin):
-        raise Denied(f"{c.principal.name} may not read or change other users")
-    return me
-
-
-async def _user(c: Ctx, username: str) -> UserRecord:
-    user = await c.services.identity.get_user(username)
-    if user is None:
-        raise NotFound(f"user {username!r} not found")
-    return user
 
 
 @router.get(
     "/{username:username}", responses=errors(), summary="A user (administrators, or oneself)"
 )
 async def get_user(c: Ctx, username: Username) -> UserOut:
-    _self_or_admin(c, username)
-    return user_out(await _user(c, username))
+    return user_out(await c.services.users.get(c.actor, username))
 
 
 @router.patch(
@@ -185,44 +143,15 @@ async def get_user(c: Ctx, username: Username) -> UserOut:
     summary="Change email or password (oneself), admin rights or disabled (administrators)",
 )
 async def update_user(c: Ctx, username: Username, body: UserUpdate) -> UserOut:
-    me = _self_or_admin(c, username)
-    user = await _user(c, username)
     given = body.model_fields_set
-    if not c.principal.is_admin and (body.is_admin is not None or body.disabled is not None):
-        raise Denied("only a system administrator may change admin rights or disable users")
-    if me and (body.is_admin is False or body.disabled is True):
-        raise Conflict("you may not remove your own administrator rights or disable yourself")
-    changes: dict[str, Any] = {}
-    if "email" in given:
-        changes["email"] = body.email
-    if body.password is not None:
-        if user.source != "local":
-            raise Conflict(f"the password of {username} is managed by {user.source}")
-        if me:
-            await _check_current_password(c, username, body.current_password)
-        changes["password_hash"] = await c.services.auth.hashing.hash_password(body.password)
-    for field in ("is_admin", "disabled"):
-        if getattr(body, field) is not None:
-            changes[field] = getattr(body, field)
-    if changes:
-        updated = await c.services.identity.update_user(username, **changes)
-        if updated is None:
-            raise NotFound(f"user {username!r} not found")
-        user = updated
-        named = sorted("password" if k == "password_hash" else k for k in changes)
-        await c.audit("user.update", f"user/{username}", detail={"changed": named})
-    return user_out(user)
-
-
-async def _check_current_password(c: Ctx, username: str, current: str | None) -> None:
-    """As a login (throttled, audited): whoever holds a session or token of the user
-    still has to know the password to change it."""
-    if not current:
-        raise Denied("changing your own password needs current_password")
-    try:
-        await c.services.auth.login(username, current, c.address)
-    except Unauthorized:  # TooManyRequests passes through: 429
-        raise Denied("the current password is wrong") from None
+    changes = UserChanges(
+        email=body.email if "email" in given else UNCHANGED,
+        password=body.password,
+        current_password=body.current_password,
+        is_admin=body.is_admin,
+        disabled=body.disabled,
+    )
+    return user_out(await c.services.users.update(c.actor, username, changes))
 
 
 @router.delete(
@@ -232,10 +161,5 @@ async def _check_current_password(c: Ctx, username: str, current: str | None) ->
     summary="Delete a user (administrators)",
 )
 async def delete_user(c: Ctx, username: Username) -> Response:
-    c.require_admin("delete users")
-    if c.principal.kind == "user" and c.principal.name == username:
-        raise Conflict("you may not delete yourself")
-    if not await c.services.identity.delete_user(username):
-        raise NotFound(f"user {username!r} not found")
-    await c.audit("user.delete", f"user/{username}")
+    await c.services.users.delete(c.actor, username)
     return Response(status_code=204)
