@@ -64,7 +64,7 @@ class DockyardApp:
                 svc.storage,
                 dt.timedelta(hours=reg.upload_max_age_hours),
                 reg.upload_purge_interval_seconds,
-                housekeeping=lambda: housekeeping(svc.identity, self.settings.auth),
+                housekeeping=lambda: housekeeping(svc.identity.audit, self.settings.auth),
             )
         )
 

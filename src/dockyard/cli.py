@@ -62,7 +62,7 @@ def _prepare_database(settings: Any, *, migrate: bool, bootstrap: bool = False) 
     from dockyard.metadata.engine import is_sqlite
     from dockyard.metadata.migrate import upgrade
     from dockyard.metadata.sql import SqlMetadataStore
-    from dockyard.metadata.sql_identity import SqlIdentityStore
+    from dockyard.metadata.sql_identity import sql_identity
 
     url = settings.database_url
     if is_sqlite(url):
@@ -77,7 +77,7 @@ def _prepare_database(settings: Any, *, migrate: bool, bootstrap: bool = False) 
             if bootstrap:
                 admin = settings.auth.admin_username
                 generated = await ensure_admin(
-                    SqlIdentityStore(store), admin, os.environ.get(ADMIN_PASSWORD_ENV)
+                    sql_identity(store).users, admin, os.environ.get(ADMIN_PASSWORD_ENV)
                 )
                 if generated is not None:
                     # Shown once, on the console only: the log never carries it.

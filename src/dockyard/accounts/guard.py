@@ -16,7 +16,8 @@ from dockyard.auth.audit import AuditLog
 from dockyard.auth.permissions import Principal
 from dockyard.auth.service import AuthService
 from dockyard.errors import Denied, NotFound, Unauthorized
-from dockyard.metadata.identity import AuditEvent, IdentityStore, ProjectRecord
+from dockyard.metadata.identity import AuditEvent, ProjectRecord
+from dockyard.metadata.identity_stores import Identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class Actor:
 
 
 class Guard:
-    def __init__(self, auth: AuthService, identity: IdentityStore, audit: AuditLog) -> None:
+    def __init__(self, auth: AuthService, identity: Identity, audit: AuditLog) -> None:
         self._auth = auth
         self._identity = identity
         self._audit = audit
@@ -69,7 +70,7 @@ class Guard:
             if principal.anonymous:
                 raise Unauthorized("authentication required")
             raise Denied(f"{principal.name} may not {action.replace('_', ' ')} in {name!r}")
-        project = await self._identity.get_project(name)
+        project = await self._identity.projects.get_project(name)
         if project is None:
             raise NotFound(f"project {name!r} not found")
         return project

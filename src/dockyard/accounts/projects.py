@@ -11,18 +11,18 @@ from dockyard.accounts.guard import Actor, Guard
 from dockyard.auth import permissions as perm
 from dockyard.errors import NotFound, Unauthorized
 from dockyard.metadata.identity import (
-    IdentityStore,
     MemberKind,
     MemberRecord,
     Page,
     ProjectRecord,
 )
+from dockyard.metadata.identity_stores import Identity
 
 UNCHANGED: Any = object()
 
 
 class ProjectService:
-    def __init__(self, identity: IdentityStore, guard: Guard, *, anonymous_pull: bool) -> None:
+    def __init__(self, identity: Identity, guard: Guard, *, anonymous_pull: bool) -> None:
         self._identity = identity
         self._guard = guard
         self._anonymous_pull = anonymous_pull
@@ -38,7 +38,7 @@ class ProjectService:
                 named.add(p.robot_project)
             return sorted(named), True
         if p.kind == "user":
-            members = await self._identity.memberships(p.name, p.groups)
+            members = await self._identity.projects.memberships(p.name, p.groups)
             return sorted({m.project for m in members}), True
         if not self._anonymous_pull:
             raise Unauthorized("authentication required")
@@ -48,7 +48,7 @@ class ProjectService:
         self, actor: Actor, query: str | None, public: bool | None, page: Page
     ) -> tuple[list[ProjectRecord], int]:
         """Projects the actor can see: all for administrators; else public and own."""
-        store = self._identity
+        store = self._identity.projects
         names, with_public = await self._visible_names(actor)
         if names is None or public is True:
             return await store.list_projects(query, None, public, page)
@@ -63,7 +63,7 @@ class ProjectService:
         self._guard.user(actor, "create projects")
         if quota_bytes is not None:
             self._guard.admin(actor, "set a quota")
-        store = self._identity
+        store = self._identity.projects
         project = await store.create_project(name, public=public, quota_bytes=quota_bytes)
         try:
             await store.add_member(project.name, "user", actor.name, "project_admin", None)
@@ -96,7 +96,7 @@ class ProjectService:
             changes["quota_bytes"] = quota_bytes
         if not changes:
             return project
-        updated = await self._identity.update_project(name, **changes)
+        updated = await self._identity.projects.update_project(name, **changes)
         if updated is None:
             raise NotFound(f"project {name!r} not found")
         await self._guard.record(actor, "project.update", name, project=name, detail=changes)
@@ -105,7 +105,7 @@ class ProjectService:
     async def set_quota(self, actor: Actor, name: str, quota_bytes: int | None) -> ProjectRecord:
         await self._guard.project(actor, name, perm.READ_PROJECT)
         self._guard.admin(actor, "set a quota")
-        updated = await self._identity.update_project(name, quota_bytes=quota_bytes)
+        updated = await self._identity.projects.update_project(name, quota_bytes=quota_bytes)
         if updated is None:
             raise NotFound(f"project {name!r} not found")
         await self._guard.record(
@@ -119,7 +119,7 @@ class ProjectService:
 
     async def delete(self, actor: Actor, name: str) -> None:
         await self._guard.project(actor, name, perm.DELETE_PROJECT)
-        if not await self._identity.delete_project(name):
+        if not await self._identity.projects.delete_project(name):
             raise NotFound(f"project {name!r} not found")
         await self._guard.record(actor, "project.delete", name, project=name)
 
@@ -130,16 +130,16 @@ def _detail(m: MemberRecord) -> dict[str, object]:
 
 
 class MemberService:
-    def __init__(self, identity: IdentityStore, guard: Guard) -> None:
+    def __init__(self, identity: Identity, guard: Guard) -> None:
         self._identity = identity
         self._guard = guard
 
     async def list_members(self, actor: Actor, project: str) -> list[MemberRecord]:
         await self._guard.project(actor, project, perm.READ_MEMBERS)
-        return await self._identity.list_members(project)
+        return await self._identity.projects.list_members(project)
 
     async def _member(self, project: str, member_id: int) -> MemberRecord:
-        for m in await self._identity.list_members(project):
+        for m in await self._identity.projects.list_members(project):
             if m.id == member_id:
                 return m
         raise NotFound(f"member {member_id} not found in {project!r}")
@@ -159,11 +159,11 @@ class MemberService:
     ) -> MemberRecord:
         await self._guard.project(actor, project, perm.MANAGE_MEMBERS)
         if kind == "user":
-            user = await self._identity.get_user(name)
+            user = await self._identity.users.get_user(name)
             if user is None:
                 raise NotFound(f"user {name!r} not found")
             name = user.username  # names ignore case: the member is the user as stored
-        member = await self._identity.add_member(project, kind, name, role, repositories)
+        member = await self._identity.projects.add_member(project, kind, name, role, repositories)
         await self._guard.record(
             actor,
             "member.add",
@@ -185,7 +185,7 @@ class MemberService:
         await self._guard.project(actor, project, perm.MANAGE_MEMBERS)
         current = await self._member(project, member_id)
         repos = current.repositories if repositories is UNCHANGED else repositories
-        updated = await self._identity.update_member(
+        updated = await self._identity.projects.update_member(
             project, member_id, role or current.role, repos
         )
         if updated is None:
@@ -202,7 +202,7 @@ class MemberService:
     async def remove(self, actor: Actor, project: str, member_id: int) -> None:
         await self._guard.project(actor, project, perm.MANAGE_MEMBERS)
         current = await self._member(project, member_id)
-        if not await self._identity.remove_member(project, member_id):
+        if not await self._identity.projects.remove_member(project, member_id):
             raise NotFound(f"member {member_id} not found in {project!r}")
         await self._guard.record(
             actor,

@@ -8,7 +8,8 @@ from dockyard.auth import permissions as perm
 from dockyard.auth.service import AuthService
 from dockyard.cache.base import Cache
 from dockyard.errors import Denied, ManifestUnknown, NotFound, Unsupported
-from dockyard.metadata.identity import ArtifactSummary, IdentityStore, Page, RepositorySummary
+from dockyard.metadata.identity import ArtifactSummary, Page, RepositorySummary
+from dockyard.metadata.identity_stores import Identity
 from dockyard.metadata.records import MetadataStore
 from dockyard.oci.names import MAX_NAME_LENGTH
 from dockyard.registry.manifests import ManifestService
@@ -17,7 +18,7 @@ from dockyard.registry.manifests import ManifestService
 class RepositoryService:
     def __init__(
         self,
-        identity: IdentityStore,
+        identity: Identity,
         store: MetadataStore,
         manifests: ManifestService,
         cache: Cache,
@@ -51,13 +52,13 @@ class RepositoryService:
         await self._guard.project(actor, project, perm.PULL)
         globs = await self._auth.pullable_globs(actor.principal, project)
         if globs is None:
-            return await self._identity.list_project_repositories(project, query, page)
+            return await self._identity.catalog.list_project_repositories(project, query, page)
         names = [
             n
-            for n in await self._identity.project_repository_names(project)
+            for n in await self._identity.catalog.project_repository_names(project)
             if globs and perm.repo_matches(globs, n) and (not query or query in n)
         ]
-        found, _ = await self._identity.list_project_repositories(
+        found, _ = await self._identity.catalog.list_project_repositories(
             project, None, Page(1, page.size), names=names[page.offset : page.offset + page.size]
         )
         return found, len(names)
@@ -66,7 +67,7 @@ class RepositoryService:
         self, actor: Actor, project: str, path: str, page: Page
     ) -> tuple[str, list[ArtifactSummary], int]:
         full = await self._repository(actor, project, path, perm.PULL)
-        found, total = await self._identity.list_artifacts(full, page)
+        found, total = await self._identity.catalog.list_artifacts(full, page)
         return full, found, total
 
     async def delete_tag(self, actor: Actor, project: str, path: str, tag: str) -> None:
@@ -85,7 +86,7 @@ class RepositoryService:
         full = await self._repository(actor, project, path, perm.DELETE)
         if not self._delete_enabled:
             raise Denied("deletion is disabled on this registry")
-        if not await self._identity.delete_repository(full):
+        if not await self._identity.catalog.delete_repository(full):
             raise NotFound(f"repository {full!r} not found")
         await self._cache.invalidate(full)
         await self._guard.record(actor, "repository.delete", full, project=project)

@@ -15,7 +15,8 @@ from dockyard.auth import permissions as perm
 from dockyard.auth.passwords import hash_secret, new_secret
 from dockyard.auth.service import ROBOT_PREFIX
 from dockyard.errors import Conflict, Denied, NotFound
-from dockyard.metadata.identity import Grant, IdentityStore, RobotRecord
+from dockyard.metadata.identity import Grant, RobotRecord
+from dockyard.metadata.identity_stores import Identity
 
 UNCHANGED: Any = object()
 """A field of RobotChanges the caller did not give."""
@@ -64,7 +65,7 @@ def _detail(r: RobotRecord) -> dict[str, Any]:
 
 
 class RobotService:
-    def __init__(self, identity: IdentityStore, guard: Guard) -> None:
+    def __init__(self, identity: Identity, guard: Guard) -> None:
         self._identity = identity
         self._guard = guard
 
@@ -77,7 +78,7 @@ class RobotService:
             )
 
     async def _robot(self, project: str | None, name: str) -> RobotRecord:
-        robot = await self._identity.get_robot(full_name(project, name))
+        robot = await self._identity.robots.get_robot(full_name(project, name))
         if robot is None or robot.project != project:
             raise NotFound(f"robot {name!r} not found")
         return robot
@@ -86,13 +87,13 @@ class RobotService:
         for g in grants:
             if project is not None and g.project != project:
                 raise Denied(f"a robot of {project!r} may only be granted access to {project!r}")
-            if g.project != "*" and await self._identity.get_project(g.project) is None:
+            if g.project != "*" and await self._identity.projects.get_project(g.project) is None:
                 raise NotFound(f"project {g.project!r} not found")
         return tuple(grants)
 
     async def list_robots(self, actor: Actor, project: str | None) -> list[RobotRecord]:
         await self._allowed(actor, project, manage=False)
-        return await self._identity.list_robots(project)
+        return await self._identity.robots.list_robots(project)
 
     async def get(self, actor: Actor, project: str | None, name: str) -> RobotRecord:
         await self._allowed(actor, project, manage=False)
@@ -108,7 +109,7 @@ class RobotService:
             raise Conflict(f"the robot's full name {name[:40]}… would be over 255 characters")
         grants = await self._grants(project, new.permissions)
         secret = new_secret()
-        robot = await self._identity.create_robot(
+        robot = await self._identity.robots.create_robot(
             name,
             project=project,
             description=new.description,
@@ -138,7 +139,7 @@ class RobotService:
             fields["expires_at"] = _expiry(changes.expires_in_days)
         if not fields:
             return robot
-        updated = await self._identity.update_robot(robot.name, **fields)
+        updated = await self._identity.robots.update_robot(robot.name, **fields)
         if updated is None:
             raise NotFound(f"robot {name!r} not found")
         detail = {"changed": sorted(fields), **_detail(updated)}
@@ -150,7 +151,7 @@ class RobotService:
     async def delete(self, actor: Actor, project: str | None, name: str) -> None:
         await self._allowed(actor, project, manage=True)
         robot = await self._robot(project, name)
-        if not await self._identity.delete_robot(robot.name):
+        if not await self._identity.robots.delete_robot(robot.name):
             raise NotFound(f"robot {name!r} not found")
         await self._guard.record(actor, "robot.delete", _resource(robot), project=project)
 
@@ -159,7 +160,8 @@ class RobotService:
         await self._allowed(actor, project, manage=True)
         robot = await self._robot(project, name)
         secret = new_secret()
-        updated = await self._identity.update_robot(robot.name, secret_hash=hash_secret(secret))
+        robots = self._identity.robots
+        updated = await robots.update_robot(robot.name, secret_hash=hash_secret(secret))
         if updated is None:
             raise NotFound(f"robot {name!r} not found")
         await self._guard.record(actor, "robot.rotate", _resource(updated), project=project)

@@ -10,7 +10,8 @@ from dockyard.accounts.guard import Actor, Guard
 from dockyard.auth.passwords import hash_secret, new_secret
 from dockyard.auth.service import AuthService
 from dockyard.errors import Conflict, Denied, NotFound, Unauthorized
-from dockyard.metadata.identity import IdentityStore, MemberRecord, Page, UserRecord
+from dockyard.metadata.identity import MemberRecord, Page, UserRecord
+from dockyard.metadata.identity_stores import Identity
 
 RESERVED = frozenset({"current"})
 UNCHANGED: Any = object()
@@ -26,7 +27,7 @@ class UserChanges:
 
 
 class UserService:
-    def __init__(self, identity: IdentityStore, auth: AuthService, guard: Guard) -> None:
+    def __init__(self, identity: Identity, auth: AuthService, guard: Guard) -> None:
         self._identity = identity
         self._auth = auth
         self._guard = guard
@@ -35,7 +36,7 @@ class UserService:
         self, actor: Actor, query: str | None, page: Page
     ) -> tuple[list[UserRecord], int]:
         self._guard.admin(actor, "list users")
-        return await self._identity.list_users(query, page)
+        return await self._identity.users.list_users(query, page)
 
     async def create(
         self,
@@ -47,10 +48,10 @@ class UserService:
         is_admin: bool = False,
     ) -> UserRecord:
         self._guard.admin(actor, "create users")
-        if username.lower() in RESERVED or await self._identity.get_user(username):
+        if username.lower() in RESERVED or await self._identity.users.get_user(username):
             raise Conflict(f"user {username!r} already exists (user names ignore case)")
         hashed = await self._auth.hashing.hash_password(password)
-        user = await self._identity.create_user(
+        user = await self._identity.users.create_user(
             username, source="local", password_hash=hashed, email=email, is_admin=is_admin
         )
         await self._guard.record(
@@ -67,7 +68,7 @@ class UserService:
         return me
 
     async def _user(self, username: str) -> UserRecord:
-        user = await self._identity.get_user(username)
+        user = await self._identity.users.get_user(username)
         if user is None:
             raise NotFound(f"user {username!r} not found")
         return user
@@ -79,10 +80,10 @@ class UserService:
     async def current(self, actor: Actor) -> tuple[UserRecord, list[MemberRecord]]:
         """The actor's own record and memberships (users only)."""
         self._guard.login(actor)
-        user = await self._identity.get_user(actor.name)
+        user = await self._identity.users.get_user(actor.name)
         if user is None:
             raise Unauthorized("the user is gone")
-        return user, await self._identity.memberships(user.username, user.groups)
+        return user, await self._identity.projects.memberships(user.username, user.groups)
 
     async def update(self, actor: Actor, username: str, changes: UserChanges) -> UserRecord:
         me = self._self_or_admin(actor, username)
@@ -105,7 +106,7 @@ class UserService:
                 fields[field] = getattr(changes, field)
         if not fields:
             return user
-        updated = await self._identity.update_user(user.username, **fields)
+        updated = await self._identity.users.update_user(user.username, **fields)
         if updated is None:
             raise NotFound(f"user {username!r} not found")
         named = sorted("password" if k == "password_hash" else k for k in fields)
@@ -130,7 +131,7 @@ class UserService:
         self._guard.admin(actor, "delete users")
         if actor.principal.kind == "user" and actor.name.lower() == username.lower():
             raise Conflict("you may not delete yourself")
-        if not await self._identity.delete_user(username):
+        if not await self._identity.users.delete_user(username):
             raise NotFound(f"user {username!r} not found")
         await self._guard.record(actor, "user.delete", f"user/{username}")
 
@@ -138,7 +139,7 @@ class UserService:
         """OpenID Connect users have no password a registry client could send: this
         secret stands in for it. A new one replaces the old one at once."""
         self._guard.user(actor, "have a CLI secret")
-        user = await self._identity.get_user(actor.name)
+        user = await self._identity.users.get_user(actor.name)
         if user is None:
             raise Unauthorized("the user is gone")
         if user.source != "oidc":
@@ -146,6 +147,6 @@ class UserService:
                 f"only OpenID Connect users have CLI secrets; {user.username} has a password"
             )
         secret = new_secret()
-        await self._identity.update_user(user.username, cli_secret_hash=hash_secret(secret))
+        await self._identity.users.update_user(user.username, cli_secret_hash=hash_secret(secret))
         await self._guard.record(actor, "user.cli_secret", f"user/{user.username}")
         return user, secret

@@ -15,7 +15,8 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
-from dockyard.metadata.identity import AuditEvent, IdentityStore
+from dockyard.metadata.identity import AuditEvent
+from dockyard.metadata.identity_stores import AuditStore
 
 if TYPE_CHECKING:
     from dockyard.config_auth import AuthSettings
@@ -27,7 +28,7 @@ MAX_BUFFERED = 50_000
 
 
 class AuditLog:
-    def __init__(self, store: IdentityStore, *, log_pulls: bool) -> None:
+    def __init__(self, store: AuditStore, *, log_pulls: bool) -> None:
         self._store = store
         self.log_pulls = log_pulls
         self._pending: dict[tuple[str, ...], tuple[AuditEvent, int]] = {}
@@ -105,7 +106,7 @@ def _stamped(event: AuditEvent) -> AuditEvent:
     return AuditEvent(**{**_fields(event), "at": dt.datetime.now(dt.UTC)})
 
 
-async def housekeeping(store: IdentityStore, settings: AuthSettings) -> None:
+async def housekeeping(store: AuditStore, settings: AuthSettings) -> None:
     """Drop audit entries past their retention, and login throttle keys idle past the window."""
     now = dt.datetime.now(dt.UTC)
     purged = await store.purge_audit(now - dt.timedelta(days=settings.audit.retention_days))

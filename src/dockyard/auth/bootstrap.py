@@ -6,12 +6,12 @@ import secrets
 
 from dockyard.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from dockyard.errors import ConfigError, Conflict
-from dockyard.metadata.identity import IdentityStore
+from dockyard.metadata.identity_stores import UserStore
 
 ADMIN_PASSWORD_ENV = "DOCKYARD_ADMIN_PASSWORD"
 
 
-async def ensure_admin(identity: IdentityStore, username: str, password: str | None) -> str | None:
+async def ensure_admin(identity: UserStore, username: str, password: str | None) -> str | None:
     """Create `username` as administrator if the server has no users at all. Returns the
     generated password when none was given (to be shown once), else None."""
     if await identity.count_users() > 0:

@@ -18,11 +18,11 @@ from dockyard.auth.tokens import TokenInvalid, TokenService
 from dockyard.errors import TooManyRequests, Unauthorized
 from dockyard.metadata.identity import (
     AuditEvent,
-    IdentityStore,
     ProjectRecord,
     ThrottleRule,
     UserRecord,
 )
+from dockyard.metadata.identity_stores import Identity
 from dockyard.oci.names import validate_name
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class AuthService:
     def __init__(
         self,
         settings: AuthSettings,
-        store: IdentityStore,
+        store: Identity,
         tokens: TokenService,
         audit: AuditLog,
         sessions: Sessions,
@@ -113,14 +113,14 @@ class AuthService:
         lock the account for anyone else."""
         pair, by_address = _pair_key(username, address), f"addr:{address}"
         now = time.time()
-        admitted, until = await self.store.take_login_attempt(pair, now, self._pair_rule)
+        admitted, until = await self.store.audit.take_login_attempt(pair, now, self._pair_rule)
         self._note_backoff(pair, until, now)
         if admitted:
-            admitted, until = await self.store.take_login_attempt(
+            admitted, until = await self.store.audit.take_login_attempt(
                 by_address, now, self._address_rule
             )
             if not admitted:
-                await self.store.forgive_login_attempt(pair, self._pair_rule, reset=False)
+                await self.store.audit.forgive_login_attempt(pair, self._pair_rule, reset=False)
         if not admitted:
             raise _throttled(username, until - now)
         return pair, by_address
@@ -145,8 +145,8 @@ class AuthService:
 
     async def _uncount(self, keys: tuple[str, str], *, succeeded: bool) -> None:
         """Take back an attempt counted by _count_attempt: it was no failure."""
-        await self.store.forgive_login_attempt(keys[0], self._pair_rule, reset=succeeded)
-        await self.store.forgive_login_attempt(keys[1], self._address_rule, reset=False)
+        await self.store.audit.forgive_login_attempt(keys[0], self._pair_rule, reset=succeeded)
+        await self.store.audit.forgive_login_attempt(keys[1], self._address_rule, reset=False)
         if succeeded:
             self._backoff.pop(keys[0], None)
 
@@ -189,7 +189,7 @@ class AuthService:
     async def _robot_login(self, name: str, secret: str, address: str, key: bytes) -> Principal:
         """Robot secrets carry 256 random bits and are checked in microseconds, so they
         are checked first: the right secret is never throttled, whoever else fails."""
-        robot = await self.store.cached_robot(name)
+        robot = await self.store.robots.cached_robot(name)
         marker = None if robot is None else robot.secret_hash
         cached = self._recalls(key, marker)
         if robot is None or not (cached or verify_secret(robot.secret_hash, secret)):
@@ -210,7 +210,7 @@ class AuthService:
     async def _user_login(
         self, username: str, password: str, address: str, key: bytes
     ) -> Principal:
-        user = await self.store.cached_user(username)
+        user = await self.store.users.cached_user(username)
         marker = _marker(user)
         if self._recalls(key, marker):
             assert user is not None
@@ -243,7 +243,7 @@ class AuthService:
         if user.disabled:
             raise await self._failed(username, address, "user disabled")
         await self._uncount(counted, succeeded=True)
-        await self.store.record_login(user.username, _now())
+        await self.store.users.record_login(user.username, _now())
         principal = _user_principal(user)
         self._remember(key, _marker(user) or "", _LDAP_TTL if via == "ldap" else _VERIFIED_TTL)
         await self._succeeded(principal, address, via)
@@ -266,14 +266,14 @@ class AuthService:
         self, identity: ExternalIdentity, source: str, *, admin_group: str | None
     ) -> UserRecord:
         """Create or refresh the local record of an LDAP or OIDC user."""
-        user = await self.store.get_user(identity.username)
+        user = await self.store.users.get_user(identity.username)
         changes: dict[str, Any] = {"groups": list(identity.groups), "subject": identity.subject}
         if identity.email:
             changes["email"] = identity.email
         if admin_group:
             changes["is_admin"] = identity.is_admin
         if user is None:
-            await self.store.create_user(
+            await self.store.users.create_user(
                 identity.username,
                 source=source,  # type: ignore[arg-type]
                 email=identity.email,
@@ -283,7 +283,7 @@ class AuthService:
             changes.pop("is_admin", None)
         elif user.source != source:
             raise Unauthorized(f"user {identity.username!r} exists with another login source")
-        updated = await self.store.update_user(identity.username, **changes)
+        updated = await self.store.users.update_user(identity.username, **changes)
         assert updated is not None
         return updated
 
@@ -292,7 +292,7 @@ class AuthService:
         data = self.sessions.read(cookie)
         if data is None:
             return None
-        user = await self.store.get_user(str(data.get("u", "")))
+        user = await self.store.users.get_user(str(data.get("u", "")))
         if user is None or user.disabled:
             return None
         return _user_principal(user)
@@ -326,7 +326,7 @@ class AuthService:
     async def principal_named(self, kind: str, name: str) -> tuple[Principal, str | None] | None:
         """A live principal and the hash its refresh tokens are tied to (for refresh)."""
         if kind == "robot":
-            robot = await self.store.get_robot(name)
+            robot = await self.store.robots.get_robot(name)
             if robot is None or robot.disabled:
                 return None
             if robot.expires_at is not None and robot.expires_at <= _now():
@@ -337,7 +337,7 @@ class AuthService:
                 ),
                 robot.secret_hash,
             )
-        user = await self.store.get_user(name)
+        user = await self.store.users.get_user(name)
         if user is None or user.disabled:
             return None
         return _user_principal(user), _marker(user)
@@ -345,7 +345,7 @@ class AuthService:
     # -- authorization ----------------------------------------------------------
 
     async def project(self, name: str) -> ProjectRecord | None:
-        return await self.store.get_project(name)
+        return await self.store.projects.get_project(name)
 
     async def actions_on(self, principal: Principal, repository: str) -> frozenset[str]:
         """Registry and project actions `principal` may take on `repository`."""
@@ -365,7 +365,7 @@ class AuthService:
 
     async def repositories_holding(self, digest: str, project: str) -> list[str]:
         """Repositories that link blob `digest`, those of `project` first (bounded)."""
-        return await self.store.repositories_with_blob(digest, project, _HOLDERS_CHECKED)
+        return await self.store.catalog.repositories_with_blob(digest, project, _HOLDERS_CHECKED)
 
     async def why_not(self, principal: Principal, action: str, repository: str | None) -> str:
         """Why `principal` may not take registry `action` on `repository`, in words a
@@ -385,7 +385,7 @@ class AuthService:
         verb = {PULL: "pull from", perm.PUSH: "push to", perm.DELETE: "delete from"}
         doing = f"{who} may not {verb.get(action, action)} {repository}"
         name = project_of(repository)
-        project = await self.store.cached_project(name)
+        project = await self.store.projects.cached_project(name)
         visible = project is not None and await self._actions(live, name, None)
         if not visible:
             if project is None and action == perm.PUSH and live.spans_all_projects:
@@ -404,7 +404,7 @@ class AuthService:
         """Globs of the repositories of `project` that `principal` may pull; None when
         it may pull all of them (listings show a member limited to globs only those)."""
         live = await self.live(principal)
-        record = await self.store.cached_project(project)
+        record = await self.store.projects.cached_project(project)
         if live is None or record is None:
             return ()
         if live.is_admin or (
@@ -421,7 +421,9 @@ class AuthService:
                 if g.project in ("*", project) and PULL in g.actions
             ]
         elif live.kind == "user":
-            memberships = await self.store.cached_memberships(live.name, live.groups, project)
+            memberships = await self.store.projects.cached_memberships(
+                live.name, live.groups, project
+            )
             sets = [
                 tuple(m.repositories or ())
                 for m in memberships
@@ -439,10 +441,10 @@ class AuthService:
     async def _actions(
         self, principal: Principal, project_name: str, repository: str | None
     ) -> frozenset[str]:
-        project = await self.store.cached_project(project_name)
+        project = await self.store.projects.cached_project(project_name)
         memberships = []
         if principal.kind == "user" and project is not None and not principal.is_admin:
-            memberships = await self.store.cached_memberships(
+            memberships = await self.store.projects.cached_memberships(
                 principal.name, principal.groups, project.name
             )
         return principal_actions(

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Row, and_, case, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from dockyard.errors import (
@@ -57,6 +57,15 @@ class SqlMetadataStore:
         self.url = url
         self._read, self._write = make_engines(url, pool_size)
         self._dialect = self._write.dialect.name
+
+    @property
+    def read_engine(self) -> AsyncEngine:
+        return self._read
+
+    @property
+    def write_engine(self) -> AsyncEngine:
+        """Other stores on this database (identity) write through the same engine."""
+        return self._write
 
     # -- plumbing ---------------------------------------------------------------
 

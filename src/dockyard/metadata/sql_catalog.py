@@ -1,27 +1,24 @@
-"""Repository and artifact listings for the management API, and repository deletion."""
+"""CatalogStore on SQL: repository and artifact listings for the management API, and
+repository deletion."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import case, delete, func, select
 
 from dockyard.metadata import schema as s
 from dockyard.metadata.identity import ArtifactSummary, Page, RepositorySummary
-from dockyard.metadata.identity_cache import changes_identity
+from dockyard.metadata.identity_cache import IdentityCache, changes_identity
 from dockyard.metadata.sql import _utc, contains_pattern
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    from dockyard.metadata.sql import SqlMetadataStore
+from dockyard.metadata.sql_base import SqlEngines
 
 
-class CatalogQueries:
-    _read: AsyncEngine
-    _write: AsyncEngine
-    _store: SqlMetadataStore
+class SqlCatalogStore:
+    def __init__(self, db: SqlEngines, cache: IdentityCache) -> None:
+        self._db = db
+        self.identity_cache = cache  # deleting a repository changes its project's usage
 
     async def project_repository_names(self, project: str) -> list[str]:
         r, p = s.repositories, s.projects
@@ -31,7 +28,7 @@ class CatalogQueries:
             .where(p.c.name == project)
             .order_by(r.c.name)
         )
-        async with self._read.connect() as conn:
+        async with self._db.read.connect() as conn:
             return list((await conn.execute(q)).scalars())
 
     async def list_project_repositories(
@@ -54,7 +51,7 @@ class CatalogQueries:
         ).join(p, p.c.id == r.c.project_id)
         q = base.where(*conds).order_by(r.c.name).limit(page.size).offset(page.offset)
         count = select(func.count()).select_from(r.join(p, p.c.id == r.c.project_id)).where(*conds)
-        async with self._read.connect() as conn:
+        async with self._db.read.connect() as conn:
             rows = (await conn.execute(q)).all()
             total = int(await conn.scalar(count) or 0)
         return [
@@ -78,7 +75,7 @@ class CatalogQueries:
             .order_by(case((p.c.name == project, 0), else_=1), r.c.name)
             .limit(limit)
         )
-        async with self._read.connect() as conn:
+        async with self._db.read.connect() as conn:
             return list((await conn.execute(q)).scalars())
 
     async def list_artifacts(
@@ -112,7 +109,7 @@ class CatalogQueries:
         count = (
             select(func.count()).select_from(m.join(r, r.c.id == m.c.repository_id)).where(*conds)
         )
-        async with self._read.connect() as conn:
+        async with self._db.read.connect() as conn:
             rows = (await conn.execute(q)).all()
             total = int(await conn.scalar(count) or 0)
             tag_rows = (
@@ -142,7 +139,7 @@ class CatalogQueries:
     @changes_identity
     async def delete_repository(self, repository: str) -> bool:
         r, rb, b, p = s.repositories, s.repository_blobs, s.blobs, s.projects
-        async with self._write.begin() as conn:
+        async with self._db.write.begin() as conn:
             row = (
                 await conn.execute(select(r.c.id, r.c.project_id).where(r.c.name == repository))
             ).first()

@@ -104,7 +104,7 @@ def entry_out(e: AuditEvent) -> AuditEntry:
 async def _query(
     c: Ctx, query: AuditQuery, request: Request, response: Response, page: Page
 ) -> list[AuditEntry]:
-    found, total = await c.services.identity.query_audit(query, page)
+    found, total = await c.services.identity.audit.query_audit(query, page)
     paged(request, response, page, total)
     return [entry_out(e) for e in found]
 

@@ -1,0 +1,44 @@
+"""What the SQL identity stores share: the engines (and dialect helpers) of the
+metadata database, the identity cache, and small helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from dockyard.errors import NotFound
+from dockyard.metadata import schema as s
+from dockyard.metadata.sql import _utc
+
+
+class SqlEngines:
+    """The reader and writer engines of one metadata database, as every SQL store
+    uses them (on SQLite the writer is a single connection; on PostgreSQL both are
+    one pool)."""
+
+    def __init__(self, read: AsyncEngine, write: AsyncEngine) -> None:
+        self.read = read
+        self.write = write
+        self.dialect = write.dialect.name
+
+    def insert(self, table: Any) -> Any:
+        """INSERT with the dialect's ON CONFLICT support."""
+        module = postgresql if self.dialect == "postgresql" else sqlite
+        return module.insert(table)
+
+
+def ts(value: Any) -> dt.datetime:
+    out = _utc(value)
+    assert out is not None
+    return out
+
+
+async def project_id(conn: AsyncConnection, project: str) -> int:
+    pid = await conn.scalar(select(s.projects.c.id).where(s.projects.c.name == project))
+    if pid is None:
+        raise NotFound(f"project {project!r} does not exist")
+    return int(pid)
