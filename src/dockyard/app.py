@@ -9,12 +9,14 @@ import functools
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard import __version__
 from dockyard.auth.audit import AuditLog, housekeeping
+from dockyard.capabilities import REGISTERED, Capability
 from dockyard.config import Settings, load_settings
 from dockyard.http.dispatch import handle_http
 from dockyard.http.v2.blobsend import StreamSlots
@@ -27,8 +29,11 @@ log = logging.getLogger(__name__)
 
 
 class DockyardApp:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, capabilities: Sequence[Capability] = REGISTERED
+    ) -> None:
         self.settings = settings
+        self.capabilities = tuple(capabilities)
         self.access_log = settings.server.access_log
         self.stream_slots = StreamSlots(settings.server.stream_slots)
         self.metrics = Metrics(__version__, multiprocess_dir())
@@ -41,7 +46,7 @@ class DockyardApp:
         """The management API (FastAPI), built on first use: /v2/ traffic never pays for it."""
         from dockyard.http.api.app import ApiEntry
 
-        return ApiEntry()
+        return ApiEntry(self.capabilities)
 
     @property
     def audit(self) -> AuditLog | None:
@@ -54,7 +59,9 @@ class DockyardApp:
         return self._services
 
     async def startup(self) -> None:
-        self._services = svc = await build_services(self.settings, self.metrics)
+        self._services = svc = await build_services(
+            self.settings, self.metrics, self.capabilities
+        )
         self.metrics.start()
         svc.audit.start()
         reg = self.settings.registry
@@ -102,8 +109,10 @@ class DockyardApp:
             await self._lifespan(receive, send)
 
 
-def create_app(settings: Settings | None = None) -> DockyardApp:
-    return DockyardApp(settings or load_settings())
+def create_app(
+    settings: Settings | None = None, capabilities: Sequence[Capability] = REGISTERED
+) -> DockyardApp:
+    return DockyardApp(settings or load_settings(), capabilities)
 
 
 def worker_app() -> DockyardApp:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dockyard.accounts.guard import Guard
@@ -19,6 +19,7 @@ from dockyard.auth.tokens import TokenService, generate_key_pem
 from dockyard.cache.base import Cache, NullCache
 from dockyard.cache.local import LocalCache
 from dockyard.cache.redis import RedisCache
+from dockyard.capabilities import Capability
 from dockyard.config import MemoryStorage, S3Storage, Settings
 from dockyard.metadata.engine import is_sqlite
 from dockyard.metadata.identity_stores import Identity
@@ -138,7 +139,11 @@ async def build_auth(settings: Settings, identity: Identity) -> tuple[AuthServic
     return service, audit
 
 
-async def build_services(settings: Settings, metrics: Metrics | None = None) -> Services:
+async def build_services(
+    settings: Settings,
+    metrics: Metrics | None = None,
+    capabilities: Sequence[Capability] = (),
+) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     storage = build_storage(settings)
     store = SqlMetadataStore(settings.database_url, settings.database.pool_size)
@@ -164,7 +169,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         **cache_counting,
     )
     guard = Guard(auth, identity, audit)
-    return Services(
+    services = Services(
         settings=settings,
         storage=storage,
         store=store,
@@ -190,3 +195,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             identity, store, manifests, cache, auth, guard, delete_enabled=reg.delete_enabled
         ),
     )
+    for capability in capabilities:
+        if capability.pull_policies is not None:
+            manifests.pull_policies.extend(capability.pull_policies(services))
+    return services

@@ -5,7 +5,8 @@ e2e, access) stay the contract for what crosses the wire."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from dockyard.app import DockyardApp
 from dockyard.auth.bootstrap import ensure_admin
+from dockyard.capabilities import Capability
 from dockyard.config import load_settings
 from dockyard.metadata.migrate import upgrade
 from dockyard.metadata.sql import SqlMetadataStore
@@ -37,10 +39,13 @@ class InProcess:
         )
 
 
-@pytest.fixture
-async def registry(tmp_path: Path) -> AsyncIterator[InProcess]:
+@contextlib.asynccontextmanager
+async def running(
+    data_dir: Path, capabilities: Sequence[Capability] = ()
+) -> AsyncIterator[InProcess]:
+    """The app started on `data_dir` (migrated, with the administrator ADMIN)."""
     settings = load_settings(
-        None, {"data_dir": str(tmp_path), "auth": {"login": {"max_failures": 100}}}
+        None, {"data_dir": str(data_dir), "auth": {"login": {"max_failures": 100}}}
     )
     await upgrade(settings.database_url)
     store = SqlMetadataStore(settings.database_url, pool_size=1)
@@ -48,10 +53,16 @@ async def registry(tmp_path: Path) -> AsyncIterator[InProcess]:
         await ensure_admin(sql_identity(store).users, ADMIN[0], ADMIN[1])
     finally:
         await store.close()
-    app = DockyardApp(settings)
+    app = DockyardApp(settings, capabilities)
     await app.startup()
     try:
         # the client address a real server would see (the gate reads it for throttling)
         yield InProcess(app, httpx.ASGITransport(app=app, client=("127.0.0.1", 40000)))
     finally:
         await app.shutdown()
+
+
+@pytest.fixture
+async def registry(tmp_path: Path) -> AsyncIterator[InProcess]:
+    async with running(tmp_path) as r:
+        yield r

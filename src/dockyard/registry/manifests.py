@@ -20,6 +20,7 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import is_digest, parse_digest
 from dockyard.oci.manifest import parse_manifest
 from dockyard.oci.names import validate_tag
+from dockyard.registry.policies import PullPolicy, PullRequest
 
 
 def _uncounted() -> None:
@@ -50,6 +51,7 @@ class ManifestService:
         # counted here rather than by a wrapping Cache: one coroutine frame less per lookup
         self._cache_hit = cache_hit
         self._cache_miss = cache_miss
+        self.pull_policies: list[PullPolicy] = []  # filled by services.py
 
     @staticmethod
     def _check_reference(reference: str) -> None:
@@ -78,6 +80,14 @@ class ManifestService:
             )
         await self._cache.put(repository, reference, record, token, record.size + 256)
         return record
+
+    async def check_pull(self, repository: str, reference: str, record: ManifestRecord) -> None:
+        """Run the pull-path policies capabilities registered (raise to refuse)."""
+        if not self.pull_policies:
+            return
+        pull = PullRequest(repository, reference, record.digest, record.media_type)
+        for policy in self.pull_policies:
+            await policy.check(pull)
 
     async def put(
         self, repository: str, reference: str, content_type: str | None, content: bytes

@@ -11,6 +11,7 @@ INVALID_REQUEST, unknown routes 404 NOT_FOUND, wrong methods 405 UNSUPPORTED (wi
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -22,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from dockyard import __version__
+from dockyard.capabilities import Capability
 from dockyard.errors import DockyardError
 from dockyard.http.api import audit, members, projects, repositories, robots, users
 from dockyard.http.api.docs import REQUIRED, SECURITY_SCHEMES
@@ -148,7 +150,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response("UNKNOWN", "internal server error", 500)
 
 
-def build_api() -> FastAPI:
+def build_api(capabilities: Sequence[Capability] = ()) -> FastAPI:
     api = DockyardApi(
         title="Dockyard",
         version=__version__,
@@ -167,6 +169,7 @@ def build_api() -> FastAPI:
         repositories.router,
         audit.router,
     ]
+    routers += [c.router() for c in capabilities if c.router is not None]
     for router in routers:
         api.include_router(router)
     api.state.allow = _AllowTable(routers)
@@ -181,8 +184,8 @@ class ApiEntry:
     """What the dispatcher calls: the FastAPI app, with unexpected exceptions logged
     here once (Starlette answers 500 through `_unexpected`, then re-raises)."""
 
-    def __init__(self) -> None:
-        self.app = build_api()
+    def __init__(self, capabilities: Sequence[Capability] = ()) -> None:
+        self.app = build_api(capabilities)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

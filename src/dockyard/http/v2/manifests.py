@@ -80,11 +80,13 @@ def _manifest_headers(record: ManifestRecord) -> dict[str, str]:
 
 async def head_manifest(request: Request, name: str, reference: str) -> Response:
     record = await _negotiate(request, name, reference)
+    await services(request).manifests.check_pull(name, reference, record)
     return Response(headers=_manifest_headers(record), media_type=record.media_type)
 
 
 async def get_manifest(request: Request, name: str, reference: str) -> Response:
     record = await _negotiate(request, name, reference)
+    await services(request).manifests.check_pull(name, reference, record)
     return Response(record.content, headers=_manifest_headers(record), media_type=record.media_type)
 
 

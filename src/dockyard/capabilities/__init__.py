@@ -1,0 +1,40 @@
+"""The capability seam: how a capability package (scanning, replication, proxy cache,
+P2P, …) plugs into the core without the core importing its internals.
+
+A capability declares, in one `Capability` value, what it contributes; the core
+reads `REGISTERED` (the one list, below) at the places each contribution belongs:
+
+- `router`: an APIRouter mounted into the management API under /api/v1
+  (http/api/app.py), with the same errors, auth and OpenAPI document;
+- `pull_policies`: given the built Services, policies the registry runs on every
+  manifest GET/HEAD (registry/policies.py; each answers from its own cache);
+- later issues add their slots here as they land: a settings section, migrations
+  on their own Alembic branch, a CLI command group, jobs and schedules, event kinds
+  consumed from the outbox, push-path hooks.
+
+Adding a capability is adding a package and one line to `REGISTERED`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from dockyard.registry.policies import PullPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    name: str
+    router: Callable[[], APIRouter] | None = None
+    """the capability's management API routes (built when the API is first used)"""
+    pull_policies: Callable[[Any], Sequence[PullPolicy]] | None = None
+    """policies for the pull path, built from the Services once they are up"""
+
+
+REGISTERED: tuple[Capability, ...] = ()
+"""Every capability this build of Dockyard carries, in the order they are applied."""

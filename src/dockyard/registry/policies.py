@@ -1,0 +1,31 @@
+"""Pull-path policies: what a capability (signature verification, vulnerability
+gates, …) may plug into a manifest GET or HEAD to refuse a pull.
+
+A policy answers from a cache keyed by digest and its own policy version, never a
+database round trip per request; the registry calls each one after the manifest is
+resolved and before a byte of it is sent. With none registered the check is an
+empty loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequest:
+    repository: str
+    reference: str
+    """the tag or digest the client asked for"""
+    digest: str
+    media_type: str
+
+
+class PullPolicy(Protocol):
+    name: str
+
+    async def check(self, pull: PullRequest) -> None:
+        """Return to let the pull go ahead; raise Denied (naming the policy and the
+        reason) to refuse it."""
+        ...

@@ -1,0 +1,102 @@
+"""The capability seam, with a capability of the test's own: its API routes are
+served beside the core's, and its pull policy refuses a pull by tag or digest (GET
+and HEAD) with an OCI DENIED error while other pulls and the signature-style
+artifacts it does not cover go through."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from dockyard.capabilities import Capability
+from dockyard.errors import Denied
+from dockyard.registry.policies import PullPolicy, PullRequest
+from tests.inprocess.conftest import ADMIN, running
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+class Blocklist:
+    name = "blocklist"
+
+    def __init__(self) -> None:
+        self.blocked: set[str] = set()
+        self.seen: list[PullRequest] = []
+
+    async def check(self, pull: PullRequest) -> None:
+        self.seen.append(pull)
+        if pull.digest in self.blocked:
+            raise Denied(f"policy {self.name}: {pull.digest} is blocked")
+
+
+def _capability(policy: Blocklist) -> Capability:
+    def router() -> APIRouter:
+        r = APIRouter(prefix="/api/v1/blocklist", tags=["blocklist"])
+
+        @r.get("")
+        async def listed() -> list[str]:
+            return sorted(policy.blocked)
+
+        return r
+
+    def policies(services: object) -> list[PullPolicy]:
+        return [policy]
+
+    return Capability(name="blocklist", router=router, pull_policies=policies)
+
+
+def _manifest(config: str) -> bytes:
+    empty = "sha256:" + hashlib.sha256(b"{}").hexdigest()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": empty,
+                "size": 2,
+            },
+            "layers": [],
+            "annotations": {"which": config},
+        }
+    ).encode()
+
+
+async def test_a_capability_plugs_in_routes_and_a_pull_policy(tmp_path: Path) -> None:
+    policy = Blocklist()
+    async with (
+        running(tmp_path, [_capability(policy)]) as registry,
+        registry.client(auth=ADMIN) as c,
+    ):
+        r = await c.post(
+            "/v2/team/app/blobs/uploads/",
+            params={"digest": "sha256:" + hashlib.sha256(b"{}").hexdigest()},
+            content=b"{}",
+        )
+        assert r.status_code == 201, r.text
+        digests = {}
+        for tag in ("good", "bad"):
+            r = await c.put(
+                f"/v2/team/app/manifests/{tag}",
+                content=_manifest(tag),
+                headers={"Content-Type": OCI_MANIFEST},
+            )
+            assert r.status_code == 201, r.text
+            digests[tag] = r.headers["docker-content-digest"]
+        policy.blocked.add(digests["bad"])
+        for reference in ("bad", digests["bad"]):
+            for method in ("GET", "HEAD"):
+                r = await c.request(method, f"/v2/team/app/manifests/{reference}")
+                assert r.status_code == 403, (method, reference)
+                if method == "GET":
+                    error = r.json()["errors"][0]
+                    assert error["code"] == "DENIED" and "policy blocklist" in error["message"]
+        assert (await c.get("/v2/team/app/manifests/good")).status_code == 200
+        assert policy.seen[-1].reference == "good" and policy.seen[-1].repository == "team/app"
+        r = await c.get("/api/v1/blocklist")
+        assert r.status_code == 200 and r.json() == [digests["bad"]]
+        r = await c.get("/api/v1/openapi.json")
+        assert "/api/v1/blocklist" in r.json()["paths"]
