@@ -44,14 +44,29 @@ def test_simultaneous_bad_logins_are_counted_before_hashing(srv: RunningServer) 
         user, _ = create_user(admin, f"storm{uuid.uuid4().hex[:6]}")
     with from_address(srv, "127.0.0.11") as c:
 
-        def attempt(_: int) -> int:
-            return c.get("/v2/", auth=(user, "wrong-password")).status_code
+        def attempt(i: int) -> int:  # a guesser tries another password each time
+            return c.get("/v2/", auth=(user, f"guess-{i}")).status_code
 
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
             codes = list(pool.map(attempt, range(150)))
     # only the free attempts get as far as the password check; the rest are refused
     assert codes.count(401) == 5, sorted(set(codes))
     assert codes.count(429) == 145
+
+
+def test_parallel_logins_with_the_right_password_are_one_check(srv: RunningServer) -> None:
+    """A client's parallel requests (docker pulls layers at once) share one password
+    check: the right password is never throttled by its own concurrency."""
+    with httpx.Client(base_url=srv.url, auth=srv.admin, timeout=30) as admin:
+        user, password = create_user(admin, f"burst{uuid.uuid4().hex[:6]}")
+    with from_address(srv, "127.0.0.15") as c:
+
+        def attempt(_: int) -> int:
+            return c.get("/v2/", auth=(user, password)).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            codes = list(pool.map(attempt, range(64)))
+    assert codes == [200] * 64, sorted(set(codes))
 
 
 def test_strangers_failures_never_lock_the_account(srv: RunningServer) -> None:

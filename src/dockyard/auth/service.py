@@ -3,6 +3,7 @@ OIDC CLI secret, bearer token) and what they may do on a repository or project."
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -76,6 +77,7 @@ class AuthService:
         self._verified: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
         self._token_principals: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._backoff: OrderedDict[str, float] = OrderedDict()
+        self._checking: dict[bytes, asyncio.Future[Principal]] = {}
         limits = settings.login
         self.hashing = HashingPool(limits.hash_concurrency, limits.hash_queue)
         self._pair_rule = ThrottleRule(
@@ -182,6 +184,23 @@ class AuthService:
         if not username or not password or len(username) > 255 or len(password) > 4096:
             raise Unauthorized("invalid username or password")
         key = hashlib.sha256(f"{username}\0{password}".encode()).digest()
+        # Single flight: the same credentials being checked
+        # already (a client's parallel requests) wait for that check instead of
+        # hashing, and counting against the throttle, once more each.
+        running = self._checking.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        check = asyncio.ensure_future(self._login(username, password, address, key))
+        self._checking[key] = check
+        try:
+            return await asyncio.shield(check)
+        finally:
+            if check.done():
+                self._checking.pop(key, None)
+            else:
+                check.add_done_callback(lambda _: self._checking.pop(key, None))
+
+    async def _login(self, username: str, password: str, address: str, key: bytes) -> Principal:
         if username.startswith(ROBOT_PREFIX):
             return await self._robot_login(username, password, address, key)
         return await self._user_login(username, password, address, key)
