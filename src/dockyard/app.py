@@ -18,11 +18,12 @@ from dockyard import __version__
 from dockyard.auth.audit import AuditLog, housekeeping
 from dockyard.capabilities import REGISTERED, Capability
 from dockyard.config import Settings, load_settings
+from dockyard.context import Services
 from dockyard.http.dispatch import handle_http
 from dockyard.http.v2.blobsend import StreamSlots
 from dockyard.metrics import Metrics, multiprocess_dir
 from dockyard.registry.janitor import run_periodically
-from dockyard.services import Services, build_services
+from dockyard.services import build_services
 from dockyard.supervisor import SETTINGS_ENV
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from dockyard.accounts.guard import Guard
 from dockyard.accounts.projects import MemberService, ProjectService
@@ -21,9 +20,9 @@ from dockyard.cache.local import LocalCache
 from dockyard.cache.redis import RedisCache
 from dockyard.capabilities import Capability
 from dockyard.config import MemoryStorage, S3Storage, Settings
+from dockyard.context import Services
 from dockyard.metadata.engine import is_sqlite
 from dockyard.metadata.identity_stores import Identity
-from dockyard.metadata.records import MetadataStore
 from dockyard.metadata.sql import SqlMetadataStore
 from dockyard.metadata.sql_identity import sql_identity
 from dockyard.metrics import Metrics
@@ -36,39 +35,6 @@ from dockyard.storage.instrumented import InstrumentedDriver
 from dockyard.storage.memory import MemoryDriver
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Services:
-    settings: Settings
-    storage: StorageDriver
-    store: MetadataStore
-    cache: Cache
-    blobs: BlobService
-    uploads: UploadService
-    manifests: ManifestService
-    identity: Identity
-    audit: AuditLog
-    auth: AuthService
-    guard: Guard
-    users: UserService
-    projects: ProjectService
-    members: MemberService
-    robots: RobotService
-    repositories: RepositoryService
-
-    async def close(self) -> None:
-        self.auth.close()
-        await self.store.close()
-        # drivers that hold connections (S3) close them; a wrapper exposes its `inner`
-        driver = getattr(self.storage, "inner", self.storage)
-        close_storage = getattr(driver, "close", None)
-        if close_storage is not None:
-            await close_storage()
-        if isinstance(self.cache, LocalCache):
-            self.cache.close()
-        elif isinstance(self.cache, RedisCache):
-            await self.cache.close()
 
 
 def build_storage(settings: Settings) -> StorageDriver:

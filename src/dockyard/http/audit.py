@@ -11,7 +11,7 @@ from dockyard.auth.permissions import project_of
 from dockyard.metadata.identity import AuditEvent
 
 if TYPE_CHECKING:
-    from dockyard.app import DockyardApp
+    from dockyard.http.context import HttpApp
 
 _EVENTS = {
     ("/v2/{name}/manifests/{reference}", "GET"): "pull",
@@ -22,7 +22,7 @@ _EVENTS = {
 
 
 def record_registry_event(
-    app: DockyardApp, request: Request, route: str, params: dict[str, Any], status: int
+    app: HttpApp, request: Request, route: str, params: dict[str, Any], status: int
 ) -> None:
     action = _EVENTS.get((route, request.method))
     if action is None or app.audit is None:

@@ -26,7 +26,7 @@ from dockyard.metrics import DISCONNECTED, UNMATCHED
 from dockyard.oci.names import validate_name
 
 if TYPE_CHECKING:
-    from dockyard.app import DockyardApp
+    from dockyard.http.context import HttpApp
 
 log = logging.getLogger("dockyard.http")
 access_log = logging.getLogger("dockyard.access")
@@ -56,7 +56,7 @@ async def _route(request: Request, found: Found) -> ASGIApp:
         refuse_cross_site(request, server.public_url, server.trusted_hosts)
     if path.startswith("/api/"):
         # FastAPI takes scope["app"] for itself: the API finds the DockyardApp here
-        dockyard: DockyardApp = request.scope["app"]
+        dockyard: HttpApp = request.scope["app"]
         request.scope[API_SCOPE_KEY] = dockyard
         return dockyard.api
     if path.startswith("/v2"):
@@ -89,7 +89,7 @@ async def _route(request: Request, found: Found) -> ASGIApp:
     return error_response("UNSUPPORTED", f"no such endpoint: {path[:200]}", 404)
 
 
-async def handle_http(app: DockyardApp, scope: Scope, receive: Receive, send: Send) -> None:
+async def handle_http(app: HttpApp, scope: Scope, receive: Receive, send: Send) -> None:
     rid = ""
     for key, value in scope["headers"]:
         if key == b"x-request-id":

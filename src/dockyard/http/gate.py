@@ -14,8 +14,8 @@ from dockyard.auth.service import AuthService
 from dockyard.auth.sessions import CSRF_HEADER, SESSION_COOKIE
 from dockyard.auth.tokens import TokenInvalid
 from dockyard.errors import Denied, Unauthorized
+from dockyard.http.context import services
 from dockyard.http.hosts import is_own_host
-from dockyard.http.v2.common import services
 from dockyard.http.v2.routes import ACCESS
 from dockyard.oci.names import validate_name
 

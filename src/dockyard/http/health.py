@@ -9,6 +9,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dockyard.http.context import app_of
+
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 5.0
 
@@ -18,7 +20,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    services = request.app.services
+    services = app_of(request).services
     checks: dict[str, str] = {}
     for name, probe in (("database", services.store.ping), ("storage", services.storage.ping)):
         try:

@@ -13,9 +13,9 @@ from dockyard.auth.identity import IdentityProviderUnavailable
 from dockyard.auth.oidc import OidcLoginError
 from dockyard.auth.sessions import PENDING_COOKIE, PENDING_SECONDS, SESSION_COOKIE, SESSION_SECONDS
 from dockyard.errors import Unauthorized
+from dockyard.http.context import services
 from dockyard.http.errors import error_response
 from dockyard.http.gate import client_address
-from dockyard.http.v2.common import services
 from dockyard.metadata.identity import AuditEvent
 
 log = logging.getLogger(__name__)

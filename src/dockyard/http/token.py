@@ -13,9 +13,9 @@ from dockyard.auth.permissions import ANONYMOUS, Principal
 from dockyard.auth.service import AuthService
 from dockyard.auth.tokens import TokenInvalid
 from dockyard.errors import Unauthorized
+from dockyard.http.context import services
 from dockyard.http.errors import error_response
 from dockyard.http.gate import TOKEN_PATH, basic_credentials, client_address
-from dockyard.http.v2.common import services
 
 _MAX_SCOPES = 64
 __all__ = ["TOKEN_PATH", "token_get", "token_post"]

@@ -47,9 +47,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from dockyard.config import S3Storage
 from dockyard.storage.base import FileInfo, InvalidOffset, PathNotFound, StorageError
 from dockyard.storage.s3_bucket import S3Bucket
+from dockyard.storage.s3_options import S3Options
 from dockyard.storage.s3_upload import (
     MAX_PART,
     MAX_PARTS,
@@ -71,7 +71,7 @@ COPY_OBJECT_MAX = 64 * MiB  # larger plain objects are copied in parallel ranged
 class S3Driver:
     name = "s3"
 
-    def __init__(self, settings: S3Storage) -> None:
+    def __init__(self, settings: S3Options) -> None:
         self.settings = settings
         self._bucket = S3Bucket(settings)
         prefix = settings.prefix.strip("/")

@@ -26,8 +26,8 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, ResponseStreamingError
 
-from dockyard.config import S3Storage
 from dockyard.storage.base import PathNotFound, StorageError
+from dockyard.storage.s3_options import S3Options
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -83,7 +83,7 @@ def _status(exc: ClientError) -> int | None:
 
 
 class S3Bucket:
-    def __init__(self, settings: S3Storage) -> None:
+    def __init__(self, settings: S3Options) -> None:
         self.settings = settings
         self.name = settings.bucket
         self._clients: weakref.WeakKeyDictionary[

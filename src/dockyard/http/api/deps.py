@@ -17,16 +17,16 @@ from dockyard.http.gate import client_address, principal_of
 from dockyard.metadata.identity import Page, ProjectRecord
 
 if TYPE_CHECKING:
-    from dockyard.app import DockyardApp
-    from dockyard.services import Services
+    from dockyard.context import Services
+    from dockyard.http.context import HttpApp
 
 MAX_PAGE = 1_000_000
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
 
 
-def dockyard_app(request: Request) -> DockyardApp:
-    app: DockyardApp | None = request.scope.get(SCOPE_KEY)
+def dockyard_app(request: Request) -> HttpApp:
+    app: HttpApp | None = request.scope.get(SCOPE_KEY)
     if app is None:
         raise RuntimeError("the management API must be reached through the dispatcher")
     return app

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from dockyard.http.context import app_of, services
 from dockyard.http.v2.blobsend import BlobBody, RangeNotSatisfiable, parse_range
-from dockyard.http.v2.common import services
 
 
 def _headers(digest: str) -> dict[str, str]:
@@ -40,7 +40,7 @@ async def get_blob(request: Request, name: str, digest: str) -> Response | BlobB
         return Response(status_code=416, headers=headers)
     if wanted is None:
         headers["Content-Length"] = str(size)
-        slots = request.app.stream_slots
+        slots = app_of(request).stream_slots
         if (
             not slots.available()
             and source.local_path is not None

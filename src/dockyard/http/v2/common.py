@@ -9,8 +9,8 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 
 from dockyard.errors import DockyardError, RangeInvalid
+from dockyard.http.context import services
 from dockyard.registry.uploads import Chunk
-from dockyard.services import Services
 
 MAX_PAGE = 10_000
 API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
@@ -21,10 +21,6 @@ class PaginationInvalid(DockyardError):
     """invalid pagination parameters"""
 
     code = "PAGINATION_NUMBER_INVALID"
-
-
-def services(request: Request) -> Services:
-    return request.app.services  # type: ignore[no-any-return]
 
 
 def location(request: Request, path: str) -> str:

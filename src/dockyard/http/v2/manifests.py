@@ -8,12 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dockyard.errors import ManifestTooLarge, ManifestUnknown
+from dockyard.http.context import services
 from dockyard.http.v2.common import (
     accepted_types,
     location,
     next_link,
     pagination,
-    services,
 )
 from dockyard.metadata.records import ManifestRecord
 from dockyard.oci import mediatypes as mt

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dockyard.errors import DigestInvalid, RangeInvalid
+from dockyard.http.context import services
 from dockyard.http.errors import render
 from dockyard.http.v2.common import (
     body,
@@ -13,7 +14,6 @@ from dockyard.http.v2.common import (
     location,
     parse_chunk,
     range_header,
-    services,
     upload_location,
 )
 

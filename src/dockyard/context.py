@@ -1,0 +1,55 @@
+"""The services of a running Dockyard, as one explicit context object: built by
+services.py (the only place backends are chosen), carried by the app, read by the
+HTTP layer and the jobs. Everything here is a protocol or a domain service."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+from dockyard.accounts.guard import Guard
+from dockyard.accounts.projects import MemberService, ProjectService
+from dockyard.accounts.repositories import RepositoryService
+from dockyard.accounts.robots import RobotService
+from dockyard.accounts.users import UserService
+from dockyard.auth.audit import AuditLog
+from dockyard.auth.service import AuthService
+from dockyard.cache.base import Cache
+from dockyard.config import Settings
+from dockyard.metadata.identity_stores import Identity
+from dockyard.metadata.records import MetadataStore
+from dockyard.registry.blobs import BlobService
+from dockyard.registry.manifests import ManifestService
+from dockyard.registry.uploads import UploadService
+from dockyard.storage.base import StorageDriver
+
+
+@dataclass
+class Services:
+    settings: Settings
+    storage: StorageDriver
+    store: MetadataStore
+    cache: Cache
+    blobs: BlobService
+    uploads: UploadService
+    manifests: ManifestService
+    identity: Identity
+    audit: AuditLog
+    auth: AuthService
+    guard: Guard
+    users: UserService
+    projects: ProjectService
+    members: MemberService
+    robots: RobotService
+    repositories: RepositoryService
+
+    async def close(self) -> None:
+        self.auth.close()
+        await self.store.close()
+        # drivers that hold connections (S3) close them; a wrapper exposes its `inner`
+        for resource in (getattr(self.storage, "inner", self.storage), self.cache):
+            closer = getattr(resource, "close", None)
+            if closer is not None:
+                result = closer()
+                if inspect.isawaitable(result):
+                    await result
