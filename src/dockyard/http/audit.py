@@ -13,18 +13,11 @@ from dockyard.metadata.identity import AuditEvent
 if TYPE_CHECKING:
     from dockyard.http.context import HttpApp
 
-_EVENTS = {
-    ("/v2/{name}/manifests/{reference}", "GET"): "pull",
-    ("/v2/{name}/manifests/{reference}", "PUT"): "push",
-    ("/v2/{name}/manifests/{reference}", "DELETE"): "delete",
-    ("/v2/{name}/blobs/{digest}", "DELETE"): "delete",
-}
-
 
 def record_registry_event(
-    app: HttpApp, request: Request, route: str, params: dict[str, Any], status: int
+    app: HttpApp, request: Request, action: str | None, params: dict[str, Any]
 ) -> None:
-    action = _EVENTS.get((route, request.method))
+    """Record `action` (the route table's audit action for this endpoint, if any)."""
     if action is None or app.audit is None:
         return
     if action == "pull" and not app.audit.log_pulls:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -20,7 +21,7 @@ from dockyard.http.errors import error_response, render
 from dockyard.http.gate import authorize_v2
 from dockyard.http.origin import SAFE_METHODS, refuse_cross_site
 from dockyard.http.v2.common import API_VERSION_HEADER
-from dockyard.http.v2.routes import Handler, match
+from dockyard.http.v2.routes import Route, match
 from dockyard.logs import request_id
 from dockyard.metrics import DISCONNECTED, UNMATCHED
 from dockyard.oci.names import validate_name
@@ -34,19 +35,24 @@ access_log = logging.getLogger("dockyard.access")
 _API_VERSION = [(k.lower().encode(), v.encode()) for k, v in API_VERSION_HEADER.items()]
 
 _NO_BODY = frozenset({"GET", "HEAD"})
-_PLAIN_ROUTES = {
-    "/healthz": health.healthz,
-    "/readyz": health.readyz,
-    "/metrics": metrics.metrics,
+# Every surface besides /v2/ (its own table: http/v2/routes.py) and /api/ (FastAPI's):
+# exact path -> handler by method; the path is the metrics label.
+_FIXED: dict[str, dict[str, Callable[[Request], Awaitable[ASGIApp]]]] = {
+    "/healthz": {"GET": health.healthz, "HEAD": health.healthz},
+    "/readyz": {"GET": health.readyz, "HEAD": health.readyz},
+    "/metrics": {"GET": metrics.metrics, "HEAD": metrics.metrics},
+    token_endpoint.TOKEN_PATH: {"GET": token_endpoint.token_get, "POST": token_endpoint.token_post},
+    "/auth/oidc/login": {"GET": oidc.login},
+    oidc.CALLBACK_PATH: {"GET": oidc.callback},
+    "/auth/logout": {"POST": oidc.logout},
 }
-_TOKEN_ROUTES = {"GET": token_endpoint.token_get, "POST": token_endpoint.token_post}
-# the rest of /auth/: (path, method) -> handler
-_AUTH_ROUTES = {
-    ("/auth/oidc/login", "GET"): oidc.login,
-    (oidc.CALLBACK_PATH, "GET"): oidc.callback,
-    ("/auth/logout", "POST"): oidc.logout,
-}
-Found = tuple[str, dict[str, Handler], dict[str, Any]] | None
+Found = tuple[Route, dict[str, Any]] | None
+
+
+def _not_allowed(request: Request, allow: str) -> ASGIApp:
+    return error_response(
+        "UNSUPPORTED", f"{request.method} is not supported here", 405, headers={"Allow": allow}
+    )
 
 
 async def _route(request: Request, found: Found) -> ASGIApp:
@@ -55,37 +61,25 @@ async def _route(request: Request, found: Found) -> ASGIApp:
         server = request.scope["app"].settings.server
         refuse_cross_site(request, server.public_url, server.trusted_hosts)
     if path.startswith("/api/"):
-        # FastAPI takes scope["app"] for itself: the API finds the DockyardApp here
+        # FastAPI takes scope["app"] for itself: the API finds the app here
         dockyard: HttpApp = request.scope["app"]
         request.scope[API_SCOPE_KEY] = dockyard
         return dockyard.api
-    if path.startswith("/v2"):
-        if found is None:
-            return error_response("UNSUPPORTED", f"no such endpoint: {path[:200]}", 404)
-        _, methods, params = found
-        handler = methods.get(request.method)
-        if handler is None:
-            return error_response(
-                "UNSUPPORTED",
-                f"{request.method} is not supported here",
-                405,
-                headers={"Allow": ", ".join(sorted(methods))},
-            )
+    if found is not None:
+        route, params = found
+        endpoint = route.methods.get(request.method)
+        if endpoint is None:
+            return _not_allowed(request, route.allow)
         if "name" in params:
             validate_name(params["name"])
-        await authorize_v2(request, found[0], params)
-        return await handler(request, **params)
-    if path == token_endpoint.TOKEN_PATH:
-        token_handler = _TOKEN_ROUTES.get(request.method)
-        if token_handler is None:
-            return error_response("UNSUPPORTED", f"{request.method} is not supported here", 405)
-        return await token_handler(request)
-    auth_handler = _AUTH_ROUTES.get((path, request.method))
-    if auth_handler is not None:
-        return await auth_handler(request)
-    plain = _PLAIN_ROUTES.get(path)
-    if plain is not None and request.method in ("GET", "HEAD"):
-        return await plain(request)
+        await authorize_v2(request, route, endpoint, params)
+        return await endpoint.handler(request, **params)
+    fixed = _FIXED.get(path)
+    if fixed is not None:
+        handler = fixed.get(request.method)
+        if handler is None:
+            return _not_allowed(request, ", ".join(sorted(fixed)))
+        return await handler(request)
     return error_response("UNSUPPORTED", f"no such endpoint: {path[:200]}", 404)
 
 
@@ -107,13 +101,11 @@ async def handle_http(app: HttpApp, scope: Scope, receive: Receive, send: Send) 
     is_api = path.startswith("/api/")
     found = match(path) if is_v2 else None
     if found is not None:
-        route = found[0]
+        route = found[0].template
+    elif path in _FIXED:
+        route = path
     else:
-        route = (
-            path
-            if not is_v2 and (path in _PLAIN_ROUTES or path == token_endpoint.TOKEN_PATH)
-            else UNMATCHED
-        )
+        route = UNMATCHED
     start_headers: list[tuple[bytes, bytes]] | None = None
 
     async def send_wrapped(message: Message) -> None:
@@ -170,7 +162,9 @@ async def handle_http(app: HttpApp, scope: Scope, receive: Receive, send: Send) 
         bytes_in = 0 if counted is None else counted.bytes
         app.observe_request((route, scope["method"], status), elapsed, bytes_in, bytes_out)
         if found is not None and status < 400:
-            record_registry_event(app, request, route, found[2], status)
+            endpoint = found[0].methods.get(scope["method"])
+            if endpoint is not None and endpoint.audit is not None:
+                record_registry_event(app, request, endpoint.audit, found[1])
         if app.access_log:
             access_log.info(
                 "%s %s %d",

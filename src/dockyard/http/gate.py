@@ -16,7 +16,7 @@ from dockyard.auth.tokens import TokenInvalid
 from dockyard.errors import Denied, Unauthorized
 from dockyard.http.context import services
 from dockyard.http.hosts import is_own_host
-from dockyard.http.v2.routes import ACCESS
+from dockyard.http.v2.routes import BASE, CATALOG, UPLOADS, Endpoint, Route
 from dockyard.oci.names import validate_name
 
 TOKEN_PATH = "/auth/token"
@@ -131,33 +131,32 @@ async def principal_of(request: Request, auth: AuthService) -> tuple[Principal, 
         raise challenge(request, exc.message) from None
 
 
-_UPLOADS = "/v2/{name}/blobs/uploads/"
-
-
 def _scope_actions(access: str) -> str:
     """The actions a challenge asks for: pushes ask for pull and push, as the reference
     registry's challenges do (a client that pushes also reads what it pushed)."""
     return "pull,push" if access == PUSH else access
 
 
-async def authorize_v2(request: Request, template: str, params: dict[str, str]) -> Principal:
+async def authorize_v2(
+    request: Request, route: Route, endpoint: Endpoint, params: dict[str, str]
+) -> Principal:
     """Let the request through (returning who made it) or raise 401/403."""
     auth = services(request).auth
-    access = ACCESS[template][request.method]
+    access = endpoint.access
     principal, how = await principal_of(request, auth)
     request.state.principal = principal
-    if access == "base":
+    if access == BASE:
         if principal.anonymous:
             raise challenge(request, LOGIN_FIRST)
         return principal
     mount_from: str | None = None
-    if access == "catalog":
+    if access == CATALOG:
         if auth.may_list_catalog(principal):
             return principal
         scopes = ["registry:catalog:*"]
     else:
         name = params["name"]
-        mounting = template == _UPLOADS and "mount" in request.query_params
+        mounting = route.template == UPLOADS and "mount" in request.query_params
         if mounting:
             mount_from = request.query_params.get("from") or None
         allowed = await auth.actions_on(principal, name)

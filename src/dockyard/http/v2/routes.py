@@ -1,4 +1,6 @@
-"""The one route table of the distribution API.
+"""The one route table of the distribution API: for each path, the methods with the
+handler, the access the request needs, and the audit action a success records; the
+path template is the route's metrics label.
 
 Repository names contain slashes, so each pattern is anchored on the fixed
 suffix and takes the name greedily; order matters only for uploads vs blobs.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp
@@ -16,79 +19,97 @@ from dockyard.http.v2 import blobs, manifests, uploads
 
 Handler = Callable[..., Awaitable[ASGIApp]]
 
+BASE = "base"
+"""access: any authenticated client"""
+CATALOG = "catalog"
+"""access: listing every repository"""
+PULL, PUSH, DELETE = "pull", "push", "delete"
+"""access: that registry action on the named repository"""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    handler: Handler
+    access: str
+    audit: str | None = None
+    """the audit action a successful answer records (pull, push, delete)"""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    pattern: re.Pattern[str]
+    template: str
+    """the path template: the metrics label and what the gate keys on"""
+    methods: dict[str, Endpoint]
+
+    @property
+    def allow(self) -> str:
+        return ", ".join(sorted(self.methods))
+
+
 _NAME = r"(?P<name>.+?)"
-# (pattern, template, handlers by method); the template is the route's metrics label
-ROUTES: list[tuple[re.Pattern[str], str, dict[str, Handler]]] = [
-    (re.compile(r"/v2/?"), "/v2/", {"GET": manifests.base, "HEAD": manifests.base}),
-    (re.compile(r"/v2/_catalog"), "/v2/_catalog", {"GET": manifests.catalog}),
-    (
+UPLOADS = "/v2/{name}/blobs/uploads/"
+
+ROUTES: list[Route] = [
+    Route(
+        re.compile(r"/v2/?"),
+        "/v2/",
+        {"GET": Endpoint(manifests.base, BASE), "HEAD": Endpoint(manifests.base, BASE)},
+    ),
+    Route(
+        re.compile(r"/v2/_catalog"), "/v2/_catalog", {"GET": Endpoint(manifests.catalog, CATALOG)}
+    ),
+    Route(
         re.compile(rf"/v2/{_NAME}/manifests/(?P<reference>[^/]+)"),
         "/v2/{name}/manifests/{reference}",
         {
-            "GET": manifests.get_manifest,
-            "HEAD": manifests.head_manifest,
-            "PUT": manifests.put_manifest,
-            "DELETE": manifests.delete_manifest,
+            "GET": Endpoint(manifests.get_manifest, PULL, audit="pull"),
+            "HEAD": Endpoint(manifests.head_manifest, PULL),
+            "PUT": Endpoint(manifests.put_manifest, PUSH, audit="push"),
+            "DELETE": Endpoint(manifests.delete_manifest, DELETE, audit="delete"),
         },
     ),
-    (
+    Route(
         re.compile(rf"/v2/{_NAME}/blobs/uploads/?"),
-        "/v2/{name}/blobs/uploads/",
-        {"POST": uploads.start_upload},
+        UPLOADS,
+        {"POST": Endpoint(uploads.start_upload, PUSH)},
     ),
-    (
+    Route(
         re.compile(rf"/v2/{_NAME}/blobs/uploads/(?P<upload_id>[^/]+)"),
         "/v2/{name}/blobs/uploads/{upload_id}",
         {
-            "GET": uploads.upload_status,
-            "PATCH": uploads.patch_upload,
-            "PUT": uploads.finish_upload,
-            "DELETE": uploads.cancel_upload,
+            "GET": Endpoint(uploads.upload_status, PUSH),
+            "PATCH": Endpoint(uploads.patch_upload, PUSH),
+            "PUT": Endpoint(uploads.finish_upload, PUSH),
+            "DELETE": Endpoint(uploads.cancel_upload, PUSH),
         },
     ),
-    (
+    Route(
         re.compile(rf"/v2/{_NAME}/blobs/(?P<digest>[^/]+)"),
         "/v2/{name}/blobs/{digest}",
-        {"GET": blobs.get_blob, "HEAD": blobs.head_blob, "DELETE": blobs.delete_blob},
+        {
+            "GET": Endpoint(blobs.get_blob, PULL),
+            "HEAD": Endpoint(blobs.head_blob, PULL),
+            "DELETE": Endpoint(blobs.delete_blob, DELETE, audit="delete"),
+        },
     ),
-    (re.compile(rf"/v2/{_NAME}/tags/list"), "/v2/{name}/tags/list", {"GET": manifests.list_tags}),
-    (
+    Route(
+        re.compile(rf"/v2/{_NAME}/tags/list"),
+        "/v2/{name}/tags/list",
+        {"GET": Endpoint(manifests.list_tags, PULL)},
+    ),
+    Route(
         re.compile(rf"/v2/{_NAME}/referrers/(?P<digest>[^/]+)"),
         "/v2/{name}/referrers/{digest}",
-        {"GET": manifests.referrers},
+        {"GET": Endpoint(manifests.referrers, PULL)},
     ),
 ]
 
 
-# The access each route needs, by template and method: "base" (any authenticated
-# client), "catalog", or a registry action on the named repository.
-ACCESS: dict[str, dict[str, str]] = {
-    "/v2/": {"GET": "base", "HEAD": "base"},
-    "/v2/_catalog": {"GET": "catalog"},
-    "/v2/{name}/manifests/{reference}": {
-        "GET": "pull",
-        "HEAD": "pull",
-        "PUT": "push",
-        "DELETE": "delete",
-    },
-    "/v2/{name}/blobs/uploads/": {"POST": "push"},
-    "/v2/{name}/blobs/uploads/{upload_id}": {
-        "GET": "push",
-        "PATCH": "push",
-        "PUT": "push",
-        "DELETE": "push",
-    },
-    "/v2/{name}/blobs/{digest}": {"GET": "pull", "HEAD": "pull", "DELETE": "delete"},
-    "/v2/{name}/tags/list": {"GET": "pull"},
-    "/v2/{name}/referrers/{digest}": {"GET": "pull"},
-}
-assert all(set(ACCESS[t]) == set(m) for _, t, m in ROUTES), "every route method needs an access"
-
-
-def match(path: str) -> tuple[str, dict[str, Handler], dict[str, Any]] | None:
-    """(template, handlers by method, path parameters) of the route `path` is on."""
-    for pattern, template, methods in ROUTES:
-        m = pattern.fullmatch(path)
+def match(path: str) -> tuple[Route, dict[str, Any]] | None:
+    """The route `path` is on, with its path parameters."""
+    for route in ROUTES:
+        m = route.pattern.fullmatch(path)
         if m is not None:
-            return template, methods, m.groupdict()
+            return route, m.groupdict()
     return None
