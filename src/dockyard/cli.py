@@ -102,12 +102,15 @@ def _prepare_database(settings: Any, *, migrate: bool, bootstrap: bool = False) 
 def serve(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
+    # The defaults live in the settings (a config file may change them), so the help
+    # names them itself; `\\[` keeps Rich from taking `[default: …]` for markup.
     host: Annotated[
-        str | None, typer.Option(help="Address to listen on [default: 0.0.0.0].")
+        str | None, typer.Option(help="Address to listen on. \\[default: 0.0.0.0]")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 5000].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on. \\[default: 5000]")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes [default: 1, threads per core].")
+        int | None,
+        typer.Option(help="Worker processes (cores / workers HTTP threads each). \\[default: 1]"),
     ] = None,
 ) -> None:
     """Start the registry (SQLite + local folder unless the config says otherwise)."""
