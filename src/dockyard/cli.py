@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import sys
@@ -98,6 +99,30 @@ def _prepare_database(settings: Any, *, migrate: bool, bootstrap: bool = False) 
         _fail(f"cannot open the metadata database: {exc}")
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on. granian binds with SO_REUSEPORT,
+    so a second server would start beside the first and the kernel would share the
+    connections between them; a probe bound without SO_REUSEPORT fails instead.
+    (SO_REUSEADDR only lets it past connections of an earlier run in TIME_WAIT.)"""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        _fail(f"cannot listen on {host}: {exc.strerror}")
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    _fail(f"port {port} on {host} is already in use")
+                _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
 @app.command()
 def serve(
     config: ConfigOpt = None,
@@ -121,6 +146,7 @@ def serve(
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     settings = _settings(config, overrides)
+    _check_port_free(settings.server.host, settings.server.port)
 
     from dockyard.logs import configure
 
