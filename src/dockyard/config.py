@@ -157,6 +157,12 @@ class RegistrySettings(_Section):
         24.0, gt=0, description="uploads idle this long are purged with their data"
     )
     upload_purge_interval_seconds: float = Field(600.0, gt=0)
+    min_free_bytes: int = Field(
+        16 * MiB,
+        ge=0,
+        description="/readyz fails while the disk of the storage folder or of SQLite has "
+        "less free space than this",
+    )
 
 
 class Settings(BaseSettings):
