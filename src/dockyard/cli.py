@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import sys
@@ -98,16 +99,43 @@ def _prepare_database(settings: Any, *, migrate: bool, bootstrap: bool = False) 
         _fail(f"cannot open the metadata database: {exc}")
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on. granian binds with SO_REUSEPORT,
+    so a second server would start beside the first and the kernel would share the
+    connections between them; a probe bound without SO_REUSEPORT fails instead.
+    (SO_REUSEADDR only lets it past connections of an earlier run in TIME_WAIT.)"""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        _fail(f"cannot listen on {host}: {exc.strerror}")
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    _fail(f"port {port} on {host} is already in use")
+                _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
 @app.command()
 def serve(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
+    # The defaults live in the settings (a config file may change them), so the help
+    # names them itself; `\\[` keeps Rich from taking `[default: …]` for markup.
     host: Annotated[
-        str | None, typer.Option(help="Address to listen on [default: 0.0.0.0].")
+        str | None, typer.Option(help="Address to listen on. \\[default: 0.0.0.0]")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 5000].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on. \\[default: 5000]")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes [default: 1, threads per core].")
+        int | None,
+        typer.Option(help="Worker processes (cores / workers HTTP threads each). \\[default: 1]"),
     ] = None,
 ) -> None:
     """Start the registry (SQLite + local folder unless the config says otherwise)."""
@@ -118,6 +146,7 @@ def serve(
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     settings = _settings(config, overrides)
+    _check_port_free(settings.server.host, settings.server.port)
 
     from dockyard.logs import configure
 

@@ -3,12 +3,13 @@ of a running server (--url, default $DOCKYARD_URL), as a user (--username and
 --password, or $DOCKYARD_USERNAME and $DOCKYARD_PASSWORD) or with a bearer token
 (--token, $DOCKYARD_TOKEN). Output is a table, or JSON with --json."""
 
+import sys
 from typing import Annotated
 
 import typer
 
 from dockyard.cli_admin_access import member_app, robot_app
-from dockyard.cli_api import Api, command, emit, human_size, parse_size, segment
+from dockyard.cli_api import Api, CliError, command, emit, human_size, parse_size, segment
 
 __all__ = ["member_app", "project_app", "robot_app", "user_app"]
 
@@ -22,6 +23,22 @@ project_app = typer.Typer(
 USER_COLUMNS = ["username", "email", "source", "is_admin:admin", "disabled", "last_login_at"]
 
 Project = Annotated[str, typer.Argument(help="The project name.")]
+# Optional on the command line, asked for (twice, hidden) on a terminal: a click
+# `prompt=True` option is listed as required, and prompts even where no one can answer.
+NewPassword = Annotated[
+    str | None,
+    typer.Option(
+        "--new-password", help="The new password (asked for on a terminal when not given)."
+    ),
+]
+
+
+def _new_password(given: str | None) -> str:
+    if given is not None:
+        return given
+    if not sys.stdin.isatty():
+        raise CliError("no new password: give --new-password")
+    return str(typer.prompt("New password", hide_input=True, confirmation_prompt=True))
 
 
 # -- users ----------------------------------------------------------------------
@@ -55,21 +72,17 @@ def user_create(
     api: Api,
     as_json: bool,
     username: str,
-    new_password: Annotated[
-        str,
-        typer.Option(
-            "--new-password",
-            prompt=True,
-            hide_input=True,
-            confirmation_prompt=True,
-            help="The user's password (asked for when not given).",
-        ),
-    ],
+    new_password: NewPassword = None,
     email: Annotated[str | None, typer.Option()] = None,
     admin: Annotated[bool, typer.Option("--admin", help="A system administrator.")] = False,
 ) -> None:
     """Create a local user."""
-    body = {"username": username, "password": new_password, "email": email, "is_admin": admin}
+    body = {
+        "username": username,
+        "password": _new_password(new_password),
+        "email": email,
+        "is_admin": admin,
+    }
     emit(api.call("POST", "/users", json=body), USER_COLUMNS, as_json)
 
 
@@ -78,15 +91,13 @@ def user_passwd(
     api: Api,
     as_json: bool,
     username: str,
-    new_password: Annotated[
-        str, typer.Option("--new-password", prompt=True, hide_input=True, confirmation_prompt=True)
-    ],
+    new_password: NewPassword = None,
     current_password: Annotated[
         str | None, typer.Option(help="Needed to change your own password.")
     ] = None,
 ) -> None:
     """Change a password (your own needs --current-password)."""
-    body = {"password": new_password}
+    body = {"password": _new_password(new_password)}
     if current_password is not None:
         body["current_password"] = current_password
     user = api.call("PATCH", f"/users/{segment(username)}", json=body)

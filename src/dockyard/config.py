@@ -146,11 +146,23 @@ class RegistrySettings(_Section):
     mount_without_from: bool = Field(
         True, description="POST ?mount= without from= links a blob the registry already has"
     )
-    upload_lease_seconds: float = Field(60.0, gt=0)
+    upload_lease_seconds: float = Field(
+        20.0,
+        gt=0,
+        description="a writing request's hold on its upload, renewed 4 times per period "
+        "while it streams; a holder on another host that stops renewing is taken over "
+        "after this long (a dead one on the same host at once)",
+    )
     upload_max_age_hours: float = Field(
         24.0, gt=0, description="uploads idle this long are purged with their data"
     )
     upload_purge_interval_seconds: float = Field(600.0, gt=0)
+    min_free_bytes: int = Field(
+        16 * MiB,
+        ge=0,
+        description="/readyz fails while the disk of the storage folder or of SQLite has "
+        "less free space than this",
+    )
 
 
 class Settings(BaseSettings):

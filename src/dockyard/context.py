@@ -16,6 +16,7 @@ from dockyard.auth.audit import AuditLog
 from dockyard.auth.service import AuthService
 from dockyard.cache.base import Cache
 from dockyard.config import Settings
+from dockyard.diskspace import SpaceWatch
 from dockyard.metadata.identity_stores import Identity
 from dockyard.metadata.records import MetadataStore
 from dockyard.registry.blobs import BlobService
@@ -42,6 +43,7 @@ class Services:
     members: MemberService
     robots: RobotService
     repositories: RepositoryService
+    space: SpaceWatch
 
     async def close(self) -> None:
         self.auth.close()

@@ -122,6 +122,16 @@ class TooManyRequests(DockyardError):
         self.retry_after = max(1, round(retry_after))
 
 
+class Unavailable(DockyardError):
+    """service unavailable"""
+
+    code = "UNAVAILABLE"
+
+    def __init__(self, message: str = "", headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers = headers or {}
+
+
 class QuotaExceeded(Denied):
     """project quota exceeded"""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from dockyard.accounts.guard import Guard
 from dockyard.accounts.projects import MemberService, ProjectService
@@ -19,8 +20,9 @@ from dockyard.cache.base import Cache, NullCache
 from dockyard.cache.local import LocalCache
 from dockyard.cache.redis import RedisCache
 from dockyard.capabilities import Capability
-from dockyard.config import MemoryStorage, S3Storage, Settings
+from dockyard.config import FilesystemStorage, MemoryStorage, S3Storage, Settings
 from dockyard.context import Services
+from dockyard.diskspace import SpaceWatch
 from dockyard.metadata.engine import is_sqlite
 from dockyard.metadata.identity_stores import Identity
 from dockyard.metadata.sql import SqlMetadataStore
@@ -74,6 +76,17 @@ def build_cache(settings: Settings) -> Cache:
         max_bytes=settings.cache.max_bytes,
         ttl=settings.cache.ttl_seconds,
     )
+
+
+def build_space_watch(settings: Settings) -> SpaceWatch:
+    """The local folders whose disk must have room: blob storage's and SQLite's."""
+    folders = []
+    if isinstance(settings.storage, FilesystemStorage):
+        folders.append(settings.storage_root)
+    url = settings.database_url
+    if is_sqlite(url) and ":///" in url:
+        folders.append(Path(url.split(":///", 1)[1]).parent)
+    return SpaceWatch(folders, settings.registry.min_free_bytes)
 
 
 async def signing_key(settings: Settings, identity: Identity) -> str:
@@ -135,6 +148,8 @@ async def build_services(
         **cache_counting,
     )
     guard = Guard(auth, identity, audit)
+    if metrics is not None:
+        audit.lost = metrics.audit_lost.inc
     services = Services(
         settings=settings,
         storage=storage,
@@ -160,6 +175,7 @@ async def build_services(
         repositories=RepositoryService(
             identity, store, manifests, cache, auth, guard, delete_enabled=reg.delete_enabled
         ),
+        space=build_space_watch(settings),
     )
     for capability in capabilities:
         if capability.pull_policies is not None:

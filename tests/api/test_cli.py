@@ -168,3 +168,78 @@ def test_failures_are_one_line(registry: Registry) -> None:
     assert "not a member" in one_line_failure(
         dockyard(registry, "member", "remove", registry.project(), "nobody")
     )
+
+
+def _on_terminal(args: list[str], env: dict[str, str], answers: list[tuple[str, str]]) -> str:
+    """Run `dockyard *args` on a pseudo-terminal of its own, answering each prompt
+    (text it waits for, then the line to type); return everything it printed.
+    click prints a hidden prompt's last space only once echo is off: wait for it."""
+    import pty
+    import select
+    import signal
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session leader whose controlling terminal is the pty
+        os.execve(sys.executable, [sys.executable, "-m", "dockyard", *args], env)
+    seen = b""
+    pending = list(answers)
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 30)
+            assert ready, f"no output for 30 s; so far: {seen!r}"
+            try:
+                got = os.read(fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not got:
+                break
+            seen += got
+            if pending and pending[0][0].encode() in seen.rsplit(b"\n", 1)[-1]:
+                os.write(fd, pending.pop(0)[1].encode() + b"\n")
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert not pending, f"never asked {pending}; printed {seen!r}"
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    return seen.decode(errors="replace")
+
+
+def test_new_password_is_asked_for_not_required(registry: Registry) -> None:
+    for command in ("create", "passwd"):
+        done = dockyard(None, "user", command, "--help")
+        line = next(x for x in done.stdout.splitlines() if "--new-password" in x)
+        assert "*" not in line.split("--new-password")[0], line  # not marked required
+        assert "required" not in done.stdout.split("--new-password")[1].split("--")[0]
+    # no terminal to ask on: one line, nothing created
+    name = unique("prompted")
+    line = one_line_failure(dockyard(registry, "user", "create", name))
+    assert line == "dockyard: no new password: give --new-password"
+    with registry.admin() as admin:
+        assert admin.get(f"/users/{name}").status_code == 404
+    # on a terminal: asked twice, hidden, then used
+    user, password = registry.server.admin
+    env = {
+        **os.environ,
+        "DOCKYARD_URL": registry.url,
+        "DOCKYARD_USERNAME": user,
+        "DOCKYARD_PASSWORD": password,
+    }
+    secret = "typed-at-the-prompt"
+    printed = _on_terminal(
+        ["user", "create", name, "--json"],
+        env,
+        [("New password: ", secret), ("Repeat for confirmation: ", secret)],
+    )
+    assert secret not in printed  # hidden input is not echoed
+    assert httpx.get(f"{registry.url}/v2/", auth=(name, secret)).status_code == 200
+    changed = "changed-at-the-prompt"
+    _on_terminal(
+        ["user", "passwd", name],
+        env,
+        [("New password: ", changed), ("Repeat for confirmation: ", changed)],
+    )
+    assert httpx.get(f"{registry.url}/v2/", auth=(name, changed)).status_code == 200
+    assert httpx.get(f"{registry.url}/v2/", auth=(name, secret)).status_code == 401

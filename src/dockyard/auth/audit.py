@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dockyard.diskspace import is_no_space
 from dockyard.metadata.identity import AuditEvent
 from dockyard.metadata.identity_stores import AuditStore
 
@@ -27,6 +29,10 @@ FLUSH_SECONDS = 1.0
 MAX_BUFFERED = 50_000
 
 
+def _uncounted(amount: float = 1) -> None:
+    return None
+
+
 class AuditLog:
     def __init__(self, store: AuditStore, *, log_pulls: bool) -> None:
         self._store = store
@@ -34,6 +40,15 @@ class AuditLog:
         self._pending: dict[tuple[str, ...], tuple[AuditEvent, int]] = {}
         self._task: asyncio.Task[None] | None = None
         self._dropped = 0
+        self.lost: Callable[[float], None] = _uncounted
+        """counts audit entries that could not be recorded (a metric; services.py)"""
+
+    def _lose(self, count: int, why: str, exc: BaseException | None = None) -> None:
+        self.lost(count)
+        if exc is None or is_no_space(exc):
+            log.error("%d audit entries were not recorded: %s", count, why)
+        else:
+            log.error("%d audit entries were not recorded: %s", count, why, exc_info=exc)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -50,8 +65,8 @@ class AuditLog:
         """Record now (changes and logins)."""
         try:
             await self._store.add_audit([_stamped(event)])
-        except Exception:
-            log.exception("could not write audit entry %s %s", event.action, event.resource)
+        except Exception as exc:
+            self._lose(1, f"{event.action} {event.resource}: {type(exc).__name__}: {exc}", exc)
 
     def buffer(self, event: AuditEvent) -> None:
         """Record within a second (registry traffic)."""
@@ -83,12 +98,12 @@ class AuditLog:
                 event = AuditEvent(**{**_fields(event), "detail": detail})
             events.append(event)
         if self._dropped:
-            log.warning("audit buffer was full: %d entries were not recorded", self._dropped)
+            self._lose(self._dropped, "the audit buffer was full")
             self._dropped = 0
         try:
             await self._store.add_audit(events)
-        except Exception:
-            log.exception("could not write %d audit entries", len(events))
+        except Exception as exc:
+            self._lose(len(events), f"{type(exc).__name__}: {exc}", exc)
 
     async def _run(self) -> None:
         while True:

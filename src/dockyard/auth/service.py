@@ -16,6 +16,7 @@ from dockyard.auth.identity import ExternalIdentity, IdentityProviderUnavailable
 from dockyard.auth.passwords import HashingPool, hash_password, verify_secret
 from dockyard.auth.permissions import ANONYMOUS, PULL, Principal, principal_actions, project_of
 from dockyard.auth.tokens import TokenInvalid, TokenService
+from dockyard.diskspace import unless_full
 from dockyard.errors import TooManyRequests, Unauthorized
 from dockyard.metadata.identity import (
     AuditEvent,
@@ -115,17 +116,22 @@ class AuthService:
         lock the account for anyone else."""
         pair, by_address = _pair_key(username, address), f"addr:{address}"
         now = time.time()
-        admitted, until = await self.store.audit.take_login_attempt(pair, now, self._pair_rule)
+        admitted, until = await self._take_attempt(pair, now, self._pair_rule)
         self._note_backoff(pair, until, now)
         if admitted:
-            admitted, until = await self.store.audit.take_login_attempt(
-                by_address, now, self._address_rule
-            )
+            admitted, until = await self._take_attempt(by_address, now, self._address_rule)
             if not admitted:
                 await self.store.audit.forgive_login_attempt(pair, self._pair_rule, reset=False)
         if not admitted:
             raise _throttled(username, until - now)
         return pair, by_address
+
+    async def _take_attempt(self, key: str, now: float, rule: ThrottleRule) -> tuple[bool, float]:
+        """take_login_attempt; on a full disk the attempt goes uncounted (and is logged),
+        so a login is still answered 401 or 200, not refused for the disk's sake."""
+        taking = self.store.audit.take_login_attempt(key, now, rule)
+        taken = await unless_full(taking, "login attempt")
+        return (True, 0.0) if taken is None else taken
 
     def _note_backoff(self, pair: str, until: float, now: float) -> None:
         """Remember locally that `pair` backs off until `until`: a recently verified
@@ -147,8 +153,13 @@ class AuthService:
 
     async def _uncount(self, keys: tuple[str, str], *, succeeded: bool) -> None:
         """Take back an attempt counted by _count_attempt: it was no failure."""
-        await self.store.audit.forgive_login_attempt(keys[0], self._pair_rule, reset=succeeded)
-        await self.store.audit.forgive_login_attempt(keys[1], self._address_rule, reset=False)
+        audit = self.store.audit
+        await unless_full(
+            audit.forgive_login_attempt(keys[0], self._pair_rule, reset=succeeded), "login attempt"
+        )
+        await unless_full(
+            audit.forgive_login_attempt(keys[1], self._address_rule, reset=False), "login attempt"
+        )
         if succeeded:
             self._backoff.pop(keys[0], None)
 
@@ -262,7 +273,7 @@ class AuthService:
         if user.disabled:
             raise await self._failed(username, address, "user disabled")
         await self._uncount(counted, succeeded=True)
-        await self.store.users.record_login(user.username, _now())
+        await unless_full(self.store.users.record_login(user.username, _now()), "login time")
         principal = _user_principal(user)
         self._remember(key, _marker(user) or "", _LDAP_TTL if via == "ldap" else _VERIFIED_TTL)
         await self._succeeded(principal, address, via)

@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import errors as e
+from dockyard.diskspace import is_no_space, unavailable
 from dockyard.http import health, metrics, oidc
 from dockyard.http import token as token_endpoint
 from dockyard.http.api.routing import SCOPE_KEY as API_SCOPE_KEY
@@ -139,9 +140,14 @@ async def handle_http(app: HttpApp, scope: Scope, receive: Receive, send: Send) 
         except ClientDisconnect:
             log.info("client disconnected during %s %s", scope["method"], scope["path"][:200])
             return
-        except Exception:
-            log.exception("unhandled error in %s %s", scope["method"], scope["path"][:200])
-            response = error_response("UNKNOWN", "internal server error", 500)
+        except Exception as exc:
+            if not is_no_space(exc):
+                log.exception("unhandled error in %s %s", scope["method"], scope["path"][:200])
+                response = error_response("UNKNOWN", "internal server error", 500)
+            else:
+                app.services.space.full(exc, f"{scope['method']} {scope['path'][:200]}")
+                full = unavailable()
+                response = render(full, full.headers)
         try:
             await response(scope, receive_counted, send_wrapped)
         except Exception:

@@ -25,6 +25,7 @@ STATUS: dict[str, int] = {
     "DENIED": 403,
     "UNSUPPORTED": 405,
     "TOOMANYREQUESTS": 429,
+    "UNAVAILABLE": 503,  # the reference registry's code (errcode.ErrorCodeUnavailable)
     "PAGINATION_NUMBER_INVALID": 400,  # reference registry's code for a bad `n`
     # management API only (never on /v2/)
     "CONFLICT": 409,

@@ -29,6 +29,10 @@ async def readyz(request: Request) -> Response:
         except Exception as exc:
             log.warning("readiness check %s failed: %s", name, exc)
             checks[name] = f"failed: {type(exc).__name__}"
+    full = await asyncio.to_thread(services.space.problem)
+    if full is not None:
+        log.warning("readiness check disk failed: %s", full)
+    checks["disk"] = "ok" if full is None else f"failed: no space: {full}"
     ok = all(v == "ok" for v in checks.values())
     redis_ping = getattr(services.cache, "ping", None)
     if redis_ping is not None:  # reported, but a shared cache outage only degrades

@@ -32,6 +32,7 @@ class UploadRecord:
     offset: int
     started_at: datetime
     lease_until: datetime | None
+    lease_holder: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +85,18 @@ class MetadataStore(Protocol):
     async def get_upload_by_id(self, upload_id: str) -> UploadRecord | None: ...
 
     async def lease_upload(
-        self, repository: str, upload_id: str, offset: int | None, seconds: float
+        self,
+        repository: str,
+        upload_id: str,
+        offset: int | None,
+        seconds: float,
+        *,
+        holder: str = "",
+        take_from: str | None = None,
     ) -> int | None:
-        """Claim the upload for writing if nobody holds it (and, when `offset` is
-        given, only if it is there); return its offset, or None if not claimed."""
+        """Claim the upload for `holder` if nobody holds it, or if `take_from` still
+        does (and, when `offset` is given, only if it is there); return its offset,
+        or None if not claimed."""
         ...
 
     async def lease_upload_refresh(self, upload_id: str, seconds: float) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 # The Alembic revision this code was written against; the server refuses any other.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 metadata = MetaData()
 
@@ -123,6 +123,8 @@ uploads = Table(
     Column("offset", BigInteger, nullable=False),
     # A writer holds the upload until this time; stops two PATCHes interleaving.
     Column("lease_until", DateTime(timezone=True)),
+    # who holds it (registry.holders): a holder known to be dead is taken over at once (0004)
+    Column("lease_holder", String(255)),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

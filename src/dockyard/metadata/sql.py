@@ -299,6 +299,7 @@ class SqlMetadataStore:
             offset=int(row.offset),
             started_at=_utc(row.started_at) or _now(),
             lease_until=_utc(row.lease_until),
+            lease_holder=row.lease_holder,
         )
 
     async def create_upload(self, repository: str, upload_id: str) -> UploadRecord:
@@ -331,21 +332,31 @@ class SqlMetadataStore:
         return None if row is None else self._upload(row, row.repository)
 
     async def lease_upload(
-        self, repository: str, upload_id: str, offset: int | None, seconds: float
+        self,
+        repository: str,
+        upload_id: str,
+        offset: int | None,
+        seconds: float,
+        *,
+        holder: str = "",
+        take_from: str | None = None,
     ) -> int | None:
         u = s.uploads
         now = _now()
-        conds = [
-            u.c.id == upload_id,
-            u.c.repository_id == _repo_id_of(repository),
-            (u.c.lease_until.is_(None)) | (u.c.lease_until < now),
-        ]
+        free = (u.c.lease_until.is_(None)) | (u.c.lease_until < now)
+        if take_from is not None:
+            free = free | (u.c.lease_holder == take_from)
+        conds = [u.c.id == upload_id, u.c.repository_id == _repo_id_of(repository), free]
         if offset is not None:
             conds.append(u.c.offset == offset)
         q = (
             update(u)
             .where(*conds)
-            .values(lease_until=now + dt.timedelta(seconds=seconds), updated_at=now)
+            .values(
+                lease_until=now + dt.timedelta(seconds=seconds),
+                lease_holder=holder or None,
+                updated_at=now,
+            )
             .returning(u.c.offset)
         )
         async with self._write.begin() as conn:
@@ -368,7 +379,7 @@ class SqlMetadataStore:
             await conn.execute(
                 update(u)
                 .where(u.c.id == upload_id)
-                .values(offset=offset, lease_until=None, updated_at=_now())
+                .values(offset=offset, lease_until=None, lease_holder=None, updated_at=_now())
             )
 
     async def delete_upload(self, upload_id: str) -> bool:

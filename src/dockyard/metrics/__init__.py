@@ -244,6 +244,12 @@ class Metrics:
             Counter("dockyard_uploads_failed", "Blob uploads that ended in an error "
                     "(digest or size mismatch, body cut off)", registry=owned),
         )  # fmt: skip
+        self.audit_lost = Counter(
+            "dockyard_audit_entries_lost",
+            "Audit entries that could not be recorded (database unavailable or full, "
+            "buffer full); each loss is also logged",
+            registry=owned,
+        )
         self._pool = Gauge(
             "dockyard_db_pool_connections",
             "Metadata database connections, in use or idle in the pool",

@@ -22,6 +22,7 @@ from dockyard.errors import (
 from dockyard.metadata.records import BlobRecord, MetadataStore, UploadRecord
 from dockyard.oci.digest import parse_digest
 from dockyard.registry.hashing import DEFAULT_ALGORITHM, HasherCache, catch_up
+from dockyard.registry.holders import current_holder, holder_is_dead
 from dockyard.storage import layout
 from dockyard.storage.base import FileWriter, PathNotFound, StorageDriver
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Body = AsyncIterator[bytes]
-LEASE_REFRESH_SECONDS = 15.0
+LEASE_RENEWALS = 4  # a streaming request renews its lease this many times per lease period
 PIPE_BYTES = 1 << 20
 
 
@@ -123,7 +124,8 @@ class UploadService:
         the event loop while the piece before is hashed in a thread (hashlib
         releases the GIL), so hashing overlaps receiving and writing."""
         written = 0
-        next_refresh = time.monotonic() + LEASE_REFRESH_SECONDS
+        every = self._lease / LEASE_RENEWALS
+        next_refresh = time.monotonic() + every
         parts: list[bytes] = []
         held = 0
         hashing: asyncio.Future[None] | None = None
@@ -140,7 +142,7 @@ class UploadService:
                     hashing = await self._pipe(writer, hasher, parts, hashing)
                     parts, held = [], 0
                 if upload_id is not None and time.monotonic() > next_refresh:
-                    next_refresh = time.monotonic() + LEASE_REFRESH_SECONDS
+                    next_refresh = time.monotonic() + every
                     await self._store.lease_upload_refresh(upload_id, self._lease)
             if parts:
                 hashing = await self._pipe(writer, hasher, parts, hashing)
@@ -170,13 +172,30 @@ class UploadService:
             raise
         return started
 
+    async def _take_lease(self, repository: str, upload_id: str) -> int | None:
+        """Lease the upload for this process; the offset, or None if a live holder has it.
+        A holder known to be dead (crashed, killed) is taken over at once."""
+        me = current_holder()
+        leased = await self._store.lease_upload(repository, upload_id, None, self._lease, holder=me)
+        if leased is not None:
+            return leased
+        rec = await self.status(repository, upload_id)  # 404 if it is unknown
+        if not holder_is_dead(rec.lease_holder):
+            return None
+        leased = await self._store.lease_upload(
+            repository, upload_id, None, self._lease, holder=me, take_from=rec.lease_holder
+        )
+        if leased is not None:
+            log.info("upload %s: took over the lease of a writer that is gone", upload_id)
+        return leased
+
     async def append(self, repository: str, upload_id: str, body: Body, chunk: Chunk) -> int:
         """Append one PATCH (or a final PUT's) body; return the new offset.
 
         A body that does not arrive whole (client gone, wrong length) leaves the
         upload exactly where it was."""
-        leased = await self._store.lease_upload(repository, upload_id, None, self._lease)
-        if leased is None:  # unknown (404), or another request holds it (416)
+        leased = await self._take_lease(repository, upload_id)
+        if leased is None:  # another request holds it (416)
             rec = await self.status(repository, upload_id)
             raise RangeInvalid(
                 "another request is writing to this upload", current_offset=rec.offset
@@ -220,9 +239,8 @@ class UploadService:
         expected = parse_digest(digest)
         if body is not None:
             await self.append(repository, upload_id, body, chunk)
-        leased = await self._store.lease_upload(repository, upload_id, None, self._lease)
+        leased = await self._take_lease(repository, upload_id)
         if leased is None:
-            await self.status(repository, upload_id)  # 404 if it is unknown
             raise BlobUploadInvalid("another request is writing to this upload")
         size = leased
         try:

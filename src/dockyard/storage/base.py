@@ -16,6 +16,10 @@ class StorageError(Exception):
     """A storage backend failed; the message names the operation and the key."""
 
 
+class StorageFull(StorageError):
+    """The backend has no space left (ENOSPC, EDQUOT): retryable, not a bug."""
+
+
 class PathNotFound(StorageError):
     def __init__(self, path: str) -> None:
         super().__init__(f"path not found: {path}")

@@ -11,9 +11,16 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from dockyard.storage.base import FileInfo, InvalidOffset, PathNotFound, StorageError
+from dockyard.storage.base import FileInfo, InvalidOffset, PathNotFound, StorageError, StorageFull
 
 READ_CHUNK = 1 << 20
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _failed(what: str, exc: OSError) -> StorageError:
+    """The driver's error for an OSError; StorageFull when the disk or quota is full."""
+    kind = StorageFull if exc.errno in _NO_SPACE else StorageError
+    return kind(f"{what}: {exc.strerror}")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -58,7 +65,7 @@ class _FsWriter:
                 view = view[n:]
                 self._size += n
         except OSError as exc:
-            raise StorageError(f"write {self._path}: {exc.strerror}") from exc
+            raise _failed(f"write {self._path}", exc) from exc
         self._unflushed += len(data)
         if (
             self._driver.fsync
@@ -76,7 +83,7 @@ class _FsWriter:
             try:
                 await flush
             except OSError as exc:
-                raise StorageError(f"fdatasync {self._path}: {exc.strerror}") from exc
+                raise _failed(f"fdatasync {self._path}", exc) from exc
 
     async def commit(self) -> None:
         await self._settle()
@@ -85,7 +92,7 @@ class _FsWriter:
         try:
             await asyncio.to_thread(os.fsync, self._fd)
         except OSError as exc:
-            raise StorageError(f"fsync {self._path}: {exc.strerror}") from exc
+            raise _failed(f"fsync {self._path}", exc) from exc
 
     async def cancel(self) -> None:
         with contextlib.suppress(StorageError):  # the bytes are being discarded anyway
@@ -155,7 +162,7 @@ class FilesystemDriver:
         try:
             await asyncio.to_thread(self._put_sync, path, data)
         except OSError as exc:
-            raise StorageError(f"write {path}: {exc.strerror}") from exc
+            raise _failed(f"write {path}", exc) from exc
 
     async def reader(
         self, path: str, offset: int = 0, length: int | None = None
@@ -206,7 +213,7 @@ class FilesystemDriver:
         try:
             fd = self._open_writer(path, offset)
         except OSError as exc:
-            raise StorageError(f"open {path}: {exc.strerror}") from exc
+            raise _failed(f"open {path}", exc) from exc
         return _FsWriter(self, path, fd, offset)
 
     def _move_sync(self, src: str, dst: str) -> None:
@@ -222,7 +229,7 @@ class FilesystemDriver:
         try:
             await asyncio.to_thread(self._move_sync, src, dst)
         except OSError as exc:
-            raise StorageError(f"move {src} -> {dst}: {exc.strerror}") from exc
+            raise _failed(f"move {src} -> {dst}", exc) from exc
 
     def _delete_sync(self, path: str) -> None:
         full = self._full(path)

@@ -24,11 +24,12 @@ from starlette.types import Receive, Scope, Send
 
 from dockyard import __version__
 from dockyard.capabilities import Capability
+from dockyard.diskspace import is_no_space, unavailable
 from dockyard.errors import DockyardError
 from dockyard.http.api import audit, members, projects, repositories, robots, users
 from dockyard.http.api.docs import REQUIRED, SECURITY_SCHEMES
 from dockyard.http.api.models import PATTERN_WORDS
-from dockyard.http.api.routing import PREFIX
+from dockyard.http.api.routing import PREFIX, SCOPE_KEY
 from dockyard.http.errors import error_response, render, status_for
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    if is_no_space(exc):  # a full disk is retryable, not a bug (logged in ApiEntry)
+        full = unavailable()
+        return render(full, full.headers)
     return error_response("UNKNOWN", "internal server error", 500)
 
 
@@ -190,5 +194,10 @@ class ApiEntry:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.app(scope, receive, send)
-        except Exception:
-            log.exception("unhandled error in %s %s", scope["method"], scope["path"][:200])
+        except Exception as exc:
+            where = f"{scope['method']} {scope['path'][:200]}"
+            dockyard = scope.get(SCOPE_KEY)
+            if not is_no_space(exc) or dockyard is None:
+                log.exception("unhandled error in %s", where)
+            else:
+                dockyard.services.space.full(exc, where)
