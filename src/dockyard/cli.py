@@ -59,44 +59,31 @@ def _settings(config: Path | None, overrides: dict[str, Any]) -> Any:
 
 
 def _prepare_database(settings: Any, *, migrate: bool, bootstrap: bool = False) -> None:
-    from dockyard.auth.bootstrap import ADMIN_PASSWORD_ENV, ensure_admin
-    from dockyard.metadata.engine import is_sqlite
-    from dockyard.metadata.migrate import upgrade
-    from dockyard.metadata.sql import SqlMetadataStore
-    from dockyard.metadata.sql_identity import sql_identity
+    from dockyard.auth.bootstrap import ADMIN_PASSWORD_ENV
+    from dockyard.services import prepare_database
 
-    url = settings.database_url
-    if is_sqlite(url):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-
-    async def run() -> None:
-        if migrate:
-            await upgrade(url)
-        store = SqlMetadataStore(url, pool_size=1)
-        try:
-            await store.check_schema()
-            if bootstrap:
-                admin = settings.auth.admin_username
-                generated = await ensure_admin(
-                    sql_identity(store).users, admin, os.environ.get(ADMIN_PASSWORD_ENV)
-                )
-                if generated is not None:
-                    # Shown once, on the console only: the log never carries it.
-                    typer.echo(
-                        f"dockyard: created administrator {admin!r} with password {generated}\n"
-                        f"dockyard: it is stored only as a hash and will not be shown again; "
-                        f"set {ADMIN_PASSWORD_ENV} before the first start to choose it",
-                        err=True,
-                    )
-        finally:
-            await store.close()
-
+    admin = settings.auth.admin_username
     try:
-        asyncio.run(run())
+        generated = asyncio.run(
+            prepare_database(
+                settings,
+                migrate=migrate,
+                admin_password=os.environ.get(ADMIN_PASSWORD_ENV) if bootstrap else None,
+                bootstrap=bootstrap,
+            )
+        )
     except (SchemaError, ConfigError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot open the metadata database: {exc}")
+    if generated is not None:
+        # Shown once, on the console only: the log never carries it.
+        typer.echo(
+            f"dockyard: created administrator {admin!r} with password {generated}\n"
+            f"dockyard: it is stored only as a hash and will not be shown again; "
+            f"set {ADMIN_PASSWORD_ENV} before the first start to choose it",
+            err=True,
+        )
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -12,6 +12,7 @@ from dockyard.accounts.repositories import RepositoryService
 from dockyard.accounts.robots import RobotService
 from dockyard.accounts.users import UserService
 from dockyard.auth.audit import AuditLog
+from dockyard.auth.bootstrap import ensure_admin
 from dockyard.auth.passwords import new_secret
 from dockyard.auth.service import AuthService
 from dockyard.auth.sessions import Sessions
@@ -25,6 +26,7 @@ from dockyard.context import Services
 from dockyard.diskspace import SpaceWatch
 from dockyard.metadata.engine import is_sqlite
 from dockyard.metadata.identity_stores import Identity
+from dockyard.metadata.migrate import upgrade
 from dockyard.metadata.sql import SqlMetadataStore
 from dockyard.metadata.sql_identity import sql_identity
 from dockyard.metrics import Metrics
@@ -181,3 +183,25 @@ async def build_services(
         if capability.pull_policies is not None:
             manifests.pull_policies.extend(capability.pull_policies(services))
     return services
+
+
+async def prepare_database(
+    settings: Settings, *, migrate: bool, admin_password: str | None, bootstrap: bool
+) -> str | None:
+    """Migrate (or only check) the metadata schema; on an empty database with
+    `bootstrap`, create the first administrator. The generated password, if one was
+    generated, is returned for the console (never logged)."""
+    url = settings.database_url
+    if is_sqlite(url):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        await upgrade(url)
+    store = SqlMetadataStore(url, pool_size=1)
+    try:
+        await store.check_schema()
+        if not bootstrap:
+            return None
+        users = sql_identity(store).users
+        return await ensure_admin(users, settings.auth.admin_username, admin_password)
+    finally:
+        await store.close()
