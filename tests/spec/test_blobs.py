@@ -23,8 +23,8 @@ def test_health_and_ready(client: httpx.Client) -> None:
     assert r.status_code == 200
     checks = r.json()["checks"]
     assert checks["database"] == "ok" and checks["storage"] == "ok"
-    assert set(checks) <= {"database", "storage", "redis"}
-    assert checks.get("redis", "ok") == "ok"
+    assert set(checks) <= {"database", "storage", "redis", "disk"}
+    assert checks.get("redis", "ok") == "ok" and checks.get("disk", "ok") == "ok"
 
 
 def test_blob_head_get(client: httpx.Client) -> None:

@@ -52,7 +52,7 @@ Found = tuple[Route, dict[str, Any]] | None
 
 def _not_allowed(request: Request, allow: str) -> ASGIApp:
     return error_response(
-        "UNSUPPORTED", f"{request.method} is not supported here", 405, headers={"Allow": allow}
+        e.UNSUPPORTED, f"{request.method} is not supported here", headers={"Allow": allow}
     )
 
 
@@ -81,7 +81,7 @@ async def _route(request: Request, found: Found) -> ASGIApp:
         if handler is None:
             return _not_allowed(request, ", ".join(sorted(fixed)))
         return await handler(request)
-    return error_response("UNSUPPORTED", f"no such endpoint: {path[:200]}", 404)
+    return error_response(e.NO_SUCH_ENDPOINT, f"no such endpoint: {path[:200]}")
 
 
 async def handle_http(app: HttpApp, scope: Scope, receive: Receive, send: Send) -> None:
@@ -136,18 +136,18 @@ async def handle_http(app: HttpApp, scope: Scope, receive: Receive, send: Send) 
         try:
             response = await _route(request, found)
         except e.DockyardError as exc:
-            response = render(exc, getattr(exc, "headers", None))
+            response = render(exc)
         except ClientDisconnect:
             log.info("client disconnected during %s %s", scope["method"], scope["path"][:200])
             return
         except Exception as exc:
             if not is_no_space(exc):
                 log.exception("unhandled error in %s %s", scope["method"], scope["path"][:200])
-                response = error_response("UNKNOWN", "internal server error", 500)
+                response = error_response(e.UNKNOWN)
             else:
                 app.services.space.full(exc, f"{scope['method']} {scope['path'][:200]}")
                 full = unavailable()
-                response = render(full, full.headers)
+                response = render(full)
         try:
             await response(scope, receive_counted, send_wrapped)
         except Exception:
@@ -157,7 +157,7 @@ async def handle_http(app: HttpApp, scope: Scope, receive: Receive, send: Send) 
                 )
                 return
             log.exception("could not send response for %s %s", scope["method"], scope["path"][:200])
-            await error_response("UNKNOWN", "internal server error", 500)(
+            await error_response(e.UNKNOWN)(
                 scope, receive_counted, send_wrapped
             )
     finally:

@@ -9,6 +9,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from dockyard import errors as e
 from dockyard.auth.identity import IdentityProviderUnavailable
 from dockyard.auth.oidc import OidcLoginError
 from dockyard.auth.sessions import PENDING_COOKIE, PENDING_SECONDS, SESSION_COOKIE, SESSION_SECONDS
@@ -37,12 +38,12 @@ def _secure(request: Request) -> bool:
 async def login(request: Request) -> Response:
     auth = services(request).auth
     if auth.oidc is None:
-        return error_response("UNSUPPORTED", "OpenID Connect login is not enabled", 404)
+        return error_response(e.NO_SUCH_ENDPOINT, "OpenID Connect login is not enabled")
     try:
         url, pending = await auth.oidc.begin(_redirect_uri(request))
     except IdentityProviderUnavailable as exc:
         log.error("OIDC provider unavailable: %s", exc)
-        return error_response("UNAVAILABLE", "the identity provider is unavailable", 503)
+        return error_response(e.UNAVAILABLE, "the identity provider is unavailable")
     response = RedirectResponse(url, status_code=302)
     response.set_cookie(
         PENDING_COOKIE,
@@ -60,11 +61,11 @@ async def callback(request: Request) -> Response:
     svc = services(request)
     auth = svc.auth
     if auth.oidc is None:
-        return error_response("UNSUPPORTED", "OpenID Connect login is not enabled", 404)
+        return error_response(e.NO_SUCH_ENDPOINT, "OpenID Connect login is not enabled")
     address = client_address(request)
     pending = auth.sessions.read_pending(request.cookies.get(PENDING_COOKIE, ""))
     if pending is None:
-        return error_response("UNAUTHORIZED", "no login in progress (or it expired)", 401)
+        return error_response(e.UNAUTHORIZED, "no login in progress (or it expired)")
     try:
         identity = await auth.oidc.finish(pending, request.query_params)
         user = await auth.sync_external_user(
@@ -72,7 +73,7 @@ async def callback(request: Request) -> Response:
         )
     except IdentityProviderUnavailable as exc:
         log.error("OIDC provider unavailable: %s", exc)
-        return error_response("UNAVAILABLE", "the identity provider is unavailable", 503)
+        return error_response(e.UNAVAILABLE, "the identity provider is unavailable")
     except (OidcLoginError, Unauthorized) as exc:
         await auth.audit.write(
             AuditEvent(
@@ -85,9 +86,9 @@ async def callback(request: Request) -> Response:
                 detail={"reason": str(exc)[:200]},
             )
         )
-        return error_response("UNAUTHORIZED", f"login failed: {exc}", 401)
+        return error_response(e.UNAUTHORIZED, f"login failed: {exc}")
     if user.disabled:
-        return error_response("UNAUTHORIZED", "login failed: the account is disabled", 401)
+        return error_response(e.UNAUTHORIZED, "login failed: the account is disabled")
     await auth.audit.write(
         AuditEvent(
             actor=user.username,

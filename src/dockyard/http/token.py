@@ -12,9 +12,8 @@ from dockyard.auth.passwords import fingerprint
 from dockyard.auth.permissions import ANONYMOUS, Principal
 from dockyard.auth.service import AuthService
 from dockyard.auth.tokens import TokenInvalid
-from dockyard.errors import Unauthorized
+from dockyard.errors import TokenRequestInvalid, Unauthorized
 from dockyard.http.context import services
-from dockyard.http.errors import error_response
 from dockyard.http.gate import TOKEN_PATH, basic_credentials, client_address
 
 _MAX_SCOPES = 64
@@ -25,21 +24,18 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Response:
     return JSONResponse({"error": error, "error_description": description}, status_code=status)
 
 
-def _check_service(auth: AuthService, service: str | None) -> Response | None:
+def _check_service(auth: AuthService, service: str | None) -> None:
     if service and service != auth.settings.token.service:
-        return error_response(
-            "DENIED", f"this server issues tokens for {auth.settings.token.service!r}", 400
-        )
-    return None
+        raise TokenRequestInvalid(f"this server issues tokens for {auth.settings.token.service!r}")
 
 
-def _scopes(raw: list[str]) -> list[str] | Response:
-    """Every scope asked for (a parameter may hold several, space-separated), or a 400
+def _scopes(raw: list[str]) -> list[str]:
+    """Every scope asked for (a parameter may hold several, space-separated); refused
     past the cap, so a token's size stays bounded however the scopes are packed."""
     scopes = [scope for value in raw for scope in value.split()]
     if len(scopes) > _MAX_SCOPES:
-        return error_response(
-            "DENIED", f"at most {_MAX_SCOPES} scopes per token request ({len(scopes)} given)", 400
+        raise TokenRequestInvalid(
+            f"at most {_MAX_SCOPES} scopes per token request ({len(scopes)} given)"
         )
     return scopes
 
@@ -56,12 +52,8 @@ async def _marker_of(auth: AuthService, principal: Principal) -> str | None:
 async def token_get(request: Request) -> Response:
     auth = services(request).auth
     params = request.query_params
-    bad = _check_service(auth, params.get("service"))
-    if bad is not None:
-        return bad
+    _check_service(auth, params.get("service"))
     scopes = _scopes(params.getlist("scope"))
-    if isinstance(scopes, Response):
-        return scopes
     creds = basic_credentials(request)
     if creds is None:
         if request.headers.get("authorization"):
@@ -94,13 +86,9 @@ async def token_post(request: Request) -> Response:
         return _oauth_error("invalid_request", "request body too large")
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    bad = _check_service(auth, fields.get("service"))
-    if bad is not None:
-        return bad
+    _check_service(auth, fields.get("service"))
     grant = fields.get("grant_type", "")
     scopes = _scopes([fields.get("scope", "")])
-    if isinstance(scopes, Response):
-        return scopes
     marker: str | None
     if grant == "password":
         try:

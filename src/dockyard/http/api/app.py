@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from dockyard import __version__
+from dockyard import errors as e
 from dockyard.capabilities import Capability
 from dockyard.diskspace import is_no_space, unavailable
 from dockyard.errors import DockyardError
@@ -30,12 +31,13 @@ from dockyard.http.api import audit, members, projects, repositories, robots, us
 from dockyard.http.api.docs import REQUIRED, SECURITY_SCHEMES
 from dockyard.http.api.models import PATTERN_WORDS
 from dockyard.http.api.routing import PREFIX, SCOPE_KEY
-from dockyard.http.errors import error_response, render, status_for
+from dockyard.http.errors import error_response, render
 
 log = logging.getLogger(__name__)
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="dockyard"'}
-_STATUS_CODES = {404: "NOT_FOUND", 405: "UNSUPPORTED", 401: "UNAUTHORIZED", 403: "DENIED"}
+# what Starlette's own HTTPExceptions (no such route, wrong method, …) answer as
+_STATUS_CODES = {404: e.NOT_FOUND, 405: e.UNSUPPORTED, 401: e.UNAUTHORIZED, 403: e.DENIED}
 
 DESCRIPTION = """\
 Manage Dockyard: users, projects, members, robot accounts, quotas, repositories and
@@ -76,19 +78,18 @@ class DockyardApi(FastAPI):
 
 
 def _json(
-    status: int, code: str, message: str, detail: Any = None, headers: Any = None
+    error: e.ErrorCode, message: str, detail: Any = None, headers: Any = None
 ) -> Response:
-    if status == 401:
+    if error.status == 401:
         headers = {**(headers or {}), **CHALLENGE}
-    return error_response(code, message, status, detail, headers)
+    return error_response(error, message, detail, headers)
 
 
 async def _dockyard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DockyardError)
-    status = status_for(exc)
-    if status == 401:
-        return _json(401, exc.code, exc.message, exc.detail)
-    return render(exc, getattr(exc, "headers", None))
+    if exc.status == 401:  # the API answers with a Basic challenge, not the registry's
+        return _json(exc.error, exc.message, exc.detail)
+    return render(exc)
 
 
 def _words(err: Any) -> str:
@@ -112,7 +113,7 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
     where = ".".join(first["loc"])
     message = f"{where}: {first['msg']}" if where else str(first["msg"])
-    return _json(422, "INVALID_REQUEST", message, detail)
+    return _json(e.INVALID_REQUEST, message, detail)
 
 
 class _AllowTable:
@@ -134,7 +135,7 @@ class _AllowTable:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = _STATUS_CODES.get(exc.status_code, "INVALID_REQUEST")
+    error = _STATUS_CODES.get(exc.status_code, e.MALFORMED_REQUEST)
     headers = exc.headers
     if exc.status_code == 404:
         message = f"no such endpoint: {request.url.path[:200]}"
@@ -144,14 +145,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         headers = {"Allow": table.allow(request.url.path)}
     else:
         message = str(exc.detail)
-    return _json(exc.status_code, code, message, headers=headers)
+    return _json(error, message, headers=headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     if is_no_space(exc):  # a full disk is retryable, not a bug (logged in ApiEntry)
-        full = unavailable()
-        return render(full, full.headers)
-    return error_response("UNKNOWN", "internal server error", 500)
+        return render(unavailable())
+    return error_response(e.UNKNOWN)
 
 
 def build_api(capabilities: Sequence[Capability] = ()) -> FastAPI:

@@ -8,19 +8,13 @@ from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 
-from dockyard.errors import DockyardError, RangeInvalid
+from dockyard.errors import PaginationInvalid, RangeInvalid
 from dockyard.http.context import services
 from dockyard.registry.uploads import Chunk
 
 MAX_PAGE = 10_000
 API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(\d+|\*))?")
-
-
-class PaginationInvalid(DockyardError):
-    """invalid pagination parameters"""
-
-    code = "PAGINATION_NUMBER_INVALID"
 
 
 def location(request: Request, path: str) -> str:
