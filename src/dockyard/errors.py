@@ -159,10 +159,6 @@ class Unsupported(DockyardError):
     error = UNSUPPORTED
 
 
-class NoSuchEndpoint(DockyardError):
-    error = NO_SUCH_ENDPOINT
-
-
 class Denied(DockyardError):
     error = DENIED
 
@@ -202,14 +198,6 @@ class Conflict(DockyardError):
 
 class NotFound(DockyardError):
     error = NOT_FOUND
-
-
-class InvalidRequest(DockyardError):
-    error = INVALID_REQUEST
-
-
-class Internal(DockyardError):
-    error = UNKNOWN
 
 
 class ConfigError(Exception):
