@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ldap3.core.exceptions import LDAPException
 
-from dockyard.config_auth import LdapSettings
+from dockyard.config.auth import LdapSettings
 from tests.support.server import free_port
 
 BASE_DN = "dc=example,dc=org"

@@ -20,7 +20,7 @@ from dockyard.auth.passwords import (
 )
 from dockyard.auth.service import expand, parse_scope
 from dockyard.auth.tokens import TokenInvalid, TokenService, generate_key_pem, key_id, load_key
-from dockyard.config_auth import TokenSettings
+from dockyard.config.auth import TokenSettings
 from dockyard.metadata.identity import Grant, MemberRecord, ProjectRecord
 
 NOW = dt.datetime.now(dt.UTC)

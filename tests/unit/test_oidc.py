@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from dockyard.auth.identity import ExternalIdentity, IdentityProviderUnavailable
 from dockyard.auth.oidc import OidcClient, OidcLoginError
-from dockyard.config_auth import OidcSettings
+from dockyard.config.auth import OidcSettings
 from tests.support.oidc_provider import OidcProvider
 from tests.support.server import free_port
 

@@ -21,7 +21,7 @@ from dockyard.metadata.identity import AuditEvent
 from dockyard.metadata.identity_stores import AuditStore
 
 if TYPE_CHECKING:
-    from dockyard.config_auth import AuthSettings
+    from dockyard.config.auth import AuthSettings
 
 log = logging.getLogger(__name__)
 

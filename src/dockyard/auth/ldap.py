@@ -31,7 +31,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from dockyard.auth.identity import ExternalIdentity, IdentityProviderUnavailable
-from dockyard.config_auth import LdapSettings
+from dockyard.config.auth import LdapSettings
 
 # bind results that mean "these credentials do not log in" (RFC 4511 result codes):
 # constraintViolation (locked by ppolicy), inappropriateAuthentication,

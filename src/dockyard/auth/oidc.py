@@ -39,7 +39,7 @@ from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
 from dockyard.auth.identity import ExternalIdentity, IdentityProviderUnavailable
-from dockyard.config_auth import OidcSettings
+from dockyard.config.auth import OidcSettings
 
 with warnings.catch_warnings():
     # authlib 1.9 prefers the `httpx2` package and warns when it falls back to httpx

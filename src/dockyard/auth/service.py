@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from dockyard.auth.ldap import LdapAuthenticator
     from dockyard.auth.oidc import OidcClient
     from dockyard.auth.sessions import Sessions
-    from dockyard.config_auth import AuthSettings
+    from dockyard.config.auth import AuthSettings
 
 log = logging.getLogger(__name__)
 

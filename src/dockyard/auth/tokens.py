@@ -21,7 +21,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from dockyard.config_auth import TokenSettings
+from dockyard.config.auth import TokenSettings
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 _CACHE_SIZE = 4096

@@ -1,10 +1,10 @@
-"""`dockyard robot …` and `dockyard member …` (see dockyard.cli_admin)."""
+"""`dockyard robot …` and `dockyard member …` (see dockyard.cli.admin)."""
 
 from typing import Annotated
 
 import typer
 
-from dockyard.cli_api import Api, CliError, chunks, command, emit, segment
+from dockyard.cli.client import Api, CliError, chunks, command, emit, segment
 
 robot_app = typer.Typer(help="Manage robot accounts (system or per project).", no_args_is_help=True)
 member_app = typer.Typer(help="Manage who may do what in a project.", no_args_is_help=True)

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from dockyard.config_auth import AuthSettings
+from dockyard.config.auth import AuthSettings
 from dockyard.errors import ConfigError
 
 DEFAULT_DATA_DIR = (

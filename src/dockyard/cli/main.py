@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from dockyard import __version__
-from dockyard.cli_admin import member_app, project_app, robot_app, user_app
+from dockyard.cli.admin import member_app, project_app, robot_app, user_app
 from dockyard.errors import ConfigError, SchemaError
 
 app = typer.Typer(

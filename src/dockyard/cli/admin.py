@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from dockyard.cli_admin_access import member_app, robot_app
-from dockyard.cli_api import Api, CliError, command, emit, human_size, parse_size, segment
+from dockyard.cli.access import member_app, robot_app
+from dockyard.cli.client import Api, CliError, command, emit, human_size, parse_size, segment
 
 __all__ = ["member_app", "project_app", "robot_app", "user_app"]
 
