@@ -34,7 +34,20 @@ from dockyard.storage.base import (
 
 MiB = 1 << 20
 
-INVALID_KEYS = ["", "/abs", "/", "..", "../escape", "a/../b", "a/..", "a/b/../../.."]
+INVALID_KEYS = [
+    "",
+    "/abs",
+    "/",
+    "..",
+    "../escape",
+    "a/../b",
+    "a/..",
+    "a/b/../../..",
+    "a//b",
+    "./a",
+    "a/~b",
+    "a\0b",
+]
 
 
 async def read_all(

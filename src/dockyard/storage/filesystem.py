@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from dockyard.storage.base import FileInfo, InvalidOffset, PathNotFound, StorageError, StorageFull
+from dockyard.storage.layout import check_key
 
 READ_CHUNK = 1 << 20
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -122,9 +123,7 @@ class FilesystemDriver:
         (self.root / "_tmp").mkdir(exist_ok=True)
 
     def _full(self, path: str) -> Path:
-        if not path or path.startswith("/") or ".." in path.split("/"):
-            raise StorageError(f"invalid storage key {path!r}")
-        return self.root / path
+        return self.root / check_key(path)
 
     async def stat(self, path: str) -> FileInfo:
         try:

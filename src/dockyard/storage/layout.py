@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from dockyard.oci.digest import parse_digest
+from dockyard.storage.base import StorageError
 
 _UPLOAD_ID = re.compile(r"[a-f0-9]{32}")
 
@@ -30,3 +31,15 @@ def upload_data_path(upload_id: str) -> str:
 
 def upload_dir(upload_id: str) -> str:
     return upload_data_path(upload_id).rsplit("/", 1)[0]
+
+
+def check_key(path: str) -> str:
+    """`path` as a driver may use it: a relative key of non-empty components, none of
+    them `.`, `..` or starting with `~`, no NUL; a trailing `/` is dropped. Every
+    driver checks keys here, so none can be made to step outside its root."""
+    if not path or path.startswith("/") or "\0" in path:
+        raise StorageError(f"invalid storage key {path[:200]!r}")
+    parts = path.rstrip("/").split("/")
+    if any(p in ("", ".", "..") or p.startswith("~") for p in parts):
+        raise StorageError(f"invalid storage key {path[:200]!r}")
+    return "/".join(parts)

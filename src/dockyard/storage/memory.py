@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from dockyard.storage.base import FileInfo, InvalidOffset, PathNotFound, StorageError
+from dockyard.storage.base import FileInfo, InvalidOffset, PathNotFound
+from dockyard.storage.layout import check_key
 
 
 class _Entry:
@@ -47,9 +48,7 @@ class MemoryDriver:
 
     @staticmethod
     def _check(path: str) -> str:
-        if not path or path.startswith("/") or ".." in path.split("/"):
-            raise StorageError(f"invalid storage key {path!r}")
-        return path.rstrip("/")
+        return check_key(path)
 
     def _get(self, path: str) -> _Entry:
         entry = self._files.get(self._check(path))

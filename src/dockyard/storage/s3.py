@@ -48,6 +48,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from dockyard.storage.base import FileInfo, InvalidOffset, PathNotFound, StorageError
+from dockyard.storage.layout import check_key
 from dockyard.storage.s3_bucket import S3Bucket
 from dockyard.storage.s3_options import S3Options
 from dockyard.storage.s3_upload import (
@@ -78,12 +79,7 @@ class S3Driver:
         self._root = f"{prefix}/" if prefix else ""
 
     def _key(self, path: str) -> str:
-        if not path or path.startswith("/"):
-            raise StorageError(f"invalid storage key {path!r}")
-        parts = path.rstrip("/").split("/")
-        if any(p in ("", ".", "..") or p.startswith("~") for p in parts):
-            raise StorageError(f"invalid storage key {path!r}")
-        return self._root + "/".join(parts)
+        return self._root + check_key(path)
 
     async def close(self) -> None:
         await self._bucket.close()
