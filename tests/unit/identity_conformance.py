@@ -22,25 +22,6 @@ def blob(name: str, size: int = 10) -> tuple[str, int]:
     return digest_of(name.encode()), size
 
 
-class _CountingCache:
-    """A Cache that counts invalidations of the identity scope."""
-
-    def __init__(self) -> None:
-        self.invalidations = 0
-
-    async def token(self, scope: str) -> bytes:
-        return str(self.invalidations).encode()
-
-    async def get(self, scope: str, key: str) -> object | None:
-        return None
-
-    async def put(self, scope: str, key: str, value: object, token: bytes, size: int) -> None:
-        return None
-
-    async def invalidate(self, scope: str) -> None:
-        self.invalidations += 1
-
-
 class Backend:
     @pytest.fixture
     async def database_url(self) -> AsyncIterator[str]:
