@@ -41,11 +41,15 @@ class InProcess:
 
 @contextlib.asynccontextmanager
 async def running(
-    data_dir: Path, capabilities: Sequence[Capability] = ()
+    data_dir: Path,
+    capabilities: Sequence[Capability] = (),
+    overrides: dict[str, object] | None = None,
 ) -> AsyncIterator[InProcess]:
     """The app started on `data_dir` (migrated, with the administrator ADMIN)."""
     settings = load_settings(
-        None, {"data_dir": str(data_dir), "auth": {"login": {"max_failures": 100}}}
+        None,
+        {"data_dir": str(data_dir), "auth": {"login": {"max_failures": 100}}, **(overrides or {})},
+        capabilities,
     )
     await upgrade(settings.database_url)
     store = SqlMetadataStore(settings.database_url, pool_size=1)

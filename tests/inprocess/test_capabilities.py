@@ -9,14 +9,25 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+import typer
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
+from typer.testing import CliRunner
 
 from dockyard.capabilities import Capability
-from dockyard.errors import Denied
+from dockyard.config import load_settings
+from dockyard.context import Services
+from dockyard.errors import ConfigError, Denied
 from dockyard.registry.policies import PullPolicy, PullRequest
 from tests.inprocess.conftest import ADMIN, running
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+class BlocklistSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    digests: list[str] = []
 
 
 class Blocklist:
@@ -42,10 +53,27 @@ def _capability(policy: Blocklist) -> Capability:
 
         return r
 
-    def policies(services: object) -> list[PullPolicy]:
+    def policies(services: Services) -> list[PullPolicy]:
+        # the capability's own settings section, validated with the rest
+        policy.blocked.update(services.settings.section("blocklist").digests)
         return [policy]
 
-    return Capability(name="blocklist", router=router, pull_policies=policies)
+    def cli() -> typer.Typer:
+        group = typer.Typer(help="The test's blocklist.")
+
+        @group.command()
+        def show() -> None:
+            typer.echo("blocklist: empty")
+
+        return group
+
+    return Capability(
+        name="blocklist",
+        settings=BlocklistSettings,
+        router=router,
+        pull_policies=policies,
+        cli=cli,
+    )
 
 
 def _manifest(config: str) -> bytes:
@@ -100,3 +128,32 @@ async def test_a_capability_plugs_in_routes_and_a_pull_policy(tmp_path: Path) ->
         assert r.status_code == 200 and r.json() == [digests["bad"]]
         r = await c.get("/api/v1/openapi.json")
         assert "/api/v1/blocklist" in r.json()["paths"]
+
+
+async def test_a_capability_brings_its_settings_section(tmp_path: Path) -> None:
+    policy = Blocklist()
+    wanted = "sha256:" + "ab" * 32
+    overrides = {"blocklist": {"digests": [wanted]}}
+    async with running(tmp_path, [_capability(policy)], overrides):
+        assert policy.blocked == {wanted}
+    with pytest.raises(ConfigError, match="blocklist"):
+        load_settings(None, {"blocklist": {"nonsense": 1}}, [_capability(Blocklist())])
+    with pytest.raises(ConfigError):  # without the capability there is no such section
+        load_settings(None, {"blocklist": {"digests": []}}, [])
+
+
+def test_a_capability_brings_its_command_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    import dockyard.capabilities
+    import dockyard.cli.commands
+
+    monkeypatch.setattr(dockyard.capabilities, "REGISTERED", (_capability(Blocklist()),))
+    cli = importlib.reload(dockyard.cli.commands)
+    try:
+        result = CliRunner().invoke(cli.app, ["blocklist", "show"])
+        assert result.exit_code == 0 and "blocklist: empty" in result.output
+        assert "blocklist" in CliRunner().invoke(cli.app, ["--help"]).output
+    finally:
+        monkeypatch.undo()
+        importlib.reload(dockyard.cli.commands)

@@ -4,9 +4,9 @@ then command-line flags. Unknown keys anywhere are an error."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
@@ -18,6 +18,7 @@ from pydantic import (
     SecretStr,
     Tag,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -25,6 +26,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from dockyard.config.auth import AuthSettings
 from dockyard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dockyard.capabilities import Capability
 
 DEFAULT_DATA_DIR = (
     Path("/var/lib/dockyard")
@@ -194,6 +198,10 @@ class Settings(BaseSettings):
 
     # -- derived ---------------------------------------------------------------
 
+    def section(self, name: str) -> Any:
+        """A capability's settings section (see dockyard.capabilities)."""
+        return getattr(self, name)
+
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.data_dir / 'dockyard.db'}"
@@ -307,15 +315,39 @@ def storage_from_url(url: str) -> dict[str, Any]:
     raise ValueError(f"unsupported scheme {parts.scheme!r} (file, s3 or memory)")
 
 
-def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+def settings_model(capabilities: Sequence[Capability]) -> type[Settings]:
+    """Settings with a section per capability that brings one."""
+    sections: dict[str, Any] = {
+        c.name: (c.settings, c.settings()) for c in capabilities if c.settings is not None
+    }
+    if not sections:
+        return Settings
+    clash = sorted(set(sections) & set(Settings.model_fields))
+    if clash:
+        raise ConfigError(f"capability settings section {clash[0]!r} is a core section")
+    model: type[Settings] = create_model("Settings", __base__=Settings, **sections)
+    return model
+
+
+def load_settings(
+    path: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    capabilities: Sequence[Capability] | None = None,
+) -> Settings:
     """Build settings from (lowest first) defaults, the YAML file, the URL variables,
-    DOCKYARD__* variables, and `overrides` (command-line flags)."""
+    DOCKYARD__* variables, and `overrides` (command-line flags); with a section for
+    each capability (default: every registered one) that brings settings."""
+    if capabilities is None:
+        from dockyard.capabilities import REGISTERED
+
+        capabilities = REGISTERED
+    model = settings_model(capabilities)
     if path is None and os.environ.get(CONFIG_ENV):
         path = Path(os.environ[CONFIG_ENV])
     data = read_yaml(path) if path is not None else {}
     data = _merge(data, url_environment(os.environ))
 
-    class _Loaded(Settings):
+    class _Loaded(model):  # type: ignore[valid-type, misc]
         @classmethod
         def settings_customise_sources(
             cls,
@@ -327,7 +359,7 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return (init_settings, env_settings, _YamlSource(settings_cls, data))
 
-    known = {name.upper() for name in Settings.model_fields}
+    known = {name.upper() for name in model.model_fields}
     for var in os.environ:
         if var.startswith("DOCKYARD__") and var[10:].split("__", 1)[0] not in known:
             raise ConfigError(f"environment: {var}: unknown setting")
@@ -335,4 +367,4 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
         loaded = _Loaded(**(overrides or {}))
     except ValidationError as exc:
         raise ConfigError(_describe(exc, str(path) if path else "configuration")) from None
-    return Settings.model_validate(loaded.model_dump())
+    return model.model_validate(loaded.model_dump())

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from dockyard import __version__
+from dockyard.capabilities import REGISTERED
 from dockyard.cli.admin import member_app, project_app, robot_app, user_app
 from dockyard.errors import ConfigError, SchemaError
 
@@ -28,6 +29,9 @@ app.add_typer(user_app, name="user")
 app.add_typer(project_app, name="project")
 app.add_typer(robot_app, name="robot")
 app.add_typer(member_app, name="member")
+for _capability in REGISTERED:  # each capability's command group (dockyard.capabilities)
+    if _capability.cli is not None:
+        app.add_typer(_capability.cli(), name=_capability.name)
 
 ConfigOpt = Annotated[
     Path | None,
