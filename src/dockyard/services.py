@@ -31,6 +31,7 @@ from dockyard.metadata.sql import SqlMetadataStore
 from dockyard.metadata.sql_identity import sql_identity
 from dockyard.metrics import Metrics
 from dockyard.registry.blobs import BlobService
+from dockyard.registry.cache_codec import ManifestRecordCodec
 from dockyard.registry.manifests import ManifestService
 from dockyard.registry.uploads import UploadService
 from dockyard.storage.base import StorageDriver
@@ -61,6 +62,7 @@ def build_cache(settings: Settings) -> Cache:
     if settings.redis.url:
         return RedisCache(
             settings.redis.url,
+            codec=ManifestRecordCodec(),
             max_entries=limits.max_entries,
             max_bytes=limits.max_bytes,
             ttl=limits.ttl_seconds,

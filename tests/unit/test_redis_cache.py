@@ -10,6 +10,7 @@ import pytest
 
 from dockyard.cache.redis import RedisCache
 from dockyard.metadata.records import ManifestRecord
+from dockyard.registry.cache_codec import ManifestRecordCodec
 from tests.support.server import free_port
 
 URL = os.environ.get("DOCKYARD_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -35,7 +36,7 @@ def scope() -> str:
 
 @pytest.fixture
 async def cache() -> AsyncIterator[RedisCache]:
-    c = RedisCache(URL, max_entries=100, max_bytes=1 << 20, ttl=60)
+    c = RedisCache(URL, codec=ManifestRecordCodec(), max_entries=100, max_bytes=1 << 20, ttl=60)
     yield c
     await c.close()
 
@@ -43,7 +44,7 @@ async def cache() -> AsyncIterator[RedisCache]:
 @pytest.fixture
 async def other() -> AsyncIterator[RedisCache]:
     """A second replica's cache."""
-    c = RedisCache(URL, max_entries=100, max_bytes=1 << 20, ttl=60)
+    c = RedisCache(URL, codec=ManifestRecordCodec(), max_entries=100, max_bytes=1 << 20, ttl=60)
     yield c
     await c.close()
 
@@ -91,7 +92,7 @@ async def test_scopes_are_independent(cache: RedisCache, scope: str) -> None:
 
 
 async def test_oversize_not_cached(scope: str) -> None:
-    c = RedisCache(URL, max_entries=100, max_bytes=16 * 1024, ttl=60)
+    c = RedisCache(URL, codec=ManifestRecordCodec(), max_entries=100, max_bytes=16 * 1024, ttl=60)
     try:
         await c.put(scope, "big", record(), await c.token(scope), 4096)
         assert await c.get(scope, "big") is None
@@ -100,7 +101,13 @@ async def test_oversize_not_cached(scope: str) -> None:
 
 
 async def test_unreachable_redis_degrades_reads_and_fails_writes(scope: str) -> None:
-    c = RedisCache(f"redis://127.0.0.1:{free_port()}/0", max_entries=10, max_bytes=1 << 20, ttl=60)
+    c = RedisCache(
+        f"redis://127.0.0.1:{free_port()}/0",
+        codec=ManifestRecordCodec(),
+        max_entries=10,
+        max_bytes=1 << 20,
+        ttl=60,
+    )
     try:
         token = await c.token(scope)
         await c.put(scope, "v1", record(), token, 100)  # no error, nothing cached

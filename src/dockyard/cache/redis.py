@@ -24,13 +24,12 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from dataclasses import asdict
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from dockyard.metadata.records import ManifestRecord
+from dockyard.cache.codec import Codec
 
 log = logging.getLogger(__name__)
 INVALIDATE_ATTEMPTS = 3
@@ -41,17 +40,13 @@ def _b(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
-def _encode(token: bytes, value: ManifestRecord) -> bytes:
-    raw = asdict(value)
-    raw["content"] = base64.b64encode(value.content).decode()
-    return json.dumps({"t": token.hex(), "v": raw}).encode()
+def _encode(token: bytes, payload: bytes) -> bytes:
+    return json.dumps({"t": token.hex(), "v": base64.b64encode(payload).decode()}).encode()
 
 
-def _decode(data: bytes) -> tuple[bytes, ManifestRecord]:
+def _decode(data: bytes) -> tuple[bytes, bytes]:
     doc = json.loads(data)
-    raw = doc["v"]
-    raw["content"] = base64.b64decode(raw["content"])
-    return bytes.fromhex(doc["t"]), ManifestRecord(**raw)
+    return bytes.fromhex(doc["t"]), base64.b64decode(doc["v"])
 
 
 class RedisCache:
@@ -59,14 +54,16 @@ class RedisCache:
         self,
         url: str,
         *,
+        codec: Codec,
         max_entries: int,
         max_bytes: int,
         ttl: float,
         key_prefix: str = "dockyard:",
     ) -> None:
         self._prefix = key_prefix
+        self._codec = codec
         self._redis = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        self._local: OrderedDict[tuple[str, str], tuple[bytes, int, ManifestRecord]] = OrderedDict()
+        self._local: OrderedDict[tuple[str, str], tuple[bytes, int, Any]] = OrderedDict()
         self._bytes = 0
         self._max_entries = max_entries
         self._max_bytes = max_bytes
@@ -121,11 +118,12 @@ class RedisCache:
             return local[2]
         if shared is not None:
             try:
-                token, record = _decode(_b(shared))
+                token, payload = _decode(_b(shared))
+                record = self._codec.loads(payload)
             except (ValueError, KeyError, TypeError):
                 token = b""
             if token == current:
-                self._remember(scope, key, token, record)
+                self._remember(scope, key, token, record, len(payload) + 256)
                 self.hits += 1
                 return record
         self.misses += 1
@@ -134,21 +132,20 @@ class RedisCache:
     async def put(self, scope: str, key: str, value: Any, token: bytes, size: int) -> None:
         if size > self._max_bytes // 16 or token.startswith(UNAVAILABLE):
             return
-        assert isinstance(value, ManifestRecord)
+        payload = self._codec.dumps(value)
         try:
             await self._redis.set(
-                self._entry_key(scope, key), _encode(token, value), ex=max(int(self._ttl), 1)
+                self._entry_key(scope, key), _encode(token, payload), ex=max(int(self._ttl), 1)
             )
         except RedisError as exc:
             self._warn("store", exc)
-        self._remember(scope, key, token, value)
+        self._remember(scope, key, token, value, size)
 
-    def _remember(self, scope: str, key: str, token: bytes, value: ManifestRecord) -> None:
+    def _remember(self, scope: str, key: str, token: bytes, value: Any, size: int) -> None:
         k = (scope, key)
         old = self._local.pop(k, None)
         if old is not None:
             self._bytes -= old[1]
-        size = value.size + 256
         self._local[k] = (token, size, value)
         self._bytes += size
         while len(self._local) > self._max_entries or self._bytes > self._max_bytes:
