@@ -103,7 +103,11 @@ SPECS: list[tuple[str, str, str, float | None]] = [
     ("manifest-get-anon", "Manifest GET, Dockyard: anonymous, public project", "req/s", None),
     ("pull-20", "20 clients pull 5x40 MiB image, aggregate", "MB/s", 1.0),
     ("pull-redirect", "Big-blob pull, presigned redirect (307 → S3)", "MB/s", 1.0),
+    ("small-blobs", "2,000 x 4 KiB blob pushes (POST + PUT), 16 clients", "blobs/s", 1.0),
+    ("tag-create", "5,000 manifest PUTs by tag, 16 clients", "manifests/s", 1.0),
+    ("tag-list", "GET tags/list of 5,000 tags, median latency", "ms", 1.0),
 ]
+LOWER_IS_BETTER = frozenset({"tag-list"})
 
 
 def build_rows(
@@ -123,7 +127,21 @@ def build_rows(
         else:
             target = 1.0 if topology == "production" else embedded_target
         go, dy = _pair(results, key)
-        rows.append(Row(key, label, unit, "higher", go.value, dy.value, go.error, dy.error, target))
+        better: Better = "lower" if key in LOWER_IS_BETTER else "higher"
+        rows.append(Row(key, label, unit, better, go.value, dy.value, go.error, dy.error, target))
+        if key == "small-blobs":
+            rows.append(
+                Row(
+                    key="small-blobs-cpu",
+                    label="  server tree CPU per 1,000 small blobs",
+                    unit="CPU-s",
+                    better="lower",
+                    go=go.detail.get("server_cpu_s_per_1000") if go.value else None,
+                    dockyard=dy.detail.get("server_cpu_s_per_1000") if dy.value else None,
+                    go_error=go.error,
+                    dockyard_error=dy.error,
+                )
+            )
         if key == "pull-20":
             rows.append(
                 Row(

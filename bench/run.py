@@ -64,6 +64,7 @@ from servers import (
     tree_cpu_s,
     wait_for_quiet,
 )
+from small_writes import SMALL_WRITE_RUNNERS
 
 RUNNERS: dict[str, Callable[[Ctx, list[Server]], dict[str, Outcome]]] = {
     "push-mono": push_mono,
@@ -75,6 +76,7 @@ RUNNERS: dict[str, Callable[[Ctx, list[Server]], dict[str, Outcome]]] = {
     "manifest-get-anon": manifest_get_anon,
     "pull-20": pull_many,
     "pull-redirect": pull_redirect,
+    **SMALL_WRITE_RUNNERS,
 }
 
 

@@ -54,6 +54,10 @@ SCENARIOS = (
     "manifest-get-basic",
     "manifest-get-anon",
     "pull-20",
+    # small writes (small_writes.py): the metadata path
+    "small-blobs",
+    "tag-create",
+    "tag-list",
 )
 # Production topology only: both registries restarted with presigned redirects on.
 REDIRECT_SCENARIOS = ("pull-redirect",)
