@@ -30,9 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class DockyardApp:
-    def __init__(
-        self, settings: Settings, capabilities: Sequence[Capability] = REGISTERED
-    ) -> None:
+    def __init__(self, settings: Settings, capabilities: Sequence[Capability] = REGISTERED) -> None:
         self.settings = settings
         self.capabilities = tuple(capabilities)
         self.access_log = settings.server.access_log
@@ -60,9 +58,7 @@ class DockyardApp:
         return self._services
 
     async def startup(self) -> None:
-        self._services = svc = await build_services(
-            self.settings, self.metrics, self.capabilities
-        )
+        self._services = svc = await build_services(self.settings, self.metrics, self.capabilities)
         self.metrics.start()
         svc.audit.start()
         reg = self.settings.registry

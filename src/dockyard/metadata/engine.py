@@ -11,6 +11,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from dockyard.metadata.writer import EngineWriter, SqliteThreadWriter, Writer
+
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
 
@@ -48,6 +50,19 @@ def _enable_wal(cur: Any) -> None:
             time.sleep(0.05)  # lock contention backoff, in the driver's own thread
 
 
+def sqlite_pragmas(dbapi_conn: Any) -> None:
+    """Every SQLite connection: WAL, and synchronous=FULL so that each COMMIT is fsynced
+    (in WAL mode NORMAL would leave the last commits to the next checkpoint: not durable
+    on power loss, and a 201 promises durable)."""
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")
+    _enable_wal(cur)
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
 def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(
         url,
@@ -58,13 +73,7 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout=30000")
-        _enable_wal(cur)
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
+        sqlite_pragmas(dbapi_conn)
 
     if writer:
 
@@ -73,6 +82,14 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def make_writer(url: str, write_engine: AsyncEngine) -> Writer:
+    """How this process runs its registry write transactions (see metadata/writer.py)."""
+    if is_sqlite(url):
+        sync_url = make_url(async_url(url)).set(drivername="sqlite+pysqlite")
+        return SqliteThreadWriter(sync_url.render_as_string(hide_password=False), sqlite_pragmas)
+    return EngineWriter(write_engine)
 
 
 def make_engines(url: str, pool_size: int) -> tuple[AsyncEngine, AsyncEngine]:

@@ -5,21 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, func, select, text, update
+from sqlalchemy import Row, and_, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from dockyard.errors import (
-    ManifestBlobUnknown,
-    ManifestChildUnknown,
-    ManifestInvalid,
-    QuotaExceeded,
     SchemaError,
 )
 from dockyard.metadata import schema as s
-from dockyard.metadata.engine import make_engines
+from dockyard.metadata import sql_writes as w
+from dockyard.metadata.engine import make_engines, make_writer
 from dockyard.metadata.records import (
     BlobRecord,
     ManifestRecord,
@@ -56,6 +53,7 @@ class SqlMetadataStore:
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self._read, self._write = make_engines(url, pool_size)
+        self._writer = make_writer(url, self._write)
         self._dialect = self._write.dialect.name
 
     @property
@@ -114,31 +112,10 @@ class SqlMetadataStore:
         return in_use, idle
 
     async def close(self) -> None:
+        await self._writer.close()
         await self._read.dispose()
         if self._write is not self._read:
             await self._write.dispose()
-
-    async def _ensure_repository(self, conn: AsyncConnection, name: str) -> int:
-        rid = await conn.scalar(select(s.repositories.c.id).where(s.repositories.c.name == name))
-        if rid is not None:
-            return int(rid)
-        # Authorization decided before this point whether the project may come into being.
-        project = name.split("/", 1)[0]
-        now = _now()
-        await conn.execute(
-            self._insert(s.projects)
-            .values(name=project, public=False, used_bytes=0, created_at=now, updated_at=now)
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
-        pid = await conn.scalar(select(s.projects.c.id).where(s.projects.c.name == project))
-        await conn.execute(
-            self._insert(s.repositories)
-            .values(name=name, created_at=now, project_id=pid)
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
-        rid = await conn.scalar(select(s.repositories.c.id).where(s.repositories.c.name == name))
-        assert rid is not None
-        return int(rid)
 
     async def _repository_id(self, conn: AsyncConnection, name: str) -> int | None:
         rid = await conn.scalar(select(s.repositories.c.id).where(s.repositories.c.name == name))
@@ -180,114 +157,33 @@ class SqlMetadataStore:
             row = (await conn.execute(q)).first()
         return None if row is None else BlobRecord(row.digest, int(row.size))
 
-    async def _link_blob(self, conn: AsyncConnection, rid: int, digest: str, size: int) -> None:
-        now = _now()
-        rb = s.repository_blobs
-        if await conn.scalar(
-            select(func.count())
-            .select_from(rb)
-            .where(rb.c.repository_id == rid, rb.c.digest == digest)
-        ):
-            return
-        await self._charge_project(conn, rid, digest, size)
-        await conn.execute(
-            self._insert(s.blobs)
-            .values(digest=digest, size=size, created_at=now)
-            .on_conflict_do_nothing(index_elements=["digest"])
-        )
-        await conn.execute(
-            self._insert(rb)
-            .values(repository_id=rid, digest=digest, created_at=now)
-            .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
-        )
-
     async def check_quota(self, repository: str, digest: str, size: int) -> None:
+        """One read, before the bytes are moved into place; the link checks again."""
+        r, p, rb = s.repositories, s.projects, s.repository_blobs
+        held = (
+            select(rb.c.digest)
+            .join(r, r.c.id == rb.c.repository_id)
+            .where(r.c.project_id == p.c.id, rb.c.digest == digest)
+            .exists()
+        )
+        q = (
+            select(p.c.name, p.c.quota_bytes, p.c.used_bytes, held.label("held"))
+            .select_from(p.join(r, r.c.project_id == p.c.id))
+            .where(r.c.name == repository)
+        )
         async with self._read.connect() as conn:
-            rid = await self._repository_id(conn, repository)
-            if rid is not None:
-                await self._charge_project(conn, rid, digest, size, dry_run=True)
-
-    async def _charge_project(
-        self, conn: AsyncConnection, rid: int, digest: str, size: int, *, dry_run: bool = False
-    ) -> None:
-        """Count a blob against its project's quota the first time any repository of the
-        project links it; refuse it when that would exceed the quota. The project row is
-        locked first, so concurrent pushes into one project are counted one at a time."""
-        r, rb, p = s.repositories, s.repository_blobs, s.projects
-        pid = await conn.scalar(select(r.c.project_id).where(r.c.id == rid))
-        if pid is None:
+            row = (await conn.execute(q)).first()
+        if row is None or row.quota_bytes is None or row.held:
             return
-        project = (
-            await conn.execute(
-                select(p.c.name, p.c.quota_bytes, p.c.used_bytes)
-                .where(p.c.id == pid)
-                .with_for_update(skip_locked=False, read=dry_run)
-            )
-        ).first()
-        if project is None:
-            return
-        held = await conn.scalar(
-            select(func.count())
-            .select_from(rb.join(r, r.c.id == rb.c.repository_id))
-            .where(r.c.project_id == pid, rb.c.digest == digest)
-        )
-        if held:
-            return
-        used = int(project.used_bytes)
-        if project.quota_bytes is not None and used + size > int(project.quota_bytes):
-            raise QuotaExceeded(
-                f"project {project.name!r} quota exceeded: storing {size} more bytes would "
-                f"use {used + size} of its {int(project.quota_bytes)} bytes",
-                detail={
-                    "project": project.name,
-                    "quota_bytes": int(project.quota_bytes),
-                    "used_bytes": used,
-                    "requested_bytes": size,
-                },
-            )
-        if not dry_run:
-            await conn.execute(
-                update(p).where(p.c.id == pid).values(used_bytes=p.c.used_bytes + size)
-            )
-
-    async def _release_project(self, conn: AsyncConnection, rid: int, digest: str) -> None:
-        """Give a blob's bytes back to the project once no repository of it links the blob."""
-        r, rb, p, b = s.repositories, s.repository_blobs, s.projects, s.blobs
-        pid = await conn.scalar(select(r.c.project_id).where(r.c.id == rid))
-        if pid is None:
-            return
-        await conn.execute(select(p.c.id).where(p.c.id == pid).with_for_update())
-        held = await conn.scalar(
-            select(func.count())
-            .select_from(rb.join(r, r.c.id == rb.c.repository_id))
-            .where(r.c.project_id == pid, rb.c.digest == digest)
-        )
-        if held:
-            return
-        size = int(await conn.scalar(select(b.c.size).where(b.c.digest == digest)) or 0)
-        await conn.execute(
-            update(p)
-            .where(p.c.id == pid)
-            .values(used_bytes=case((p.c.used_bytes > size, p.c.used_bytes - size), else_=0))
-        )
+        used, quota = int(row.used_bytes), int(row.quota_bytes)
+        if used + size > quota:
+            raise w.quota_error(row.name, quota, used, size)
 
     async def link_blob(self, repository: str, digest: str, size: int) -> None:
-        async with self._write.begin() as conn:
-            rid = await self._ensure_repository(conn, repository)
-            await self._link_blob(conn, rid, digest, size)
+        await self._writer.run(w.link_blob, repository, digest, size)
 
     async def unlink_blob(self, repository: str, digest: str) -> bool:
-        rb = s.repository_blobs
-        async with self._write.begin() as conn:
-            rid = await self._repository_id(conn, repository)
-            if rid is None:
-                return False
-            res = await conn.execute(
-                delete(rb).where(rb.c.repository_id == rid, rb.c.digest == digest)
-            )
-            if res.rowcount:
-                await self._release_project(conn, rid, digest)
-        return bool(res.rowcount)
+        return await self._writer.run(w.unlink_blob, repository, digest)
 
     # -- uploads ----------------------------------------------------------------
 
@@ -304,13 +200,7 @@ class SqlMetadataStore:
 
     async def create_upload(self, repository: str, upload_id: str) -> UploadRecord:
         now = _now()
-        async with self._write.begin() as conn:
-            rid = await self._ensure_repository(conn, repository)
-            await conn.execute(
-                s.uploads.insert().values(
-                    id=upload_id, repository_id=rid, offset=0, started_at=now, updated_at=now
-                )
-            )
+        await self._writer.run(w.create_upload, repository, upload_id, now)
         return UploadRecord(upload_id, repository, 0, now, None)
 
     async def get_upload(self, repository: str, upload_id: str) -> UploadRecord | None:
@@ -341,59 +231,23 @@ class SqlMetadataStore:
         holder: str = "",
         take_from: str | None = None,
     ) -> int | None:
-        u = s.uploads
-        now = _now()
-        free = (u.c.lease_until.is_(None)) | (u.c.lease_until < now)
-        if take_from is not None:
-            free = free | (u.c.lease_holder == take_from)
-        conds = [u.c.id == upload_id, u.c.repository_id == _repo_id_of(repository), free]
-        if offset is not None:
-            conds.append(u.c.offset == offset)
-        q = (
-            update(u)
-            .where(*conds)
-            .values(
-                lease_until=now + dt.timedelta(seconds=seconds),
-                lease_holder=holder or None,
-                updated_at=now,
-            )
-            .returning(u.c.offset)
+        return await self._writer.run(
+            w.lease_upload, repository, upload_id, offset, seconds, holder, take_from
         )
-        async with self._write.begin() as conn:
-            got = (await conn.execute(q)).scalar()
-        return None if got is None else int(got)
 
     async def lease_upload_refresh(self, upload_id: str, seconds: float) -> None:
-        u = s.uploads
-        now = _now()
-        async with self._write.begin() as conn:
-            await conn.execute(
-                update(u)
-                .where(u.c.id == upload_id)
-                .values(lease_until=now + dt.timedelta(seconds=seconds), updated_at=now)
-            )
+        await self._writer.run(w.refresh_lease, upload_id, seconds)
 
     async def release_upload(self, upload_id: str, offset: int) -> None:
-        u = s.uploads
-        async with self._write.begin() as conn:
-            await conn.execute(
-                update(u)
-                .where(u.c.id == upload_id)
-                .values(offset=offset, lease_until=None, lease_holder=None, updated_at=_now())
-            )
+        await self._writer.run(w.release_upload, upload_id, offset)
 
     async def delete_upload(self, upload_id: str) -> bool:
-        async with self._write.begin() as conn:
-            res = await conn.execute(delete(s.uploads).where(s.uploads.c.id == upload_id))
-        return bool(res.rowcount)
+        return await self._writer.run(w.delete_upload, upload_id)
 
     async def complete_upload(
         self, repository: str, upload_id: str, digest: str, size: int
     ) -> None:
-        async with self._write.begin() as conn:
-            rid = await self._ensure_repository(conn, repository)
-            await self._link_blob(conn, rid, digest, size)
-            await conn.execute(delete(s.uploads).where(s.uploads.c.id == upload_id))
+        await self._writer.run(w.complete_upload, repository, upload_id, digest, size)
 
     async def stale_uploads(self, older_than: dt.datetime) -> list[UploadRecord]:
         u, r = s.uploads, s.repositories
@@ -454,118 +308,14 @@ class SqlMetadataStore:
             row.annotations,
         )
 
-    async def _check_references(
-        self, conn: AsyncConnection, rid: int, manifest: NewManifest
-    ) -> None:
-        if manifest.blob_refs:
-            wanted = {d for d, _ in manifest.blob_refs}
-            rb, b = s.repository_blobs, s.blobs
-            rows = await conn.execute(
-                select(b.c.digest, b.c.size)
-                .join(rb, rb.c.digest == b.c.digest)
-                .where(rb.c.repository_id == rid, b.c.digest.in_(wanted))
-            )
-            sizes = {row.digest: int(row.size) for row in rows}
-            missing = sorted(wanted - sizes.keys())
-            if missing:
-                raise ManifestBlobUnknown(
-                    f"blob unknown to registry: {missing[0]}", detail={"digest": missing[0]}
-                )
-            for digest, size in manifest.blob_refs:
-                if sizes[digest] != size:
-                    raise ManifestInvalid(
-                        f"descriptor size {size} does not match blob {digest} ({sizes[digest]})"
-                    )
-        if manifest.child_refs:
-            wanted = {d for d, _ in manifest.child_refs}
-            m = s.manifests
-            rows = await conn.execute(
-                select(m.c.digest, m.c.size).where(m.c.repository_id == rid, m.c.digest.in_(wanted))
-            )
-            sizes = {row.digest: int(row.size) for row in rows}
-            missing = sorted(wanted - sizes.keys())
-            if missing:
-                raise ManifestChildUnknown(
-                    f"manifest unknown to registry: {missing[0]}", detail={"digest": missing[0]}
-                )
-            for digest, size in manifest.child_refs:
-                if sizes[digest] != size:
-                    raise ManifestInvalid(
-                        f"descriptor size {size} does not match manifest {digest} "
-                        f"({sizes[digest]} bytes)"
-                    )
-
     async def put_manifest(self, repository: str, manifest: NewManifest, tag: str | None) -> None:
-        m = s.manifests
-        now = _now()
-        async with self._write.begin() as conn:
-            rid = await self._ensure_repository(conn, repository)
-            await self._check_references(conn, rid, manifest)
-            res = await conn.execute(
-                self._insert(m)
-                .values(
-                    repository_id=rid,
-                    digest=manifest.digest,
-                    media_type=manifest.media_type,
-                    artifact_type=manifest.artifact_type,
-                    subject_digest=manifest.subject_digest,
-                    annotations=manifest.annotations,
-                    size=len(manifest.content),
-                    content=manifest.content,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
-                .returning(m.c.id)
-            )
-            mid = res.scalar()
-            if mid is not None:
-                refs = [
-                    {"manifest_id": mid, "digest": d, "kind": "blob"}
-                    for d in dict.fromkeys(d for d, _ in manifest.blob_refs)
-                ]
-                refs += [
-                    {"manifest_id": mid, "digest": d, "kind": "manifest"}
-                    for d in dict.fromkeys(d for d, _ in manifest.child_refs)
-                ]
-                if refs:
-                    await conn.execute(
-                        self._insert(s.manifest_references).on_conflict_do_nothing(), refs
-                    )
-            if tag is not None:
-                stmt = self._insert(s.tags).values(
-                    repository_id=rid, name=tag, manifest_digest=manifest.digest, updated_at=now
-                )
-                await conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["repository_id", "name"],
-                        set_={"manifest_digest": manifest.digest, "updated_at": now},
-                    )
-                )
+        await self._writer.run(w.put_manifest, repository, manifest, tag)
 
     async def delete_manifest(self, repository: str, digest: str) -> bool:
-        m = s.manifests
-        async with self._write.begin() as conn:
-            rid = await self._repository_id(conn, repository)
-            if rid is None:
-                return False
-            # Tags first: not every backend enforces ON DELETE CASCADE on composite keys alike.
-            await conn.execute(
-                delete(s.tags).where(
-                    s.tags.c.repository_id == rid, s.tags.c.manifest_digest == digest
-                )
-            )
-            res = await conn.execute(
-                delete(m).where(m.c.repository_id == rid, m.c.digest == digest)
-            )
-        return bool(res.rowcount)
+        return await self._writer.run(w.delete_manifest, repository, digest)
 
     async def delete_tag(self, repository: str, tag: str) -> bool:
-        t = s.tags
-        async with self._write.begin() as conn:
-            res = await conn.execute(
-                delete(t).where(t.c.repository_id == _repo_id_of(repository), t.c.name == tag)
-            )
-        return bool(res.rowcount)
+        return await self._writer.run(w.delete_tag, repository, tag)
 
     async def list_tags(self, repository: str, n: int | None, last: str | None) -> list[str] | None:
         t = s.tags

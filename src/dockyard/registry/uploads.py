@@ -190,10 +190,17 @@ class UploadService:
         return leased
 
     async def append(self, repository: str, upload_id: str, body: Body, chunk: Chunk) -> int:
-        """Append one PATCH (or a final PUT's) body; return the new offset.
+        """Append one PATCH body; return the new offset.
 
         A body that does not arrive whole (client gone, wrong length) leaves the
         upload exactly where it was."""
+        offset = await self._lease_at(repository, upload_id, chunk)
+        offset = await self._write_leased(upload_id, offset, body, chunk)
+        await self._store.release_upload(upload_id, offset)
+        return offset
+
+    async def _lease_at(self, repository: str, upload_id: str, chunk: Chunk) -> int:
+        """Take the upload's lease for a write at `chunk.start`; return its offset."""
         leased = await self._take_lease(repository, upload_id)
         if leased is None:  # another request holds it (416)
             rec = await self.status(repository, upload_id)
@@ -206,6 +213,11 @@ class UploadService:
             raise RangeInvalid(
                 f"chunk starts at {chunk.start}, upload is at {offset}", current_offset=offset
             )
+        return offset
+
+    async def _write_leased(self, upload_id: str, offset: int, body: Body, chunk: Chunk) -> int:
+        """Write a body at `offset` of a leased upload; return the new offset, the lease
+        still held. On failure the lease is released where the upload was."""
         try:
             hashed, hasher = self._hashers.take(upload_id)
             if hashed > offset:
@@ -228,7 +240,6 @@ class UploadService:
             await self._store.release_upload(upload_id, offset)
             raise
         offset += written
-        await self._store.release_upload(upload_id, offset)
         self._hashers.put(upload_id, offset, hasher)
         return offset
 
@@ -237,12 +248,14 @@ class UploadService:
     ) -> str:
         """Complete an upload (optionally with a last chunk) and verify its digest."""
         expected = parse_digest(digest)
-        if body is not None:
-            await self.append(repository, upload_id, body, chunk)
-        leased = await self._take_lease(repository, upload_id)
-        if leased is None:
-            raise BlobUploadInvalid("another request is writing to this upload")
-        size = leased
+        if body is not None:  # the last chunk: written under the lease the commit keeps
+            offset = await self._lease_at(repository, upload_id, chunk)
+            size = await self._write_leased(upload_id, offset, body, chunk)
+        else:
+            leased = await self._take_lease(repository, upload_id)
+            if leased is None:
+                raise BlobUploadInvalid("another request is writing to this upload")
+            size = leased
         try:
             if expected.algorithm == DEFAULT_ALGORITHM:
                 hashed, hasher = self._hashers.take(upload_id)

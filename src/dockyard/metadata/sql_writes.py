@@ -1,0 +1,362 @@
+"""The registry's write transactions, as plain functions of a synchronous Connection.
+
+Each public function here is one whole transaction, run by metadata/writer.py (on
+SQLite in the writer thread, group-committed; on PostgreSQL through run_sync). They
+are written to do as few statements as the answer needs: a push is a handful of
+statements, not a few dozen.
+
+Quota: a project's `used_bytes` counts each blob digest and each manifest digest once,
+however many of its repositories hold it; it is charged when the first repository of
+the project links it (refused with QuotaExceeded if that would pass the quota) and
+released when the last one lets go.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, delete, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dockyard.errors import (
+    ManifestBlobUnknown,
+    ManifestChildUnknown,
+    ManifestInvalid,
+    QuotaExceeded,
+)
+from dockyard.metadata import schema as s
+from dockyard.metadata.records import NewManifest
+
+r, p, rb, b, m, u = (
+    s.repositories,
+    s.projects,
+    s.repository_blobs,
+    s.blobs,
+    s.manifests,
+    s.uploads,
+)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def insert(conn: Connection, table: Any) -> Any:
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def repo_id_of(name: str) -> Any:
+    return select(r.c.id).where(r.c.name == name).scalar_subquery()
+
+
+def repository_id(conn: Connection, name: str) -> int | None:
+    rid = conn.scalar(select(r.c.id).where(r.c.name == name))
+    return None if rid is None else int(rid)
+
+
+def ensure_repository(conn: Connection, name: str) -> int:
+    rid = repository_id(conn, name)
+    if rid is not None:
+        return rid
+    # Authorization decided before this point whether the project may come into being.
+    project = name.split("/", 1)[0]
+    at = now()
+    conn.execute(
+        insert(conn, p)
+        .values(name=project, public=False, used_bytes=0, created_at=at, updated_at=at)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    pid = conn.scalar(select(p.c.id).where(p.c.name == project))
+    rid = conn.scalar(
+        insert(conn, r)
+        .values(name=name, created_at=at, project_id=pid)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(r.c.id)
+    )
+    if rid is None:  # a concurrent writer (another process) made it first
+        rid = repository_id(conn, name)
+    assert rid is not None
+    return int(rid)
+
+
+# -- quota ---------------------------------------------------------------------------
+
+
+def _blob_held(pid: Any, rid: int, digest: str) -> Any:
+    """Another repository of project `pid` links the blob."""
+    return exists(
+        select(rb.c.digest)
+        .join(r, r.c.id == rb.c.repository_id)
+        .where(r.c.project_id == pid, rb.c.digest == digest, rb.c.repository_id != rid)
+    )
+
+
+def _manifest_held(pid: Any, rid: int, digest: str) -> Any:
+    """Another repository of project `pid` holds the manifest."""
+    return exists(
+        select(m.c.id)
+        .join(r, r.c.id == m.c.repository_id)
+        .where(r.c.project_id == pid, m.c.digest == digest, m.c.repository_id != rid)
+    )
+
+
+def quota_error(name: str, quota: int, used: int, size: int) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"project {name!r} quota exceeded: storing {size} more bytes would "
+        f"use {used + size} of its {quota} bytes",
+        detail={
+            "project": name,
+            "quota_bytes": quota,
+            "used_bytes": used,
+            "requested_bytes": size,
+        },
+    )
+
+
+def _charge(conn: Connection, rid: int, size: int, held: Any) -> None:
+    """Count `size` bytes against the project of repository `rid`, unless `held(pid)`
+    says another of its repositories already holds the content. The project row is
+    locked first (PostgreSQL), so concurrent pushes into one project count one at a
+    time; on SQLite the write lock is the whole database already."""
+    project = conn.execute(
+        select(p.c.id, p.c.name, p.c.quota_bytes, p.c.used_bytes)
+        .select_from(p.join(r, r.c.project_id == p.c.id))
+        .where(r.c.id == rid)
+        .with_for_update(of=p)
+    ).first()
+    if project is None or conn.scalar(select(held(project.id))):
+        return
+    used = int(project.used_bytes)
+    if project.quota_bytes is not None and used + size > int(project.quota_bytes):
+        raise quota_error(project.name, int(project.quota_bytes), used, size)
+    conn.execute(update(p).where(p.c.id == project.id).values(used_bytes=p.c.used_bytes + size))
+
+
+def _release(conn: Connection, rid: int, size: int, held: Any) -> None:
+    """Give `size` bytes back to the project once none of its repositories holds them."""
+    pid = conn.scalar(
+        select(p.c.id)
+        .select_from(p.join(r, r.c.project_id == p.c.id))
+        .where(r.c.id == rid)
+        .with_for_update(of=p)
+    )
+    if pid is None or conn.scalar(select(held(pid))):
+        return
+    conn.execute(
+        update(p)
+        .where(p.c.id == pid)
+        .values(used_bytes=case((p.c.used_bytes > size, p.c.used_bytes - size), else_=0))
+    )
+
+
+# -- blobs ---------------------------------------------------------------------------
+
+
+def _link(conn: Connection, rid: int, digest: str, size: int) -> None:
+    at = now()
+    conn.execute(
+        insert(conn, b)
+        .values(digest=digest, size=size, created_at=at)
+        .on_conflict_do_nothing(index_elements=["digest"])
+    )
+    linked = conn.scalar(
+        insert(conn, rb)
+        .values(repository_id=rid, digest=digest, created_at=at)
+        .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+        .returning(rb.c.repository_id)
+    )
+    if linked is not None:  # new in this repository
+        _charge(conn, rid, size, lambda pid: _blob_held(pid, rid, digest))
+
+
+def link_blob(conn: Connection, repository: str, digest: str, size: int) -> None:
+    _link(conn, ensure_repository(conn, repository), digest, size)
+
+
+def unlink_blob(conn: Connection, repository: str, digest: str) -> bool:
+    rid = repository_id(conn, repository)
+    if rid is None:
+        return False
+    res = conn.execute(delete(rb).where(rb.c.repository_id == rid, rb.c.digest == digest))
+    if not res.rowcount:
+        return False
+    size = int(conn.scalar(select(b.c.size).where(b.c.digest == digest)) or 0)
+    _release(conn, rid, size, lambda pid: _blob_held(pid, rid, digest))
+    return True
+
+
+# -- uploads -------------------------------------------------------------------------
+
+
+def create_upload(conn: Connection, repository: str, upload_id: str, at: dt.datetime) -> None:
+    rid = ensure_repository(conn, repository)
+    conn.execute(
+        u.insert().values(id=upload_id, repository_id=rid, offset=0, started_at=at, updated_at=at)
+    )
+
+
+def lease_upload(
+    conn: Connection,
+    repository: str,
+    upload_id: str,
+    offset: int | None,
+    seconds: float,
+    holder: str = "",
+    take_from: str | None = None,
+) -> int | None:
+    at = now()
+    free = (u.c.lease_until.is_(None)) | (u.c.lease_until < at)
+    if take_from is not None:
+        free = free | (u.c.lease_holder == take_from)
+    conds = [u.c.id == upload_id, u.c.repository_id == repo_id_of(repository), free]
+    if offset is not None:
+        conds.append(u.c.offset == offset)
+    got = conn.scalar(
+        update(u)
+        .where(*conds)
+        .values(
+            lease_until=at + dt.timedelta(seconds=seconds),
+            lease_holder=holder or None,
+            updated_at=at,
+        )
+        .returning(u.c.offset)
+    )
+    return None if got is None else int(got)
+
+
+def refresh_lease(conn: Connection, upload_id: str, seconds: float) -> None:
+    at = now()
+    conn.execute(
+        update(u)
+        .where(u.c.id == upload_id)
+        .values(lease_until=at + dt.timedelta(seconds=seconds), updated_at=at)
+    )
+
+
+def release_upload(conn: Connection, upload_id: str, offset: int) -> None:
+    conn.execute(
+        update(u)
+        .where(u.c.id == upload_id)
+        .values(offset=offset, lease_until=None, lease_holder=None, updated_at=now())
+    )
+
+
+def delete_upload(conn: Connection, upload_id: str) -> bool:
+    return bool(conn.execute(delete(u).where(u.c.id == upload_id)).rowcount)
+
+
+def complete_upload(
+    conn: Connection, repository: str, upload_id: str, digest: str, size: int
+) -> None:
+    """Link the verified blob and drop the session: one transaction."""
+    _link(conn, ensure_repository(conn, repository), digest, size)
+    conn.execute(delete(u).where(u.c.id == upload_id))
+
+
+# -- manifests and tags ----------------------------------------------------------------
+
+
+def _check_references(conn: Connection, rid: int, manifest: NewManifest) -> None:
+    if manifest.blob_refs:
+        wanted = {d for d, _ in manifest.blob_refs}
+        rows = conn.execute(
+            select(b.c.digest, b.c.size)
+            .join(rb, rb.c.digest == b.c.digest)
+            .where(rb.c.repository_id == rid, b.c.digest.in_(wanted))
+        )
+        sizes = {row.digest: int(row.size) for row in rows}
+        missing = sorted(wanted - sizes.keys())
+        if missing:
+            raise ManifestBlobUnknown(
+                f"blob unknown to registry: {missing[0]}", detail={"digest": missing[0]}
+            )
+        for digest, size in manifest.blob_refs:
+            if sizes[digest] != size:
+                raise ManifestInvalid(
+                    f"descriptor size {size} does not match blob {digest} ({sizes[digest]})"
+                )
+    if manifest.child_refs:
+        wanted = {d for d, _ in manifest.child_refs}
+        rows = conn.execute(
+            select(m.c.digest, m.c.size).where(m.c.repository_id == rid, m.c.digest.in_(wanted))
+        )
+        sizes = {row.digest: int(row.size) for row in rows}
+        missing = sorted(wanted - sizes.keys())
+        if missing:
+            raise ManifestChildUnknown(
+                f"manifest unknown to registry: {missing[0]}", detail={"digest": missing[0]}
+            )
+        for digest, size in manifest.child_refs:
+            if sizes[digest] != size:
+                raise ManifestInvalid(
+                    f"descriptor size {size} does not match manifest {digest} "
+                    f"({sizes[digest]} bytes)"
+                )
+
+
+def put_manifest(conn: Connection, repository: str, manifest: NewManifest, tag: str | None) -> None:
+    at = now()
+    rid = ensure_repository(conn, repository)
+    _check_references(conn, rid, manifest)
+    mid = conn.scalar(
+        insert(conn, m)
+        .values(
+            repository_id=rid,
+            digest=manifest.digest,
+            media_type=manifest.media_type,
+            artifact_type=manifest.artifact_type,
+            subject_digest=manifest.subject_digest,
+            annotations=manifest.annotations,
+            size=len(manifest.content),
+            content=manifest.content,
+            created_at=at,
+        )
+        .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+        .returning(m.c.id)
+    )
+    if mid is not None:
+        refs = [
+            {"manifest_id": mid, "digest": d, "kind": "blob"}
+            for d in dict.fromkeys(d for d, _ in manifest.blob_refs)
+        ]
+        refs += [
+            {"manifest_id": mid, "digest": d, "kind": "manifest"}
+            for d in dict.fromkeys(d for d, _ in manifest.child_refs)
+        ]
+        if refs:
+            conn.execute(insert(conn, s.manifest_references).on_conflict_do_nothing(), refs)
+    if tag is not None:
+        stmt = insert(conn, s.tags).values(
+            repository_id=rid, name=tag, manifest_digest=manifest.digest, updated_at=at
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["repository_id", "name"],
+                set_={"manifest_digest": manifest.digest, "updated_at": at},
+            )
+        )
+
+
+def delete_manifest(conn: Connection, repository: str, digest: str) -> bool:
+    rid = repository_id(conn, repository)
+    if rid is None:
+        return False
+    size = conn.scalar(select(m.c.size).where(m.c.repository_id == rid, m.c.digest == digest))
+    if size is None:
+        return False
+    # Tags first: not every backend enforces ON DELETE CASCADE on composite keys alike.
+    conn.execute(
+        delete(s.tags).where(s.tags.c.repository_id == rid, s.tags.c.manifest_digest == digest)
+    )
+    res = conn.execute(delete(m).where(and_(m.c.repository_id == rid, m.c.digest == digest)))
+    return bool(res.rowcount)
+
+
+def delete_tag(conn: Connection, repository: str, tag: str) -> bool:
+    t = s.tags
+    res = conn.execute(
+        delete(t).where(t.c.repository_id == repo_id_of(repository), t.c.name == tag)
+    )
+    return bool(res.rowcount)
