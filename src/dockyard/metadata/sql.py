@@ -158,26 +158,8 @@ class SqlMetadataStore:
         return None if row is None else BlobRecord(row.digest, int(row.size))
 
     async def check_quota(self, repository: str, digest: str, size: int) -> None:
-        """One read, before the bytes are moved into place; the link checks again."""
-        r, p, rb = s.repositories, s.projects, s.repository_blobs
-        held = (
-            select(rb.c.digest)
-            .join(r, r.c.id == rb.c.repository_id)
-            .where(r.c.project_id == p.c.id, rb.c.digest == digest)
-            .exists()
-        )
-        q = (
-            select(p.c.name, p.c.quota_bytes, p.c.used_bytes, held.label("held"))
-            .select_from(p.join(r, r.c.project_id == p.c.id))
-            .where(r.c.name == repository)
-        )
-        async with self._read.connect() as conn:
-            row = (await conn.execute(q)).first()
-        if row is None or row.quota_bytes is None or row.held:
-            return
-        used, quota = int(row.used_bytes), int(row.quota_bytes)
-        if used + size > quota:
-            raise w.quota_error(row.name, quota, used, size)
+        # on the writer: one hand-off, where a read on the pool costs several
+        await self._writer.run(w.check_quota, repository, digest, size)
 
     async def link_blob(self, repository: str, digest: str, size: int) -> None:
         await self._writer.run(w.link_blob, repository, digest, size)

@@ -151,6 +151,26 @@ def _release(conn: Connection, rid: int, size: int, held: Any) -> None:
     )
 
 
+def check_quota(conn: Connection, repository: str, digest: str, size: int) -> None:
+    """Refuse a blob its project has no room for (a read: the link checks again)."""
+    held = (
+        select(rb.c.digest)
+        .join(r, r.c.id == rb.c.repository_id)
+        .where(r.c.project_id == p.c.id, rb.c.digest == digest)
+        .exists()
+    )
+    row = conn.execute(
+        select(p.c.name, p.c.quota_bytes, p.c.used_bytes, held.label("held"))
+        .select_from(p.join(r, r.c.project_id == p.c.id))
+        .where(r.c.name == repository)
+    ).first()
+    if row is None or row.quota_bytes is None or row.held:
+        return
+    used, quota = int(row.used_bytes), int(row.quota_bytes)
+    if used + size > quota:
+        raise quota_error(row.name, quota, used, size)
+
+
 # -- blobs ---------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from collections.abc import Callable
@@ -21,6 +22,9 @@ from dockyard.oci.digest import is_digest, parse_digest
 from dockyard.oci.manifest import parse_manifest
 from dockyard.oci.names import validate_tag
 from dockyard.registry.policies import PullPolicy, PullRequest
+
+# The cache key of a repository's tag list: never a manifest reference (those have no "/").
+TAGS_KEY = "tags/list"
 
 
 def _uncounted() -> None:
@@ -137,10 +141,23 @@ class ManifestService:
             raise ManifestUnknown(f"manifest {reference} unknown in {repository}")
 
     async def tags(self, repository: str, n: int | None, last: str | None) -> list[str]:
-        result = await self._store.list_tags(repository, n, last)
-        if result is None:
-            raise NameUnknown(f"repository {repository} unknown", detail={"name": repository})
-        return result
+        """A page of the repository's tags, in lexical order. The whole list is cached
+        beside the repository's manifests (same token, invalidated by the same writes),
+        so a listing, or any page of it, is one cache probe."""
+        held = await self._cache.get(repository, TAGS_KEY)
+        if held is not None:
+            every: list[str] = json.loads(held.content)
+        else:
+            token = await self._cache.token(repository)
+            listed = await self._store.list_tags(repository, None, None)
+            if listed is None:
+                raise NameUnknown(f"repository {repository} unknown", detail={"name": repository})
+            every = listed
+            content = json.dumps(every).encode()
+            record = ManifestRecord("", "application/json", len(content), content)
+            await self._cache.put(repository, TAGS_KEY, record, token, len(content) + 256)
+        start = 0 if last is None else bisect.bisect_right(every, last)
+        return every[start:] if n is None else every[start : start + n]
 
     async def catalog(self, n: int | None, last: str | None) -> list[str]:
         return await self._store.list_repositories(n, last)
