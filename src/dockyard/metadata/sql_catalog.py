@@ -162,6 +162,20 @@ class SqlCatalogStore:
                     )
                     or 0
                 )
+                mf = s.manifests
+                other_manifests = (
+                    select(mf.c.digest)
+                    .join(r, r.c.id == mf.c.repository_id)
+                    .where(r.c.project_id == pid, r.c.id != rid)
+                )
+                freed += int(
+                    await conn.scalar(
+                        select(func.coalesce(func.sum(mf.c.size), 0)).where(
+                            mf.c.repository_id == rid, mf.c.digest.not_in(other_manifests)
+                        )
+                    )
+                    or 0
+                )
             await conn.execute(delete(s.tags).where(s.tags.c.repository_id == rid))
             await conn.execute(
                 delete(s.manifest_references).where(

@@ -336,7 +336,9 @@ def put_manifest(conn: Connection, repository: str, manifest: NewManifest, tag: 
         .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
         .returning(m.c.id)
     )
-    if mid is not None:
+    if mid is not None:  # new in this repository: its bytes count against the project
+        digest = manifest.digest
+        _charge(conn, rid, len(manifest.content), lambda pid: _manifest_held(pid, rid, digest))
         refs = [
             {"manifest_id": mid, "digest": d, "kind": "blob"}
             for d in dict.fromkeys(d for d, _ in manifest.blob_refs)
@@ -371,7 +373,10 @@ def delete_manifest(conn: Connection, repository: str, digest: str) -> bool:
         delete(s.tags).where(s.tags.c.repository_id == rid, s.tags.c.manifest_digest == digest)
     )
     res = conn.execute(delete(m).where(and_(m.c.repository_id == rid, m.c.digest == digest)))
-    return bool(res.rowcount)
+    if not res.rowcount:
+        return False
+    _release(conn, rid, int(size), lambda pid: _manifest_held(pid, rid, digest))
+    return True
 
 
 def delete_tag(conn: Connection, repository: str, tag: str) -> bool:
