@@ -159,7 +159,7 @@ class SqlMetadataStore:
 
     async def check_quota(self, repository: str, digest: str, size: int) -> None:
         # on the writer: one hand-off, where a read on the pool costs several
-        await self._writer.run(w.check_quota, repository, digest, size)
+        await self._writer.run(w.check_quota, repository, digest, size, durable=False)
 
     async def link_blob(self, repository: str, digest: str, size: int) -> None:
         await self._writer.run(w.link_blob, repository, digest, size)
@@ -182,7 +182,7 @@ class SqlMetadataStore:
 
     async def create_upload(self, repository: str, upload_id: str) -> UploadRecord:
         now = _now()
-        await self._writer.run(w.create_upload, repository, upload_id, now)
+        await self._writer.run(w.create_upload, repository, upload_id, now, durable=False)
         return UploadRecord(upload_id, repository, 0, now, None)
 
     async def get_upload(self, repository: str, upload_id: str) -> UploadRecord | None:
@@ -214,11 +214,18 @@ class SqlMetadataStore:
         take_from: str | None = None,
     ) -> int | None:
         return await self._writer.run(
-            w.lease_upload, repository, upload_id, offset, seconds, holder, take_from
+            w.lease_upload,
+            repository,
+            upload_id,
+            offset,
+            seconds,
+            holder,
+            take_from,
+            durable=False,
         )
 
     async def lease_upload_refresh(self, upload_id: str, seconds: float) -> None:
-        await self._writer.run(w.refresh_lease, upload_id, seconds)
+        await self._writer.run(w.refresh_lease, upload_id, seconds, durable=False)
 
     async def release_upload(self, upload_id: str, offset: int) -> None:
         await self._writer.run(w.release_upload, upload_id, offset)

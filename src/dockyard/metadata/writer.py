@@ -12,6 +12,12 @@ rolled its changes back.
   own SAVEPOINT (so one failing rolls back only itself), then one COMMIT makes the whole
   batch durable, and only then is any of them answered. With `synchronous=FULL` that
   COMMIT is fsynced, so an acknowledged write survives power loss.
+
+  A write may say `durable=False` when losing it to a power cut costs nothing but a
+  retry (taking an upload's lease, opening an upload session: the client is told to
+  start over). A batch made only of such writes commits with synchronous=NORMAL: WAL
+  frames written but not fsynced. The next durable commit fsyncs the WAL, and with it
+  every frame before it, so nothing durable ever depends on an unsynced one.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ MAX_BATCH = 64  # writes per group commit, at most
 
 
 class Writer(Protocol):
-    async def run(self, fn: Callable[..., T], *args: Any) -> T: ...
+    async def run(self, fn: Callable[..., T], *args: Any, durable: bool = True) -> T: ...
 
     async def close(self) -> None: ...
 
@@ -43,7 +49,7 @@ class EngineWriter:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, durable: bool = True) -> T:
         async with self._engine.begin() as conn:
             return await conn.run_sync(fn, *args)
 
@@ -51,7 +57,9 @@ class EngineWriter:
         return None
 
 
-_Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any], asyncio.AbstractEventLoop]
+_Job = tuple[
+    Callable[..., Any], tuple[Any, ...], asyncio.Future[Any], asyncio.AbstractEventLoop, bool
+]
 _STOP = None
 
 
@@ -83,12 +91,12 @@ class SqliteThreadWriter:
                 )
                 self._thread.start()
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, durable: bool = True) -> T:
         if self._thread is None:
             self._start()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, args, fut, loop))
+        self._jobs.put((fn, args, fut, loop, durable))
         # Not cancellable halfway: the write commits or not whatever the caller does.
         return await asyncio.shield(fut)
 
@@ -102,6 +110,7 @@ class SqliteThreadWriter:
 
     def _loop(self) -> None:
         conn = self._engine.connect()
+        synced = True  # the connection starts with synchronous=FULL (engine.sqlite_pragmas)
         try:
             while True:
                 job = self._jobs.get()
@@ -118,6 +127,13 @@ class SqliteThreadWriter:
                         stop = True
                         break
                     batch.append(more)
+                durable = any(job[4] for job in batch)
+                if durable != synced:
+                    # on the driver's connection: through SQLAlchemy it would begin a transaction
+                    raw = conn.connection.driver_connection
+                    assert raw is not None
+                    raw.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                    synced = durable
                 self._commit_batch(conn, batch)
                 if stop:
                     return
@@ -130,10 +146,10 @@ class SqliteThreadWriter:
         try:
             with conn.begin():
                 if len(batch) == 1:
-                    fn, args, _, _ = batch[0]
+                    fn, args, *_ = batch[0]
                     outcomes.append((fn(conn, *args), None))
                 else:
-                    for fn, args, _, _ in batch:
+                    for fn, args, *_ in batch:
                         savepoint = conn.begin_nested()
                         try:
                             result = fn(conn, *args)
@@ -151,7 +167,7 @@ class SqliteThreadWriter:
         except Exception as exc:  # the COMMIT (or BEGIN) failed: no write of the batch stands
             outcomes = [(None, exc if not outcomes or o[1] is None else o[1]) for o in outcomes]
             outcomes += [(None, exc)] * (len(batch) - len(outcomes))
-        for (_, _, fut, loop), (result, error) in zip(batch, outcomes, strict=True):
+        for (_, _, fut, loop, _), (result, error) in zip(batch, outcomes, strict=True):
             with contextlib.suppress(RuntimeError):  # the loop is gone (shutdown)
                 loop.call_soon_threadsafe(_settle, fut, result, error)
 
