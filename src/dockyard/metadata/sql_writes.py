@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, exists, select, update
+from sqlalchemy import Connection, and_, case, delete, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dockyard.errors import (
@@ -117,21 +117,32 @@ def quota_error(name: str, quota: int, used: int, size: int) -> QuotaExceeded:
 
 def _charge(conn: Connection, rid: int, size: int, held: Any) -> None:
     """Count `size` bytes against the project of repository `rid`, unless `held(pid)`
-    says another of its repositories already holds the content. The project row is
-    locked first (PostgreSQL), so concurrent pushes into one project count one at a
-    time; on SQLite the write lock is the whole database already."""
-    project = conn.execute(
-        select(p.c.id, p.c.name, p.c.quota_bytes, p.c.used_bytes)
-        .select_from(p.join(r, r.c.project_id == p.c.id))
-        .where(r.c.id == rid)
-        .with_for_update(of=p)
-    ).first()
-    if project is None or conn.scalar(select(held(project.id))):
+    says another of its repositories already holds the content; refuse them past the
+    quota. On PostgreSQL the project row is locked first, so concurrent pushes into one
+    project count one at a time (the UPDATE, a later statement, sees what they did);
+    on SQLite the write lock is the whole database already. The usual case, charged
+    and within the quota, is that one UPDATE."""
+    pid = select(r.c.project_id).where(r.c.id == rid).scalar_subquery()
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(p.c.id).where(p.c.id == pid).with_for_update())
+    charged = conn.scalar(
+        update(p)
+        .where(
+            p.c.id == pid,
+            ~held(p.c.id),
+            or_(p.c.quota_bytes.is_(None), p.c.used_bytes + size <= p.c.quota_bytes),
+        )
+        .values(used_bytes=p.c.used_bytes + size)
+        .returning(p.c.id)
+    )
+    if charged is not None:
         return
-    used = int(project.used_bytes)
-    if project.quota_bytes is not None and used + size > int(project.quota_bytes):
-        raise quota_error(project.name, int(project.quota_bytes), used, size)
-    conn.execute(update(p).where(p.c.id == project.id).values(used_bytes=p.c.used_bytes + size))
+    project = conn.execute(
+        select(p.c.id, p.c.name, p.c.quota_bytes, p.c.used_bytes).where(p.c.id == pid)
+    ).first()
+    if project is None or project.quota_bytes is None or conn.scalar(select(held(project.id))):
+        return
+    raise quota_error(project.name, int(project.quota_bytes), int(project.used_bytes), size)
 
 
 def _release(conn: Connection, rid: int, size: int, held: Any) -> None:
