@@ -4,6 +4,7 @@ with the blob quota's DENIED, given back when the project's last copy goes."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 
 import httpx
@@ -73,9 +74,7 @@ def test_manifest_bytes_count_against_the_quota(server: RunningServer) -> None:
         digest = sha256(first)
         assert _put(reg, repo, "again", first).status_code == 201
         for d in (doc["config"], *doc["layers"]):
-            r = reg.post(
-                f"/v2/{other}/blobs/uploads/", params={"mount": d["digest"], "from": repo}
-            )
+            r = reg.post(f"/v2/{other}/blobs/uploads/", params={"mount": d["digest"], "from": repo})
             assert r.status_code == 201, r.text
         assert _put(reg, other, digest, first).status_code == 201
         assert _usage(admin, project) == used
@@ -93,3 +92,29 @@ def test_manifest_bytes_count_against_the_quota(server: RunningServer) -> None:
         r = admin.delete(f"/api/v1/projects/{project}/repositories/a")
         assert r.status_code == 204, r.text
         assert _usage(admin, project) == blobs
+
+
+def test_a_last_chunk_over_the_quota_is_refused_with_nothing_kept(server: RunningServer) -> None:
+    """POST, then one PUT carrying the whole body (what docker does for small blobs):
+    the quota is checked when the PUT takes the upload, before its body is stored."""
+    project = f"mq{uuid.uuid4().hex[:8]}"
+    repo = f"{project}/a"
+    with server.client(server.admin) as admin, server.client(server.admin) as reg:
+        assert admin.post("/api/v1/projects", json={"name": project}).status_code == 201
+        r = admin.put(f"/api/v1/projects/{project}/quota", json={"quota_bytes": 10_000})
+        assert r.status_code == 200, r.text
+        fits, too_big = os.urandom(6_000), os.urandom(6_000)
+        for data, status in ((fits, 201), (too_big, 403)):
+            loc = reg.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+            r = reg.put(
+                loc,
+                params={"digest": sha256(data)},
+                content=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            assert r.status_code == status, r.text
+        assert r.json()["errors"][0]["code"] == "DENIED"
+        assert reg.get(loc).status_code == 404  # the session is gone
+        assert reg.head(f"/v2/{repo}/blobs/{sha256(too_big)}").status_code == 404
+        assert reg.head(f"/v2/{repo}/blobs/{sha256(fits)}").status_code == 200
+        assert _usage(admin, project) == 6_000

@@ -93,10 +93,13 @@ class MetadataStore(Protocol):
         *,
         holder: str = "",
         take_from: str | None = None,
+        quota: tuple[str, int] | None = None,
     ) -> int | None:
         """Claim the upload for `holder` if nobody holds it, or if `take_from` still
         does (and, when `offset` is given, only if it is there); return its offset,
-        or None if not claimed."""
+        or None if not claimed. With `quota` = (digest, length), first raise
+        QuotaExceeded, claiming nothing, if that blob of the upload's offset + length
+        bytes would not fit (check_quota)."""
         ...
 
     async def lease_upload_refresh(self, upload_id: str, seconds: float) -> None:

@@ -212,6 +212,7 @@ class SqlMetadataStore:
         *,
         holder: str = "",
         take_from: str | None = None,
+        quota: tuple[str, int] | None = None,
     ) -> int | None:
         return await self._writer.run(
             w.lease_upload,
@@ -221,6 +222,7 @@ class SqlMetadataStore:
             seconds,
             holder,
             take_from,
+            quota,
             durable=False,
         )
 

@@ -236,6 +236,7 @@ def lease_upload(
     seconds: float,
     holder: str = "",
     take_from: str | None = None,
+    quota: tuple[str, int] | None = None,
 ) -> int | None:
     at = now()
     free = (u.c.lease_until.is_(None)) | (u.c.lease_until < at)
@@ -254,7 +255,11 @@ def lease_upload(
         )
         .returning(u.c.offset)
     )
-    return None if got is None else int(got)
+    if got is None:
+        return None
+    if quota is not None:  # raising rolls the lease back with it
+        check_quota(conn, repository, quota[0], int(got) + quota[1])
+    return int(got)
 
 
 def refresh_lease(conn: Connection, upload_id: str, seconds: float) -> None:
