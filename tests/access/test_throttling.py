@@ -130,3 +130,38 @@ def test_a_login_storm_does_not_stall_pulls(srv: RunningServer) -> None:
     assert set(codes) <= {401, 429}
     # password hashes queue on threads of their own: the pulls were not held behind them
     assert pulls >= 40, f"only {pulls} pulls got through during the login storm"
+
+
+def test_behind_a_trusted_proxy_clients_are_told_apart(tmp_path: Path) -> None:
+    """Behind an Ingress every connection comes from the proxy: with
+    server.trusted_proxies, X-Forwarded-For names the client, so one client's guesses
+    do not lock out the others; from an untrusted peer the header changes nothing."""
+    env = {**ENV, "DOCKYARD__SERVER__TRUSTED_PROXIES": '["127.0.0.20/32"]'}
+    with run_server(tmp_path / "data", workers=1, env=env) as server:
+        with from_address(server, "127.0.0.20") as proxy:
+            for _ in range(5):
+                r = proxy.get(
+                    "/v2/",
+                    auth=(server.admin[0], "guess"),
+                    headers={"X-Forwarded-For": "203.0.113.7"},
+                )
+                assert r.status_code == 401
+            r = proxy.get("/v2/", auth=server.admin, headers={"X-Forwarded-For": "203.0.113.7"})
+            assert r.status_code == 429  # the guesser, even with the right password
+            r = proxy.get(
+                "/v2/", auth=server.admin, headers={"X-Forwarded-For": "198.51.100.2, 127.0.0.20"}
+            )
+            assert r.status_code == 200, r.text  # the owner, elsewhere behind the same proxy
+        with from_address(server, "127.0.0.21") as direct:
+            for i in range(5):
+                r = direct.get(
+                    "/v2/",
+                    auth=(server.admin[0], f"g{i}"),
+                    headers={"X-Forwarded-For": f"10.9.9.{i}"},
+                )
+                assert r.status_code == 401
+            # a spoofed header from an untrusted peer does not make a new client
+            r = direct.get(
+                "/v2/", auth=(server.admin[0], "again"), headers={"X-Forwarded-For": "10.9.9.99"}
+            )
+            assert r.status_code == 429

@@ -3,6 +3,7 @@ then command-line flags. Unknown keys anywhere are an error."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -63,6 +64,12 @@ class ServerSettings(_Section):
         1, ge=0, description="blob bodies a worker streams itself before using pathsend"
     )
     public_url: str | None = Field(None, description="absolute base URL for Location headers")
+    trusted_proxies: list[str] = Field(
+        [],
+        description="addresses or networks (CIDR) of proxies in front (an Ingress, a load "
+        "balancer) whose X-Forwarded-For names the client: throttling and the audit trail "
+        "then see clients, not the proxy; from anyone else the header is ignored",
+    )
     trusted_hosts: list[str] = Field(
         [],
         description="host names (fnmatch patterns, e.g. *.example.org) this server answers "
@@ -70,6 +77,16 @@ class ServerSettings(_Section):
         "the request's Host only when it is one of these or a local name or address",
     )
 
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an address or a network (CIDR)") from None
+        return v
 
 class FilesystemStorage(_Section):
     driver: Literal["filesystem"] = "filesystem"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 from dockyard.auth.permissions import project_of
+from dockyard.http.gate import client_address
 from dockyard.metadata.identity import AuditEvent
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def record_registry_event(
         AuditEvent(
             actor=principal.name or "anonymous",
             actor_kind=principal.kind,
-            address=request.client.host if request.client else "",
+            address=client_address(request),
             action=action,
             resource=f"{name}{sep}{ref}",
             project=project_of(name),

@@ -15,7 +15,7 @@ from dockyard.auth.sessions import CSRF_HEADER, SESSION_COOKIE
 from dockyard.auth.tokens import TokenInvalid
 from dockyard.errors import Denied, Unauthorized
 from dockyard.http.context import services
-from dockyard.http.hosts import is_own_host
+from dockyard.http.hosts import forwarded_client, is_own_host
 from dockyard.http.v2.routes import BASE, CATALOG, UPLOADS, Endpoint, Route
 from dockyard.oci.names import validate_name
 
@@ -34,7 +34,12 @@ class Challenge(Unauthorized):
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else ""
+    """Who is on the other end: the TCP peer, or the client a trusted proxy names."""
+    peer = request.client.host if request.client else ""
+    trusted = services(request).settings.server.trusted_proxies
+    if not trusted:
+        return peer
+    return forwarded_client(peer, request.headers.get("x-forwarded-for"), trusted)
 
 
 def realm(request: Request) -> str:

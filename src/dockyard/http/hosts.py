@@ -50,3 +50,43 @@ def is_own_host(hostname: str, trusted: Sequence[str] = ()) -> bool:
     if any(fnmatchcase(host, pattern.lower()) for pattern in trusted):
         return True
     return _is_local_address(host)
+
+
+@functools.lru_cache(maxsize=16)
+def _networks(
+    trusted: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in trusted)
+
+
+def _trusted(
+    address: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def forwarded_client(peer: str, forwarded_for: str | None, trusted: Sequence[str]) -> str:
+    """The client's address. Only when the TCP peer is a trusted proxy (an Ingress,
+    a load balancer: `server.trusted_proxies`) is X-Forwarded-For believed: the
+    rightmost address in it that is not itself a trusted proxy is the client. From
+    anyone else the header is ignored, so it cannot be used to dodge throttling."""
+    if not trusted or not forwarded_for:
+        return peer
+    networks = _networks(tuple(trusted))
+    if not _trusted(peer, networks):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",")][-32:]
+    for hop in reversed(hops):
+        if not hop:
+            break
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # a hop that is no address: trust nothing beyond it
+        if not _trusted(hop, networks):
+            return hop
+    return peer

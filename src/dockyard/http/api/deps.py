@@ -86,7 +86,7 @@ async def caller(request: Request) -> Caller:
             if found is None:
                 raise Unauthorized("the token's subject is disabled or gone")
             principal = found[0]
-    return Caller(principal, client_address(request), services)
+    return Caller(principal, client_address(gate_request), services)
 
 
 Ctx = Annotated[Caller, Depends(caller)]
