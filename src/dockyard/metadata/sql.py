@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import Row, and_, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
@@ -71,10 +70,6 @@ class SqlMetadataStore:
         """Order and compare names byte by byte, as the spec's lexical order means,
         whatever collation the PostgreSQL database was created with."""
         return column.collate("C") if self._dialect == "postgresql" else column
-
-    def _insert(self, table: Any) -> Any:
-        module = postgresql if self._dialect == "postgresql" else sqlite
-        return module.insert(table)
 
     async def ping(self) -> None:
         async with self._read.connect() as conn:
