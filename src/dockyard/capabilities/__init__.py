@@ -12,9 +12,14 @@ reads `REGISTERED` (the one list, below) at the places each contribution belongs
 - `cli`: a typer app added as `dockyard <name> …` (cli/commands.py);
 - `pull_policies`: given the built Services, policies the registry runs on every
   manifest GET/HEAD (registry/policies.py; each answers from its own cache);
-- later issues add their slots here as the parts they plug into land: migrations
-  on their own Alembic branch, jobs and schedules (issue 10's queue), event kinds
-  consumed from its outbox, push-path hooks.
+- `migrations`: the folder of its Alembic revisions, on its own branch labelled with
+  the capability's name (metadata/migrate.py); `dockyard migrate` applies every
+  branch and the server refuses a database whose heads are not this build's;
+- `jobs` / `schedules`: job kinds it runs and cron schedules that enqueue them
+  (jobs/; the worker runs them on whichever replica is free);
+- `consumers`: event consumers fed from the outbox, in commit order (events/);
+- `tag_policies`: given the built Services, policies asked before a tag is moved or
+  deleted (registry/policies.py; tag immutability is one).
 
 Adding a capability is adding a package and one line to `REGISTERED`.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,7 +36,9 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from pydantic import BaseModel
 
-    from dockyard.registry.policies import PullPolicy
+    from dockyard.events import EventConsumer
+    from dockyard.jobs import JobKind, Schedule
+    from dockyard.registry.policies import PullPolicy, TagPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,14 @@ class Capability:
     """policies for the pull path, built from the Services once they are up"""
     cli: Callable[[], typer.Typer] | None = None
     """its command group"""
+    migrations: Path | None = None
+    """its Alembic versions folder; the first revision has branch_labels=(name,) and
+    depends_on the core revision it needs"""
+    jobs: Sequence[JobKind] = ()
+    schedules: Sequence[Schedule] = ()
+    consumers: Sequence[EventConsumer] = ()
+    tag_policies: Callable[[Any], Sequence[TagPolicy]] | None = None
+    """policies asked before a tag is moved or deleted, built from the Services"""
 
 
 REGISTERED: tuple[Capability, ...] = ()

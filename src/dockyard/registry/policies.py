@@ -29,3 +29,25 @@ class PullPolicy(Protocol):
         """Return to let the pull go ahead; raise Denied (naming the policy and the
         reason) to refuse it."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class TagChange:
+    repository: str
+    tag: str
+    old_digest: str | None
+    """what the tag points at now (None: a new tag)"""
+    new_digest: str | None
+    """what it would point at (None: the tag is being deleted)"""
+    actor: str | None = None
+
+
+class TagPolicy(Protocol):
+    """Asked before a push moves or deletes a tag (tag immutability): answers from its
+    cache, like a pull policy."""
+
+    name: str
+
+    async def check(self, change: TagChange) -> None:
+        """Return to allow; raise Denied naming the rule to refuse."""
+        ...
