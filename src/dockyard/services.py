@@ -20,7 +20,7 @@ from dockyard.auth.tokens import TokenService, generate_key_pem
 from dockyard.cache.base import Cache, NullCache
 from dockyard.cache.local import LocalCache
 from dockyard.cache.redis import RedisCache
-from dockyard.capabilities import Capability
+from dockyard.capabilities import REGISTERED, Capability, migration_branches
 from dockyard.config import FilesystemStorage, MemoryStorage, S3Storage, Settings
 from dockyard.context import Services
 from dockyard.diskspace import SpaceWatch
@@ -130,7 +130,7 @@ async def build_services(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     storage = build_storage(settings)
     store = SqlMetadataStore(settings.database_url, settings.database.pool_size)
-    await store.check_schema()
+    await store.check_schema(migration_branches(capabilities))
     cache = build_cache(settings)
     cache_counting: dict[str, Callable[[], None]] = {}
     if metrics is not None:
@@ -188,19 +188,26 @@ async def build_services(
 
 
 async def prepare_database(
-    settings: Settings, *, migrate: bool, admin_password: str | None, bootstrap: bool
+    settings: Settings,
+    *,
+    migrate: bool,
+    admin_password: str | None,
+    bootstrap: bool,
+    capabilities: Sequence[Capability] = REGISTERED,
 ) -> str | None:
-    """Migrate (or only check) the metadata schema; on an empty database with
+    """Migrate (or only check) the metadata schema, the core's and every capability
+    branch's; on an empty database with
     `bootstrap`, create the first administrator. The generated password, if one was
     generated, is returned for the console (never logged)."""
     url = settings.database_url
     if is_sqlite(url):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+    branches = migration_branches(capabilities)
     if migrate:
-        await upgrade(url)
+        await upgrade(url, branches=branches)
     store = SqlMetadataStore(url, pool_size=1)
     try:
-        await store.check_schema()
+        await store.check_schema(branches)
         if not bootstrap:
             return None
         users = sql_identity(store).users

@@ -15,7 +15,7 @@ import pytest
 
 from dockyard.app import DockyardApp
 from dockyard.auth.bootstrap import ensure_admin
-from dockyard.capabilities import Capability
+from dockyard.capabilities import Capability, migration_branches
 from dockyard.config import load_settings
 from dockyard.metadata.migrate import upgrade
 from dockyard.metadata.sql import SqlMetadataStore
@@ -51,7 +51,7 @@ async def running(
         {"data_dir": str(data_dir), "auth": {"login": {"max_failures": 100}}, **(overrides or {})},
         capabilities,
     )
-    await upgrade(settings.database_url)
+    await upgrade(settings.database_url, branches=migration_branches(capabilities))
     store = SqlMetadataStore(settings.database_url, pool_size=1)
     try:
         await ensure_admin(sql_identity(store).users, ADMIN[0], ADMIN[1])

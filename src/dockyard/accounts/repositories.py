@@ -74,7 +74,7 @@ class RepositoryService:
         """Drop the tag; the artifact stays."""
         full = await self._repository(actor, project, path, perm.DELETE_TAG)
         try:
-            await self._manifests.delete(full, tag)
+            await self._manifests.delete(full, tag, actor.name)
         except ManifestUnknown:
             raise NotFound(f"tag {tag!r} not found in {full}") from None
         except Unsupported as exc:
@@ -86,7 +86,7 @@ class RepositoryService:
         full = await self._repository(actor, project, path, perm.DELETE)
         if not self._delete_enabled:
             raise Denied("deletion is disabled on this registry")
-        if not await self._identity.catalog.delete_repository(full):
+        if not await self._identity.catalog.delete_repository(full, actor.name):
             raise NotFound(f"repository {full!r} not found")
         await self._cache.invalidate(full)
         await self._guard.record(actor, "repository.delete", full, project=project)

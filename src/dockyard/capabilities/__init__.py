@@ -65,3 +65,8 @@ class Capability:
 
 REGISTERED: tuple[Capability, ...] = ()
 """Every capability this build of Dockyard carries, in the order they are applied."""
+
+
+def migration_branches(capabilities: Sequence[Capability]) -> list[Path]:
+    """The capabilities' migration folders, for metadata/migrate.py."""
+    return [c.migrations for c in capabilities if c.migrations is not None]

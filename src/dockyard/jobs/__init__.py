@@ -149,7 +149,7 @@ class JobQueue(Protocol):
 
     async def get(self, job_id: int) -> JobRecord | None: ...
 
-    async def list(
+    async def find(
         self,
         *,
         state: str | None = None,
@@ -160,7 +160,7 @@ class JobQueue(Protocol):
         """Newest first; `before` pages by id."""
         ...
 
-    async def log(self, job_id: int) -> list[LogLine]: ...
+    async def log_of(self, job_id: int) -> list[LogLine]: ...
 
     async def cancel(self, job_id: int) -> JobRecord | None:
         """A queued job is cancelled at once; a running one at its next checkpoint."""

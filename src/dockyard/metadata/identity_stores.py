@@ -212,7 +212,7 @@ class CatalogStore(Protocol):
         self, repository: str, page: Page
     ) -> tuple[list[ArtifactSummary], int]: ...
 
-    async def delete_repository(self, repository: str) -> bool:
+    async def delete_repository(self, repository: str, actor: str | None = None) -> bool:
         """Drop the repository with its manifests, tags and blob links (quota follows)."""
         ...
 

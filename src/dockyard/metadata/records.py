@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 
@@ -54,7 +55,9 @@ class MetadataStore(Protocol):
 
     async def ping(self) -> None: ...
 
-    async def check_schema(self) -> None: ...
+    async def check_schema(self, branches: Sequence[Path] = ()) -> None:
+        """Refuse a database not at this build's heads (the core's and `branches`')."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -127,15 +130,22 @@ class MetadataStore(Protocol):
     # manifests and tags
     async def get_manifest(self, repository: str, reference: str) -> ManifestRecord | None: ...
 
-    async def put_manifest(self, repository: str, manifest: NewManifest, tag: str | None) -> None:
-        """Store a manifest (and point `tag` at it) after checking every reference, atomically.
+    async def put_manifest(
+        self, repository: str, manifest: NewManifest, tag: str | None, actor: str | None = None
+    ) -> None:
+        """Store a manifest (and point `tag` at it) after checking every reference, atomically,
+        with its `artifact.pushed` event (events/).
 
         Raises ManifestBlobUnknown / ManifestChildUnknown naming what is missing."""
         ...
 
-    async def delete_manifest(self, repository: str, digest: str) -> bool: ...
+    async def delete_manifest(self, repository: str, digest: str, actor: str | None = None) -> bool:
+        """Delete a manifest and its tags, with its `artifact.deleted` event."""
+        ...
 
-    async def delete_tag(self, repository: str, tag: str) -> bool: ...
+    async def delete_tag(self, repository: str, tag: str, actor: str | None = None) -> bool:
+        """Delete a tag, with its `tag.deleted` event."""
+        ...
 
     async def list_tags(self, repository: str, n: int | None, last: str | None) -> list[str] | None:
         """Tags in order, or None when the repository does not exist."""

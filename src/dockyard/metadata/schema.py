@@ -19,10 +19,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 
 # The Alembic revision this code was written against; the server refuses any other.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 metadata = MetaData()
 
@@ -234,4 +235,104 @@ secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# -- background jobs and the event outbox (0005) --------------------------------
+
+_BIGID = BigInteger().with_variant(Integer, "sqlite")
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column("kind", String(128), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON object
+    # queued, running, succeeded, failed, cancelled
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("dedup_key", String(255)),
+    # an enqueue with this job's dedup key arrived while it ran: queue it again after
+    Column("rerun", Boolean, nullable=False),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("run_after", DateTime(timezone=True), nullable=False),
+    Column("lease_holder", String(255)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("result", Text),  # JSON object
+    Column("schedule", String(128)),  # the schedule that enqueued it
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_jobs_claim", "state", "run_after"),
+    Index("ix_jobs_kind", "kind", "id"),
+    Index("ix_jobs_finished", "finished_at"),
+    # at most one queued-or-running job per dedup key
+    Index(
+        "ux_jobs_dedup_active",
+        "dedup_key",
+        unique=True,
+        sqlite_where=text("state IN ('queued', 'running')"),
+        postgresql_where=text("state IN ('queued', 'running')"),
+    ),
+)
+
+job_log = Table(
+    "job_log",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column("job_id", _BIGID, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("message", Text, nullable=False),
+    Index("ix_job_log_job", "job_id", "id"),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("cron", String(128), nullable=False),
+    Column("kind", String(128), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    # an operator changed cron or enabled: the code's default no longer overwrites it
+    Column("custom", Boolean, nullable=False),
+    Column("next_run_at", DateTime(timezone=True), nullable=False),
+    Column("last_run_at", DateTime(timezone=True)),
+    Column("last_job_id", _BIGID),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    # commit order, given by the relay; NULL until relayed
+    Column("seq", _BIGID, unique=True),
+    Column("kind", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("repository", String(255)),
+    Column("project", String(255)),
+    Column("digest", String(150)),
+    Column("tag", String(128)),
+    Column("media_type", String(255)),
+    Column("actor", String(255)),
+    Column("detail", Text),  # JSON object
+    Index(
+        "ix_events_unrelayed",
+        "id",
+        sqlite_where=text("seq IS NULL"),
+        postgresql_where=text("seq IS NULL"),
+    ),
+    Index("ix_events_at", "at"),
+)
+
+event_consumers = Table(
+    "event_consumers",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("position", _BIGID, nullable=False),  # the last seq handled
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

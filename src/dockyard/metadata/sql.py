@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, and_, func, select, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
-from dockyard.errors import (
-    SchemaError,
-)
+from dockyard.errors import QuotaExceeded, SchemaError
 from dockyard.metadata import schema as s
 from dockyard.metadata import sql_writes as w
 from dockyard.metadata.engine import make_engines, make_writer
@@ -22,7 +22,10 @@ from dockyard.metadata.records import (
     NewManifest,
     UploadRecord,
 )
+from dockyard.metadata.writer import Writer
 from dockyard.oci.names import is_tag
+
+T = TypeVar("T")
 
 
 def _now() -> dt.datetime:
@@ -75,26 +78,38 @@ class SqlMetadataStore:
         async with self._read.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    async def schema_revision(self) -> str | None:
+    async def schema_heads(self) -> set[str] | None:
+        """The revisions alembic_version holds (one per branch), None with no schema."""
         try:
             async with self._read.connect() as conn:
-                row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+                rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
         except (OperationalError, ProgrammingError):
             return None
-        return None if row is None else str(row[0])
+        return {str(row[0]) for row in rows} or None
 
-    async def check_schema(self) -> None:
-        current = await self.schema_revision()
-        if current is None:
+    async def schema_revision(self, branches: Sequence[Path] = ()) -> str | None:
+        """The newest core revision applied (a capability branch's head, in `branches`,
+        implies the core revision it depends on)."""
+        heads = await self.schema_heads()
+        if not heads:
+            return None
+        from dockyard.metadata.migrate import core_revision  # alembic loads only here
+
+        return core_revision(heads, branches)
+
+    async def check_schema(self, branches: Sequence[Path] = ()) -> None:
+        """Refuse a database not migrated to exactly this build's heads: the core's and
+        those of the capability branches in `branches`."""
+        heads = await self.schema_heads()
+        if heads is None:
             raise SchemaError(
                 "the metadata database has no schema yet: run `dockyard migrate` first"
             )
-        if current != s.SCHEMA_REVISION:
-            raise SchemaError(
-                f"the metadata database is at schema revision {current!r} but this Dockyard "
-                f"expects {s.SCHEMA_REVISION!r}: run `dockyard migrate`, or upgrade Dockyard "
-                "if the database is newer"
-            )
+        from dockyard.metadata.migrate import schema_problem
+
+        problem = schema_problem(heads, branches)
+        if problem is not None:
+            raise SchemaError(problem)
 
     def pool_status(self) -> tuple[int, int]:
         """(in use, idle) connections across this process's pools, for metrics."""
@@ -152,12 +167,23 @@ class SqlMetadataStore:
             row = (await conn.execute(q)).first()
         return None if row is None else BlobRecord(row.digest, int(row.size))
 
+    async def _refusable(
+        self, repository: str, fn: Callable[..., T], *args: Any, durable: bool = True
+    ) -> T:
+        """A write that a project's quota may refuse: the refusal becomes an event (in
+        a transaction of its own: the refused one was rolled back)."""
+        try:
+            return await self._writer.run(fn, *args, durable=durable)
+        except QuotaExceeded as exc:
+            await self._writer.run(w.quota_refused, repository, exc)
+            raise
+
     async def check_quota(self, repository: str, digest: str, size: int) -> None:
         # on the writer: one hand-off, where a read on the pool costs several
-        await self._writer.run(w.check_quota, repository, digest, size, durable=False)
+        await self._refusable(repository, w.check_quota, repository, digest, size, durable=False)
 
     async def link_blob(self, repository: str, digest: str, size: int) -> None:
-        await self._writer.run(w.link_blob, repository, digest, size)
+        await self._refusable(repository, w.link_blob, repository, digest, size)
 
     async def unlink_blob(self, repository: str, digest: str) -> bool:
         return await self._writer.run(w.unlink_blob, repository, digest)
@@ -209,7 +235,8 @@ class SqlMetadataStore:
         take_from: str | None = None,
         quota: tuple[str, int] | None = None,
     ) -> int | None:
-        return await self._writer.run(
+        return await self._refusable(
+            repository,
             w.lease_upload,
             repository,
             upload_id,
@@ -233,7 +260,7 @@ class SqlMetadataStore:
     async def complete_upload(
         self, repository: str, upload_id: str, digest: str, size: int
     ) -> None:
-        await self._writer.run(w.complete_upload, repository, upload_id, digest, size)
+        await self._refusable(repository, w.complete_upload, repository, upload_id, digest, size)
 
     async def stale_uploads(self, older_than: dt.datetime) -> list[UploadRecord]:
         u, r = s.uploads, s.repositories
@@ -294,14 +321,21 @@ class SqlMetadataStore:
             row.annotations,
         )
 
-    async def put_manifest(self, repository: str, manifest: NewManifest, tag: str | None) -> None:
-        await self._writer.run(w.put_manifest, repository, manifest, tag)
+    async def put_manifest(
+        self, repository: str, manifest: NewManifest, tag: str | None, actor: str | None = None
+    ) -> None:
+        await self._refusable(repository, w.put_manifest, repository, manifest, tag, actor)
 
-    async def delete_manifest(self, repository: str, digest: str) -> bool:
-        return await self._writer.run(w.delete_manifest, repository, digest)
+    async def delete_manifest(self, repository: str, digest: str, actor: str | None = None) -> bool:
+        return await self._writer.run(w.delete_manifest, repository, digest, actor)
 
-    async def delete_tag(self, repository: str, tag: str) -> bool:
-        return await self._writer.run(w.delete_tag, repository, tag)
+    async def delete_tag(self, repository: str, tag: str, actor: str | None = None) -> bool:
+        return await self._writer.run(w.delete_tag, repository, tag, actor)
+
+    @property
+    def writer(self) -> Writer:
+        """The write path other SQL stores on this database share (jobs, events)."""
+        return self._writer
 
     async def list_tags(self, repository: str, n: int | None, last: str | None) -> list[str] | None:
         t = s.tags

@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy import case, delete, func, select
 
+from dockyard.events import REPOSITORY_DELETED, NewEvent
+from dockyard.events.outbox import write_events
 from dockyard.metadata import schema as s
 from dockyard.metadata.identity import ArtifactSummary, Page, RepositorySummary
 from dockyard.metadata.identity_cache import IdentityCache, changes_identity
@@ -137,7 +139,7 @@ class SqlCatalogStore:
         ], total
 
     @changes_identity
-    async def delete_repository(self, repository: str) -> bool:
+    async def delete_repository(self, repository: str, actor: str | None = None) -> bool:
         r, rb, b, p = s.repositories, s.repository_blobs, s.blobs, s.projects
         async with self._db.write.begin() as conn:
             row = (
@@ -188,6 +190,8 @@ class SqlCatalogStore:
             await conn.execute(delete(rb).where(rb.c.repository_id == rid))
             await conn.execute(delete(s.uploads).where(s.uploads.c.repository_id == rid))
             await conn.execute(delete(r).where(r.c.id == rid))
+            gone = NewEvent(REPOSITORY_DELETED, repository, actor=actor)
+            await conn.run_sync(write_events, [gone])
             if freed:
                 await conn.execute(
                     p.update()

@@ -20,12 +20,14 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, case, delete, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from dockyard import events as ev
 from dockyard.errors import (
     ManifestBlobUnknown,
     ManifestChildUnknown,
     ManifestInvalid,
     QuotaExceeded,
 )
+from dockyard.events.outbox import write_events
 from dockyard.metadata import schema as s
 from dockyard.metadata.records import NewManifest
 
@@ -400,7 +402,13 @@ def _check_references(conn: Connection, rid: int, manifest: NewManifest) -> None
                 )
 
 
-def put_manifest(conn: Connection, repository: str, manifest: NewManifest, tag: str | None) -> None:
+def put_manifest(
+    conn: Connection,
+    repository: str,
+    manifest: NewManifest,
+    tag: str | None,
+    actor: str | None = None,
+) -> None:
     at = now()
     rid = ensure_repository(conn, repository)
     _check_references(conn, rid, manifest)
@@ -433,39 +441,99 @@ def put_manifest(conn: Connection, repository: str, manifest: NewManifest, tag: 
         ]
         if refs:
             conn.execute(insert(conn, s.manifest_references).on_conflict_do_nothing(), refs)
+    previous = None
     if tag is not None:
-        stmt = insert(conn, s.tags).values(
-            repository_id=rid, name=tag, manifest_digest=manifest.digest, updated_at=at
+        t = s.tags
+        previous = conn.scalar(
+            _prepared(
+                conn,
+                "tag_digest",
+                lambda _: select(t.c.manifest_digest).where(
+                    t.c.repository_id == bindparam("rid"), t.c.name == bindparam("tag")
+                ),
+            ),
+            {"rid": rid, "tag": tag},
         )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["repository_id", "name"],
-                set_={"manifest_digest": manifest.digest, "updated_at": at},
+        if previous != manifest.digest:
+            stmt = insert(conn, s.tags).values(
+                repository_id=rid, name=tag, manifest_digest=manifest.digest, updated_at=at
             )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["repository_id", "name"],
+                    set_={"manifest_digest": manifest.digest, "updated_at": at},
+                )
+            )
+    if mid is not None or (tag is not None and previous != manifest.digest):
+        detail: dict[str, object] = {"size": len(manifest.content)}
+        if previous is not None:
+            detail["previous"] = previous  # the tag moved
+        if manifest.artifact_type:
+            detail["artifact_type"] = manifest.artifact_type
+        if manifest.subject_digest:
+            detail["subject"] = manifest.subject_digest
+        write_events(
+            conn,
+            [
+                ev.NewEvent(
+                    ev.PUSHED,
+                    repository,
+                    manifest.digest,
+                    tag,
+                    manifest.media_type,
+                    actor,
+                    detail,
+                )
+            ],
         )
 
 
-def delete_manifest(conn: Connection, repository: str, digest: str) -> bool:
+def delete_manifest(
+    conn: Connection, repository: str, digest: str, actor: str | None = None
+) -> bool:
     rid = repository_id(conn, repository)
     if rid is None:
         return False
-    size = conn.scalar(select(m.c.size).where(m.c.repository_id == rid, m.c.digest == digest))
-    if size is None:
+    row = conn.execute(
+        select(m.c.size, m.c.media_type).where(m.c.repository_id == rid, m.c.digest == digest)
+    ).first()
+    if row is None:
         return False
     # Tags first: not every backend enforces ON DELETE CASCADE on composite keys alike.
-    conn.execute(
-        delete(s.tags).where(s.tags.c.repository_id == rid, s.tags.c.manifest_digest == digest)
+    t = s.tags
+    tags = list(
+        conn.scalars(
+            delete(t)
+            .where(t.c.repository_id == rid, t.c.manifest_digest == digest)
+            .returning(t.c.name)
+        )
     )
     res = conn.execute(delete(m).where(and_(m.c.repository_id == rid, m.c.digest == digest)))
     if not res.rowcount:
         return False
-    _release(conn, rid, int(size), lambda pid: _manifest_held(pid, rid, digest))
+    _release(conn, rid, int(row.size), lambda pid: _manifest_held(pid, rid, digest))
+    event = ev.NewEvent(
+        ev.DELETED, repository, digest, None, row.media_type, actor, {"tags": sorted(tags)}
+    )
+    write_events(conn, [event])
     return True
 
 
-def delete_tag(conn: Connection, repository: str, tag: str) -> bool:
+def delete_tag(conn: Connection, repository: str, tag: str, actor: str | None = None) -> bool:
     t = s.tags
-    res = conn.execute(
-        delete(t).where(t.c.repository_id == repo_id_of(repository), t.c.name == tag)
+    digest = conn.scalar(
+        delete(t)
+        .where(t.c.repository_id == repo_id_of(repository), t.c.name == tag)
+        .returning(t.c.manifest_digest)
     )
-    return bool(res.rowcount)
+    if digest is None:
+        return False
+    write_events(conn, [ev.NewEvent(ev.TAG_DELETED, repository, digest, tag, actor=actor)])
+    return True
+
+
+def quota_refused(conn: Connection, repository: str, error: QuotaExceeded) -> None:
+    """The event of a refused push, in a transaction of its own (the refused one was
+    rolled back)."""
+    detail = dict(error.detail or {})
+    write_events(conn, [ev.NewEvent(ev.QUOTA_EXCEEDED, repository, detail=detail)])

@@ -94,7 +94,12 @@ class ManifestService:
             await policy.check(pull)
 
     async def put(
-        self, repository: str, reference: str, content_type: str | None, content: bytes
+        self,
+        repository: str,
+        reference: str,
+        content_type: str | None,
+        content: bytes,
+        actor: str | None = None,
     ) -> PutResult:
         if len(content) > self.max_bytes:
             raise ManifestTooLarge(f"manifest is larger than {self.max_bytes} bytes")
@@ -124,18 +129,18 @@ class ManifestService:
             blob_refs=[(d.digest, d.size) for d in parsed.blobs],
             child_refs=[(d.digest, d.size) for d in parsed.children],
         )
-        await self._store.put_manifest(repository, record, tag)
+        await self._store.put_manifest(repository, record, tag, actor)
         await self._cache.invalidate(repository)
         return PutResult(digest, record.subject_digest)
 
-    async def delete(self, repository: str, reference: str) -> None:
+    async def delete(self, repository: str, reference: str, actor: str | None = None) -> None:
         if not self._delete_enabled:
             raise Unsupported("deletion is disabled on this registry")
         self._check_reference(reference)
         if is_digest(reference):
-            found = await self._store.delete_manifest(repository, reference)
+            found = await self._store.delete_manifest(repository, reference, actor)
         else:
-            found = await self._store.delete_tag(repository, reference)
+            found = await self._store.delete_tag(repository, reference, actor)
         await self._cache.invalidate(repository)
         if not found:
             raise ManifestUnknown(f"manifest {reference} unknown in {repository}")

@@ -102,10 +102,18 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return bytes(buf)
 
 
+def _actor(request: Request) -> str | None:
+    """Who made the change, for its event (the gate put the principal there)."""
+    principal = getattr(request.state, "principal", None)
+    return None if principal is None or principal.anonymous else str(principal.name)
+
+
 async def put_manifest(request: Request, name: str, reference: str) -> Response:
     manifests = services(request).manifests
     content = await _read_limited(request, manifests.max_bytes)
-    result = await manifests.put(name, reference, request.headers.get("content-type"), content)
+    result = await manifests.put(
+        name, reference, request.headers.get("content-type"), content, _actor(request)
+    )
     headers = {
         "Location": location(request, f"/v2/{name}/manifests/{result.digest}"),
         "Docker-Content-Digest": result.digest,
@@ -117,7 +125,7 @@ async def put_manifest(request: Request, name: str, reference: str) -> Response:
 
 
 async def delete_manifest(request: Request, name: str, reference: str) -> Response:
-    await services(request).manifests.delete(name, reference)
+    await services(request).manifests.delete(name, reference, _actor(request))
     return Response(status_code=202, headers={"Content-Length": "0"})
 
 
