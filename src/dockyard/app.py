@@ -16,11 +16,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard import __version__
 from dockyard.auth.audit import AuditLog, housekeeping
+from dockyard.background import start_worker
 from dockyard.capabilities import REGISTERED, Capability
 from dockyard.config import Settings, load_settings
 from dockyard.context import Services
 from dockyard.http.dispatch import handle_http
 from dockyard.http.v2.blobsend import StreamSlots
+from dockyard.jobs.worker import Worker
 from dockyard.metrics import Metrics, multiprocess_dir
 from dockyard.registry.janitor import run_periodically
 from dockyard.services import build_services
@@ -39,6 +41,7 @@ class DockyardApp:
         self.observe_request = self.metrics.http.observe  # one lookup on the hot path
         self._services: Services | None = None
         self._janitor: asyncio.Task[None] | None = None
+        self.worker: Worker | None = None
 
     @functools.cached_property
     def api(self) -> ASGIApp:
@@ -72,7 +75,13 @@ class DockyardApp:
             )
         )
 
+        if self.settings.jobs.run_in_serve:
+            self.worker = await start_worker(svc, self.capabilities, self.metrics.observe_job)
+
     async def shutdown(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+            self.worker = None
         await self.metrics.stop()
         if self._janitor is not None:
             self._janitor.cancel()

@@ -17,6 +17,7 @@ from dockyard.auth.service import AuthService
 from dockyard.cache.base import Cache
 from dockyard.config import Settings
 from dockyard.diskspace import SpaceWatch
+from dockyard.jobs import JobStore
 from dockyard.metadata.identity_stores import Identity
 from dockyard.metadata.records import MetadataStore
 from dockyard.registry.blobs import BlobService
@@ -44,6 +45,8 @@ class Services:
     robots: RobotService
     repositories: RepositoryService
     space: SpaceWatch
+    jobs: JobStore
+    """the durable job queue and the cron schedules (jobs/)"""
 
     async def close(self) -> None:
         self.auth.close()

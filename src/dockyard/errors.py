@@ -200,6 +200,13 @@ class NotFound(DockyardError):
     error = NOT_FOUND
 
 
+class InvalidRequest(DockyardError):
+    """A management request that is well-formed but asks for something invalid (a
+    cron expression that is not one, say)."""
+
+    error = INVALID_REQUEST
+
+
 class ConfigError(Exception):
     """The configuration is invalid; the message says where."""
 

@@ -24,6 +24,7 @@ from dockyard.capabilities import REGISTERED, Capability, migration_branches
 from dockyard.config import FilesystemStorage, MemoryStorage, S3Storage, Settings
 from dockyard.context import Services
 from dockyard.diskspace import SpaceWatch
+from dockyard.jobs.sql import SqlJobQueue
 from dockyard.metadata.engine import is_sqlite
 from dockyard.metadata.identity_stores import Identity
 from dockyard.metadata.migrate import upgrade
@@ -180,7 +181,10 @@ async def build_services(
             identity, store, manifests, cache, auth, guard, delete_enabled=reg.delete_enabled
         ),
         space=build_space_watch(settings),
+        jobs=SqlJobQueue(store.read_engine, store.writer, settings.jobs.max_attempts),
     )
+    if metrics is not None:
+        metrics.job_counter = services.jobs.counts
     for capability in capabilities:
         if capability.pull_policies is not None:
             manifests.pull_policies.extend(capability.pull_policies(services))

@@ -186,6 +186,39 @@ class RegistrySettings(_Section):
     )
 
 
+class JobsSettings(_Section):
+    run_in_serve: bool = Field(
+        True,
+        description="each `dockyard serve` process also runs a worker; turn off when "
+        "`dockyard worker` runs on its own (a separate Deployment)",
+    )
+    concurrency: int = Field(2, ge=1, le=64, description="jobs one worker runs at once")
+    poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="how often an idle worker looks for due jobs and events"
+    )
+    lease_seconds: float = Field(
+        60.0,
+        ge=1,
+        description="a worker's hold on a running job, renewed 3 times per period; a job "
+        "whose worker died is taken up again after this long",
+    )
+    max_attempts: int = Field(5, ge=1, le=100, description="runs of a job before it fails")
+    history_days: float = Field(
+        14.0, gt=0, description="finished jobs (and their logs) are kept this long"
+    )
+    housekeeping_cron: str = Field(
+        "17 * * * *", description="when old jobs and delivered events are purged"
+    )
+
+
+class EventsSettings(_Section):
+    keep_days: float = Field(
+        7.0,
+        gt=0,
+        description="events every consumer has handled are kept this long, then purged",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DOCKYARD__", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -199,6 +232,8 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     registry: RegistrySettings = RegistrySettings()
     auth: AuthSettings = AuthSettings()
+    jobs: JobsSettings = JobsSettings()
+    events: EventsSettings = EventsSettings()
 
     @field_validator("data_dir")
     @classmethod

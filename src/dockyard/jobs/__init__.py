@@ -175,9 +175,65 @@ class JobQueue(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class JobsContribution:
-    """Jobs and schedules one package brings (core kinds, or a capability's)."""
+class ScheduleStore(Protocol):
+    """Cron schedules (jobs/sql.py). Code declares its schedules at start; an operator
+    may change their cron or switch them off, and that change sticks."""
 
-    kinds: Sequence[JobKind] = ()
-    schedules: Sequence[Schedule] = ()
+    async def schedules(self) -> list[ScheduleRecord]: ...
+
+    async def schedule(self, name: str) -> ScheduleRecord | None: ...
+
+    async def change_schedule(
+        self, name: str, *, cron: str | None = None, enabled: bool | None = None
+    ) -> ScheduleRecord | None: ...
+
+    async def put_schedule(self, schedule: Schedule) -> ScheduleRecord:
+        """Create or replace a schedule made at run time (e.g. a project's retention)."""
+        ...
+
+    async def delete_schedule(self, name: str) -> bool: ...
+
+
+class JobStore(JobQueue, ScheduleStore, Protocol):
+    """The queue as the worker, the scheduler and the relay use it (jobs/sql.py)."""
+
+    @property
+    def read_engine(self) -> Any:
+        """the metadata database's read engine (the relay reads the outbox with it)"""
+        ...
+
+    @property
+    def writer(self) -> Any:
+        """the metadata database's writer (metadata/writer.py)"""
+        ...
+
+    async def claim(
+        self, holder: str, lease_seconds: float, kinds: Sequence[str]
+    ) -> tuple[JobRecord | None, list[JobRecord]]: ...
+
+    async def heartbeat(
+        self, job_id: int, holder: str, lease_seconds: float
+    ) -> tuple[bool, bool]: ...
+
+    async def finish(
+        self,
+        job_id: int,
+        holder: str,
+        outcome: str,
+        *,
+        error: str | None = None,
+        result: Mapping[str, Any] | None = None,
+        retry_in: float = 0.0,
+    ) -> JobRecord | None: ...
+
+    async def add_log(self, job_id: int, attempt: int, message: str) -> None: ...
+
+    async def purge(self, before: dt.datetime) -> int: ...
+
+    async def has_due(self, kinds: Sequence[str]) -> bool: ...
+
+    async def declare_schedules(self, schedules: Sequence[Schedule]) -> None: ...
+
+    async def fire_due(
+        self, kinds: Sequence[str], max_attempts: dict[str, int]
+    ) -> list[tuple[str, int]]: ...

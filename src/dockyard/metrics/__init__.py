@@ -74,6 +74,8 @@ PoolReader = Callable[[], tuple[int, int]]
 """Returns (in_use, idle) connections of this process's database pools."""
 UploadCounter = Callable[[], Awaitable[int]]
 """Counts upload sessions in the metadata database."""
+JobCounter = Callable[[], Awaitable[dict[str, int]]]
+"""Jobs per state, read from the queue at scrape time."""
 
 
 def multiprocess_dir() -> str | None:
@@ -261,6 +263,21 @@ class Metrics:
         self._pool_idle = self._pool.labels("idle")
         self.pool_reader: PoolReader | None = None
         self.upload_counter: UploadCounter | None = None
+        self.job_counter: JobCounter | None = None
+        self._job_runs = Counter(
+            "dockyard_job_runs",
+            "Job runs that ended, by kind and outcome (succeeded, retry, failed, "
+            "cancelled, released)",
+            ["kind", "outcome"],
+            registry=owned,
+        )
+        self._job_seconds = Histogram(
+            "dockyard_job_duration_seconds",
+            "How long job runs took, by kind",
+            ["kind"],
+            buckets=(0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
+            registry=owned,
+        )
         self._mirror: _ProcessMirror | None = None
         self._sampler: asyncio.Task[None] | None = None
         if multiproc_dir is None:
@@ -304,6 +321,11 @@ class Metrics:
             self._sampler = None
         self._table.close()
 
+    def observe_job(self, kind: str, outcome: str, seconds: float) -> None:
+        self._job_runs.labels(kind, outcome).inc()
+        if outcome in ("succeeded", "retry", "failed"):
+            self._job_seconds.labels(kind).observe(seconds)
+
     # -- exposition --------------------------------------------------------------
 
     async def exposition(self, accept: str) -> tuple[bytes, str]:
@@ -321,6 +343,20 @@ class Metrics:
                 )
                 family.add_metric([], float(active))
                 extra.append(family)
+        if self.job_counter is not None:
+            try:
+                states = await self.job_counter()
+            except Exception as exc:
+                log.warning("counting jobs failed: %s", exc)
+            else:
+                jobs = GaugeMetricFamily(
+                    "dockyard_jobs",
+                    "Jobs in the queue by state (all replicas): queued is the queue depth",
+                    labels=["state"],
+                )
+                for state in ("queued", "running", "succeeded", "failed", "cancelled"):
+                    jobs.add_metric([state], float(states.get(state, 0)))
+                extra.append(jobs)
         self.sample()
         encoder, content_type = choose_encoder(accept)
         path = self.multiproc_dir
