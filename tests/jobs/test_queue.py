@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -23,15 +24,15 @@ from dockyard.metadata import schema as s
 NO_SERVICES = cast(Services, None)
 
 
-async def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Poll an async condition until it holds (or fail after `timeout`)."""
-    deadline = time.monotonic() + timeout
+async def wait_for(check: Callable[[], Any], within: float = 20.0) -> Any:
+    """Poll an async condition until it holds (or fail after `within` seconds)."""
+    deadline = time.monotonic() + within
     while True:
         value = await check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(0.02)
 
 
@@ -252,7 +253,7 @@ async def test_worker_retries_with_backoff_then_fails(queue: SqlJobQueue) -> Non
         await worker.stop()
     assert job.attempts == 3 and "boom 3" in (job.last_error or "")
     assert len(calls) == 3
-    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert gaps[0] >= 0.3 and gaps[1] >= 0.6  # exponential backoff
     messages = [line.message for line in await queue.log_of(job_id)]
     assert "try 1" in messages and any("boom 2" in m for m in messages)
