@@ -20,6 +20,7 @@ from dockyard.diskspace import SpaceWatch
 from dockyard.jobs import JobStore
 from dockyard.metadata.identity_stores import Identity
 from dockyard.metadata.records import MetadataStore
+from dockyard.operations.jobs import JobService
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.manifests import ManifestService
 from dockyard.registry.uploads import UploadService
@@ -47,6 +48,7 @@ class Services:
     space: SpaceWatch
     jobs: JobStore
     """the durable job queue and the cron schedules (jobs/)"""
+    job_admin: JobService
 
     async def close(self) -> None:
         self.auth.close()

@@ -31,6 +31,7 @@ from dockyard.metadata.migrate import upgrade
 from dockyard.metadata.sql import SqlMetadataStore
 from dockyard.metadata.sql_identity import sql_identity
 from dockyard.metrics import Metrics
+from dockyard.operations.jobs import JobService
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.cache_codec import ManifestRecordCodec
 from dockyard.registry.manifests import ManifestService
@@ -153,6 +154,7 @@ async def build_services(
         **cache_counting,
     )
     guard = Guard(auth, identity, audit)
+    jobs = SqlJobQueue(store.read_engine, store.writer, settings.jobs.max_attempts)
     if metrics is not None:
         audit.lost = metrics.audit_lost.inc
     services = Services(
@@ -181,7 +183,8 @@ async def build_services(
             identity, store, manifests, cache, auth, guard, delete_enabled=reg.delete_enabled
         ),
         space=build_space_watch(settings),
-        jobs=SqlJobQueue(store.read_engine, store.writer, settings.jobs.max_attempts),
+        jobs=jobs,
+        job_admin=JobService(jobs, guard),
     )
     if metrics is not None:
         metrics.job_counter = services.jobs.counts

@@ -15,6 +15,7 @@ import typer
 from dockyard import __version__
 from dockyard.capabilities import REGISTERED
 from dockyard.cli.admin import member_app, project_app, robot_app, user_app
+from dockyard.cli.jobs import jobs_app, schedules_app
 from dockyard.errors import ConfigError, SchemaError
 
 app = typer.Typer(
@@ -29,6 +30,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(project_app, name="project")
 app.add_typer(robot_app, name="robot")
 app.add_typer(member_app, name="member")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(schedules_app, name="schedules")
 for _capability in REGISTERED:  # each capability's command group (dockyard.capabilities)
     if _capability.cli is not None:
         app.add_typer(_capability.cli(), name=_capability.name)
@@ -165,6 +168,41 @@ def serve(
     sys.stderr.flush()
     # Replace this process with the lean supervisor (see dockyard.supervisor).
     os.execv(sys.executable, [sys.executable, "-m", "dockyard.supervisor"])
+
+
+@app.command()
+def worker(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Jobs run at once. \\[default: 2]")
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run what is due now, then exit.")
+    ] = False,
+) -> None:
+    """Run background jobs, schedules and event delivery without serving HTTP.
+
+    Every `dockyard serve` process runs a worker too, unless jobs.run_in_serve is
+    off; run this as its own Deployment to keep background work off the serving pods.
+    """
+    overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
+    if concurrency:
+        overrides["jobs"] = {"concurrency": concurrency}
+    settings = _settings(config, overrides)
+
+    from dockyard.logs import configure
+
+    configure(settings.server.log_level, settings.server.log_format)
+    _prepare_database(settings, migrate=settings.auto_migrate)
+    from dockyard.cli.worker import run_worker
+
+    try:
+        ran = asyncio.run(run_worker(settings, once=once))
+    except (SchemaError, ConfigError) as exc:
+        _fail(str(exc))
+    if once:
+        typer.echo(f"ran {ran} job(s)")
 
 
 @app.command()
