@@ -30,8 +30,8 @@ def build_worker(
     services: Services,
     capabilities: Sequence[Capability],
     observe: Observer | None = None,
-) -> tuple[Worker, list[Schedule]]:
-    """The worker and the schedules it fires (declared by `start_worker`)."""
+) -> tuple[Worker, Relay, list[Schedule]]:
+    """The worker, its relay and the schedules it fires (declared by `prepare`)."""
     queue = services.jobs
     settings = services.settings
     consumers = _consumers(capabilities)
@@ -79,7 +79,7 @@ def build_worker(
         ticks={"the scheduler": fire, "the event relay": relay.tick},
         observe=observe,
     )
-    return worker, schedules
+    return worker, relay, schedules
 
 
 async def start_worker(
@@ -87,7 +87,13 @@ async def start_worker(
     capabilities: Sequence[Capability],
     observe: Observer | None = None,
 ) -> Worker:
-    worker, schedules = build_worker(services, capabilities, observe)
-    await services.jobs.declare_schedules(schedules)
+    worker, relay, schedules = build_worker(services, capabilities, observe)
+    await prepare(services, relay, schedules)
     worker.start()
     return worker
+
+
+async def prepare(services: Services, relay: Relay, schedules: Sequence[Schedule]) -> None:
+    """What a worker declares before its first tick: schedules, consumers' cursors."""
+    await services.jobs.declare_schedules(schedules)
+    await relay.declare()

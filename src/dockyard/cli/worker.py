@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 
-from dockyard.background import build_worker
+from dockyard.background import build_worker, prepare
 from dockyard.capabilities import REGISTERED
 from dockyard.config import Settings
 from dockyard.services import build_services
@@ -20,8 +20,8 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
     of jobs run with `once`."""
     services = await build_services(settings, None, REGISTERED)
     try:
-        worker, schedules = build_worker(services, REGISTERED)
-        await services.jobs.declare_schedules(schedules)
+        worker, relay, schedules = build_worker(services, REGISTERED)
+        await prepare(services, relay, schedules)
         if once:
             return await worker.run_once()
         stop = asyncio.Event()

@@ -71,13 +71,20 @@ def relay(conn: Connection) -> set[str]:
     return {row.kind for row in rows}
 
 
-def _position(conn: Connection, name: str) -> int:
+def declare(conn: Connection, names: Sequence[str]) -> None:
+    """Give consumers seen for the first time a cursor at the end of what was relayed:
+    a new consumer gets what happens from now on, not the history."""
     ins = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(ec)
-    conn.execute(
-        ins.values(
-            name=name, position=_start(conn), updated_at=dt.datetime.now(dt.UTC)
-        ).on_conflict_do_nothing(index_elements=["name"])
-    )
+    start = _start(conn)
+    for name in names:
+        conn.execute(
+            ins.values(name=name, position=start, updated_at=dt.datetime.now(dt.UTC))
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+
+
+def _position(conn: Connection, name: str) -> int:
+    declare(conn, [name])
     q = select(ec.c.position).where(ec.c.name == name)
     if conn.dialect.name == "postgresql":
         q = q.with_for_update()
@@ -123,6 +130,10 @@ class Relay:
         self._writer = writer
         self._queue = queue
         self.consumers = {c.name: c for c in consumers}
+
+    async def declare(self) -> None:
+        """Before the first tick: cursors for consumers new to this database."""
+        await self._writer.run(declare, list(self.consumers))
 
     async def tick(self) -> None:
         probe = select(e.c.id).where(e.c.seq.is_(None)).limit(1)
