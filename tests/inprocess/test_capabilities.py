@@ -5,20 +5,28 @@ artifacts it does not cover go through."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import typer
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 from typer.testing import CliRunner
 
-from dockyard.capabilities import Capability
+from dockyard.capabilities import Capability, migration_branches
 from dockyard.config import load_settings
 from dockyard.context import Services
-from dockyard.errors import ConfigError, Denied
+from dockyard.errors import ConfigError, Denied, SchemaError
+from dockyard.events import PUSHED, Event, EventConsumer
+from dockyard.jobs import JobContext, JobKind, Schedule
+from dockyard.metadata.sql import SqlMetadataStore
 from dockyard.registry.policies import PullPolicy, PullRequest
 from tests.inprocess.conftest import ADMIN, running
 
@@ -157,3 +165,113 @@ def test_a_capability_brings_its_command_group(monkeypatch: pytest.MonkeyPatch) 
     finally:
         monkeypatch.undo()
         importlib.reload(dockyard.cli.commands)
+
+
+# -- migrations, jobs, schedules and event consumers ------------------------------
+
+NOTES = sa.table("notes_seen", sa.column("id"), sa.column("what"))
+
+
+def _notes_capability() -> Capability:
+    """Consumes push events, hands each to a job of its own, which writes the event
+    into the capability's own table (made by its own migration branch)."""
+
+    async def consume(ctx: JobContext, batch: Sequence[Event]) -> None:
+        for event in batch:
+            await ctx.services.jobs.enqueue("notes.write", {"what": f"{event.kind} {event.tag}"})
+
+    async def write(ctx: JobContext, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        def insert(conn: Any) -> None:
+            conn.execute(NOTES.insert().values(what=payload["what"]))
+
+        await ctx.services.jobs.writer.run(insert)
+        await ctx.log(f"noted {payload['what']}")
+        return {"noted": payload["what"]}
+
+    return Capability(
+        name="notes",
+        migrations=Path(__file__).with_name("capmig"),
+        jobs=[JobKind("notes.write", write)],
+        schedules=[Schedule("notes.nightly", "0 4 * * *", "notes.write", {"what": "nightly"})],
+        consumers=[EventConsumer("notes", frozenset({PUSHED}), consume)],
+    )
+
+
+async def _until(check: Any, within: float = 20.0) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_capability_brings_migrations_jobs_schedules_and_consumers(
+    tmp_path: Path,
+) -> None:
+    fast = {"jobs": {"poll_seconds": 0.05}}
+    async with (
+        running(tmp_path, [_notes_capability()], fast) as registry,
+        registry.client(auth=ADMIN) as c,
+    ):
+        r = await c.post(
+            "/v2/team/app/blobs/uploads/",
+            params={"digest": "sha256:" + hashlib.sha256(b"{}").hexdigest()},
+            content=b"{}",
+        )
+        assert r.status_code == 201, r.text
+        r = await c.put(
+            "/v2/team/app/manifests/v1",
+            content=_manifest("v1"),
+            headers={"Content-Type": OCI_MANIFEST},
+        )
+        assert r.status_code == 201, r.text
+
+        async def noted() -> Any:
+            r = await c.get("/api/v1/jobs", params={"kind": "notes.write", "state": "succeeded"})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        done = await _until(noted)
+        assert done[0]["result"] == {"noted": "artifact.pushed v1"}
+        r = await c.get(f"/api/v1/jobs/{done[0]['id']}")
+        assert [line["message"] for line in r.json()["log"]] == ["noted artifact.pushed v1"]
+        services = registry.app.services
+        async with services.jobs.read_engine.connect() as conn:
+            rows = (await conn.execute(sa.select(NOTES.c.what))).scalars().all()
+        assert rows == ["artifact.pushed v1"]
+
+        r = await c.get("/api/v1/schedules")
+        names = {s["name"]: s for s in r.json()}
+        assert names["notes.nightly"]["cron"] == "0 4 * * *"
+        assert "jobs.housekeeping" in names
+        r = await c.patch("/api/v1/schedules/notes.nightly", json={"cron": "bad cron"})
+        assert r.status_code == 422 and r.json()["errors"][0]["code"] == "INVALID_REQUEST"
+        r = await c.patch("/api/v1/schedules/notes.nightly", json={"enabled": False})
+        assert r.status_code == 200 and r.json()["enabled"] is False
+        r = await c.post("/api/v1/schedules/notes.nightly/run")
+        assert r.status_code == 202
+        run = r.json()["id"]
+
+        async def ran() -> Any:
+            r = await c.get(f"/api/v1/jobs/{run}")
+            return r.json()["state"] == "succeeded" and r.json()
+
+        assert (await _until(ran))["schedule"] == "notes.nightly"
+        assert (await c.post("/api/v1/jobs/999999/cancel")).status_code == 404
+
+        r = await c.post("/api/v1/users", json={"username": "dev", "password": "dev-password-1"})
+        assert r.status_code == 201, r.text
+        async with registry.client(auth=("dev", "dev-password-1")) as dev:
+            r = await dev.get("/api/v1/jobs")
+            assert r.status_code == 403 and "administrator" in r.json()["errors"][0]["message"]
+            assert (await dev.post(f"/api/v1/jobs/{run}/retry")).status_code == 403
+    # a database migrated with the capability is refused by a build without it
+    store = SqlMetadataStore(f"sqlite:///{tmp_path / 'dockyard.db'}")
+    try:
+        with pytest.raises(SchemaError, match="notes_0001"):
+            await store.check_schema()
+        await store.check_schema(migration_branches([_notes_capability()]))
+    finally:
+        await store.close()

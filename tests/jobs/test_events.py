@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
@@ -101,7 +101,10 @@ async def test_tag_move_names_the_previous_digest(replicas: Any) -> None:
     store, queue = await _setup(replicas)
     recorder = Recorder()
     relay = Relay(
-        store.read_engine, store.writer, queue, [EventConsumer("r", frozenset({ev.PUSHED}), recorder.handle)]
+        store.read_engine,
+        store.writer,
+        queue,
+        [EventConsumer("r", frozenset({ev.PUSHED}), recorder.handle)],
     )
     await relay.declare()
     a = "sha256:" + hashlib.sha256(b"a").hexdigest()
@@ -186,7 +189,10 @@ async def test_an_event_committed_late_is_not_skipped(replicas: Any, database_ur
     store, queue = await _setup(replicas)
     recorder = Recorder()
     relay = Relay(
-        store.read_engine, store.writer, queue, [EventConsumer("late", frozenset({"t.e"}), recorder.handle)]
+        store.read_engine,
+        store.writer,
+        queue,
+        [EventConsumer("late", frozenset({"t.e"}), recorder.handle)],
     )
     await relay.declare()
     import datetime as dt
@@ -198,7 +204,9 @@ async def test_an_event_committed_late_is_not_skipped(replicas: Any, database_ur
         await conn.begin()
         await conn.execute(insert(s.events).values(event_row(ev.NewEvent("t.e", "p/slow"), at)))
         await store.writer.run(
-            lambda c: c.execute(insert(s.events).values(event_row(ev.NewEvent("t.e", "p/fast"), at)))
+            lambda c: c.execute(
+                insert(s.events).values(event_row(ev.NewEvent("t.e", "p/fast"), at))
+            )
         )
         await _drain(relay, queue)
         assert [e.repository for e in recorder.seen] == ["p/fast"]
@@ -207,4 +215,3 @@ async def test_an_event_committed_late_is_not_skipped(replicas: Any, database_ur
         await slow.__aexit__(None, None, None)
     await _drain(relay, queue)
     assert [e.repository for e in recorder.seen] == ["p/fast", "p/slow"]
-
