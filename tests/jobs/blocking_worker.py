@@ -20,7 +20,7 @@ from dockyard.services import build_services
 
 async def block(ctx: JobContext, payload: Mapping[str, Any]) -> Mapping[str, Any]:
     if ctx.attempt == 1:
-        Path(payload["marker"]).write_text(str(ctx.job_id))
+        await asyncio.to_thread(Path(payload["marker"]).write_text, str(ctx.job_id))
         await asyncio.Event().wait()
     return {"attempt": ctx.attempt}
 
