@@ -181,3 +181,55 @@ def test_racing_pushes_of_one_tag_end_with_one_winner(cluster: Deployment) -> No
     finally:
         for c in clients:
             c.close()
+
+
+def test_cron_fires_once_per_tick_across_three_replicas(cluster: Deployment) -> None:
+    """Three replicas, two worker processes each: six schedulers see every tick of the
+    housekeeping schedule; each tick enqueues exactly one job, which one of them runs."""
+    import asyncio
+    import datetime as dt
+    import time
+
+    from sqlalchemy import func, select, update
+
+    from dockyard.jobs.sql import SqlJobQueue
+    from dockyard.metadata import schema as s
+    from dockyard.metadata.sql import SqlMetadataStore
+
+    name = "jobs.housekeeping"
+
+    async def run() -> list[int]:
+        store = SqlMetadataStore(cluster.database_url, pool_size=2)
+        queue = SqlJobQueue(store.read_engine, store.writer)
+        jobs = s.jobs
+        counted = select(func.count()).select_from(jobs).where(jobs.c.schedule == name)
+        try:
+            deadline = time.monotonic() + 60
+            while await queue.schedule(name) is None:  # declared by the replicas at start
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            seen: list[int] = []
+            for _tick in range(3):
+                past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+                await store.writer.run(
+                    lambda c, at=past: c.execute(
+                        update(s.schedules).where(s.schedules.c.name == name).values(next_run_at=at)
+                    )
+                )
+                deadline = time.monotonic() + 60
+                while True:  # fired, and its job run to the end by some replica
+                    done = await queue.find(kind=name, state="succeeded", limit=10)
+                    sched = await queue.schedule(name)
+                    assert sched is not None
+                    if sched.next_run_at > dt.datetime.now(dt.UTC) and len(done) > len(seen):
+                        break
+                    assert time.monotonic() < deadline, "the tick did not fire"
+                    await asyncio.sleep(0.05)
+                async with store.read_engine.connect() as conn:
+                    seen.append(int(await conn.scalar(counted) or 0))
+            assert all(j.result is not None for j in await queue.find(kind=name))
+            return seen
+        finally:
+            await store.close()
+
+    assert asyncio.run(run()) == [1, 2, 3]
