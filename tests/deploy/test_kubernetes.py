@@ -65,6 +65,7 @@ EXPECTED_OBJECTS = {
         ("ConfigMap", "dockyard-config"),
         ("Secret", "dockyard-secrets"),
         ("Deployment", "dockyard"),
+        ("Deployment", "dockyard-worker"),
         ("Service", "dockyard"),
         ("PodDisruptionBudget", "dockyard"),
         ("Job", "dockyard-migrate"),
@@ -83,6 +84,7 @@ EXPECTED_OBJECTS["minimal"] = (
         ("Job", "dockyard-migrate"),
         ("Secret", "dockyard-secrets"),
         ("ServiceMonitor", "dockyard"),
+        ("Deployment", "dockyard-worker"),
     }
 ) | {("PersistentVolumeClaim", "dockyard-data")}
 
@@ -363,7 +365,7 @@ def test_the_validation_catches_typos(
     renders: dict[str, Rendered], kind: str, mutate: Any, expected: str
 ) -> None:
     """The checks above can fail: a validator that accepts anything would pass them."""
-    obj = copy.deepcopy(renders["base"].one(kind))
+    obj = copy.deepcopy(renders["base"].one(kind, "dockyard"))
     mutate(obj)
     error = _schema_errors(obj, K8S_VERSIONS[0])
     assert error is not None and expected in error, error
@@ -382,6 +384,8 @@ def test_everything_in_one_namespace_with_labels(overlay: Rendered) -> None:
         assert labels.get("app.kubernetes.io/name") == "dockyard", meta
         assert labels.get("app.kubernetes.io/part-of") == "dockyard", meta
         expected = COMPONENT_OF_KIND.get(o["kind"], "registry")
+        if meta["name"] == "dockyard-worker":
+            expected = "worker"
         assert labels.get("app.kubernetes.io/component") == expected, (o["kind"], meta)
 
 
@@ -399,6 +403,10 @@ def test_service_selects_the_registry_pods(overlay: Rendered) -> None:
     assert selects({"matchLabels": service["spec"]["selector"]}, labels)
     for job in overlay.all("Job"):  # migration pods take no traffic
         assert not selects({"matchLabels": service["spec"]["selector"]}, pod_labels(job))
+    worker = overlay.get("Deployment", "dockyard-worker")
+    if worker is not None:  # nor do worker pods
+        assert not selects({"matchLabels": service["spec"]["selector"]}, pod_labels(worker))
+        assert not selects(deployment["spec"]["selector"], pod_labels(worker))
     (port,) = service["spec"]["ports"]
     assert (port["name"], port["port"]) == ("http", 5000)
     named = {p["name"]: p["containerPort"] for p in container(deployment)["ports"]}
@@ -571,7 +579,7 @@ def test_production_scales_with_an_hpa(production: Rendered, renders: dict[str, 
     assert metric["resource"]["name"] == "cpu"
     assert "cpu" in container(deployment)["resources"]["requests"]  # utilization needs it
     assert "replicas" not in deployment["spec"]  # the HPA owns it
-    assert renders["base"].one("Deployment")["spec"]["replicas"] == 3
+    assert renders["base"].one("Deployment", "dockyard")["spec"]["replicas"] == 3
 
 
 def test_production_disruption_budget(production: Rendered) -> None:
@@ -675,3 +683,22 @@ def test_minimal_is_one_pod_on_a_volume(
     )
     env = container_env(minimal, container(deployment))
     assert not {k for k in env if k.startswith(("DOCKYARD_", "AWS_"))}, env
+
+
+def test_background_jobs_run_in_one_place(
+    overlay: Rendered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a worker Deployment the serving pods leave jobs to it; without one (the
+    minimal overlay) the serving pod runs them itself."""
+    deployment = overlay.one("Deployment", "dockyard")
+    worker = overlay.get("Deployment", "dockyard-worker")
+    serving = settings_in(overlay, deployment, tmp_path, monkeypatch)
+    if worker is None:
+        assert serving.jobs.run_in_serve is True
+        return
+    assert serving.jobs.run_in_serve is False
+    c = container(worker)
+    assert c["command"] + c["args"][:1] == ["dockyard", "worker"]
+    background = settings_in(overlay, worker, tmp_path, monkeypatch)
+    assert background.database_url == serving.database_url
+    assert worker["spec"]["replicas"] >= 1
