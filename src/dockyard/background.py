@@ -14,6 +14,7 @@ from typing import Any
 from dockyard.capabilities import Capability
 from dockyard.context import Services
 from dockyard.events import EventConsumer
+from dockyard.events.audit import AUDIT
 from dockyard.events.housekeeping import purge as purge_events
 from dockyard.events.relay import Relay
 from dockyard.jobs import JobContext, JobKind, Schedule
@@ -23,7 +24,12 @@ HOUSEKEEPING = "jobs.housekeeping"
 
 
 def _consumers(capabilities: Sequence[Capability]) -> list[EventConsumer]:
-    return [c for cap in capabilities for c in cap.consumers]
+    """The core's consumers (the audit trail), then the capabilities'."""
+    found = [AUDIT, *(c for cap in capabilities for c in cap.consumers)]
+    names = [c.name for c in found]
+    if len(set(names)) != len(names):
+        raise ValueError(f"event consumer names must be unique: {sorted(names)}")
+    return found
 
 
 def build_worker(

@@ -78,8 +78,9 @@ def declare(conn: Connection, names: Sequence[str]) -> None:
     start = _start(conn)
     for name in names:
         conn.execute(
-            ins.values(name=name, position=start, updated_at=dt.datetime.now(dt.UTC))
-            .on_conflict_do_nothing(index_elements=["name"])
+            ins.values(
+                name=name, position=start, updated_at=dt.datetime.now(dt.UTC)
+            ).on_conflict_do_nothing(index_elements=["name"])
         )
 
 
