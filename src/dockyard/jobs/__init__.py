@@ -207,6 +207,11 @@ class JobStore(JobQueue, ScheduleStore, Protocol):
         """the metadata database's writer (metadata/writer.py)"""
         ...
 
+    def subscribe(self, wake: Callable[[], None]) -> None:
+        """Call `wake` after each enqueue made through this queue (this process's
+        worker then looks at once instead of at its next poll)."""
+        ...
+
     async def claim(
         self, holder: str, lease_seconds: float, kinds: Sequence[str]
     ) -> tuple[JobRecord | None, list[JobRecord]]: ...

@@ -7,7 +7,7 @@ writer thread, or a PostgreSQL transaction each); reads through its read engine.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -18,13 +18,14 @@ from dockyard.errors import Conflict, InvalidRequest
 from dockyard.jobs import JobRecord, LogLine, Schedule, ScheduleRecord
 from dockyard.jobs import sql_jobs as q
 from dockyard.jobs import sql_schedules as sq
+from dockyard.jobs.cron import valid_cron
 from dockyard.metadata.writer import Writer
 
 j, jl, sc = q.j, q.jl, sq.sc
 
 
 def check_cron(expression: str, name: str | None = None) -> None:
-    if not sq.valid_cron(expression):
+    if not valid_cron(expression):
         what = f"schedule {name!r}: " if name else ""
         raise InvalidRequest(
             f"{what}{expression!r} is not a cron expression (five fields: minute hour "
@@ -37,6 +38,10 @@ class SqlJobQueue:
         self._read = read
         self._writer = writer
         self.max_attempts = max_attempts
+        self._wakers: list[Callable[[], None]] = []
+
+    def subscribe(self, wake: Callable[[], None]) -> None:
+        self._wakers.append(wake)
 
     @property
     def read_engine(self) -> AsyncEngine:
@@ -58,7 +63,7 @@ class SqlJobQueue:
         max_attempts: int | None = None,
         schedule: str | None = None,
     ) -> int:
-        return await self._writer.run(
+        job_id = await self._writer.run(
             q.enqueue,
             kind,
             payload or {},
@@ -67,6 +72,9 @@ class SqlJobQueue:
             max_attempts or self.max_attempts,
             schedule,
         )
+        for wake in self._wakers:
+            wake()
+        return job_id
 
     async def get(self, job_id: int) -> JobRecord | None:
         async with self._read.connect() as conn:

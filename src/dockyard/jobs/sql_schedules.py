@@ -10,30 +10,19 @@ missed while no replica ran fires once when one comes back, not once per missed 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from croniter import croniter
 from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dockyard.jobs import Schedule, ScheduleRecord
 from dockyard.jobs import sql_jobs as q
+from dockyard.jobs.cron import next_after
 from dockyard.metadata import schema as s
 
 sc = s.schedules
-
-
-def valid_cron(expression: str) -> bool:
-    return bool(croniter.is_valid(expression))
-
-
-def next_after(expression: str, at: dt.datetime) -> dt.datetime:
-    nxt = croniter(expression, at).get_next(dt.datetime)
-    assert isinstance(nxt, dt.datetime)
-    return nxt if nxt.tzinfo else nxt.replace(tzinfo=dt.UTC)
 
 
 def record(row: Row[Any]) -> ScheduleRecord:

@@ -95,6 +95,7 @@ class Worker:
         self._stopping = False
 
     def start(self) -> None:
+        self.queue.subscribe(self.wake)
         self._loop_task = asyncio.create_task(self._loop(), name="dockyard-worker")
 
     def wake(self) -> None:
@@ -130,6 +131,7 @@ class Worker:
 
     async def _loop(self) -> None:
         while not self._stopping:
+            self._wake.clear()  # before looking: a wake-up during the look is kept
             try:
                 await self._tick()
                 while len(self._running) < self.concurrency and not self._stopping:
@@ -143,7 +145,6 @@ class Worker:
                 raise
             except Exception:
                 log.exception("worker loop failed; retrying after %s s", self.poll_seconds)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 

@@ -14,6 +14,7 @@ from dockyard.http.api.docs import errors
 from dockyard.http.api.models import NO_CONTROL
 from dockyard.http.api.routing import PREFIX
 from dockyard.jobs import JobRecord, LogLine, ScheduleRecord
+from dockyard.jobs.cron import CRON_PATTERN
 
 router = APIRouter(prefix=PREFIX, tags=["jobs"])
 
@@ -65,7 +66,7 @@ class Schedule(BaseModel):
     last_job_id: int | None
 
 
-Cron = Annotated[str, StringConstraints(min_length=9, max_length=128, pattern=NO_CONTROL)]
+Cron = Annotated[str, StringConstraints(min_length=9, max_length=128, pattern=CRON_PATTERN)]
 
 
 class ScheduleChange(BaseModel):
