@@ -1,0 +1,32 @@
+"""The `webhooks` settings section (YAML `webhooks:`, DOCKYARD__WEBHOOKS__*)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WebhookSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="seconds one post may take, connecting included"
+    )
+    max_attempts: int = Field(
+        8, ge=1, le=100, description="posts of one delivery before it is marked failed"
+    )
+    backoff_seconds: float = Field(
+        10.0, gt=0, le=86400, description="wait before the first retry; doubled for each next"
+    )
+    max_backoff_seconds: float = Field(
+        3600.0, gt=0, le=86400, description="the longest wait between two attempts"
+    )
+    max_response_bytes: int = Field(
+        65536, ge=0, le=16 * 2**20, description="of a receiver's answer, read at most"
+    )
+    coalesce_pulls: int = Field(
+        100, ge=1, le=1000, description="pull events of one repository one Harbor post carries"
+    )
+    registry_host: str | None = Field(
+        None,
+        description="host[:port] in resource_url (default: server.public_url's, else none)",
+    )
