@@ -63,7 +63,14 @@ class Capability:
     """policies asked before a tag is moved or deleted, built from the Services"""
 
 
-REGISTERED: tuple[Capability, ...] = ()
+def _registered() -> tuple[Capability, ...]:
+    # imported here, once Capability exists: each capability's own module imports this one
+    from dockyard.webhooks.capability import capability as webhooks
+
+    return (webhooks(),)
+
+
+REGISTERED: tuple[Capability, ...] = _registered()
 """Every capability this build of Dockyard carries, in the order they are applied."""
 
 

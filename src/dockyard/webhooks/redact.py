@@ -51,9 +51,7 @@ def redact_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, MASK if _secret_param(k) else v) for k, v in pairs], safe="*"
-        )
+        query = urlencode([(k, MASK if _secret_param(k) else v) for k, v in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment and MASK))
 
 
@@ -64,7 +62,9 @@ def url_secrets(url: str) -> list[str]:
     except ValueError:
         return [url]
     found = [p for p in (parts.password, parts.username) if p]
-    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _secret_param(k) and v]
+    found += [
+        v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _secret_param(k) and v
+    ]
     if parts.fragment:
         found.append(parts.fragment)
     return found

@@ -36,7 +36,7 @@ class Endpoint:
 
     @property
     def secrets(self) -> list[str]:
-        found = url_secrets(self.url) + [self.secret]
+        found = [*url_secrets(self.url), self.secret]
         if self.auth_header:
             found.append(self.auth_header)
             found += self.auth_header.split()[1:]  # the credential after "Bearer"/"Basic"
@@ -96,8 +96,11 @@ async def post(
     kind = str(events[0]["kind"])
     headers = headers_for(endpoint, body, content_type, delivery_id, kind)
     shown = redact_url(endpoint.url)
+    url = httpx.URL(endpoint.url)
+    if endpoint.auth_header and url.userinfo:  # the auth header wins over user:password@
+        url = url.copy_with(userinfo=b"")
     try:
-        async with client.stream("POST", endpoint.url, content=body, headers=headers) as r:
+        async with client.stream("POST", url, content=body, headers=headers) as r:
             answer = await _read_capped(r, settings.max_response_bytes)
             status = r.status_code
             location = r.headers.get("location", "")

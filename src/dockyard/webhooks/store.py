@@ -190,7 +190,7 @@ class WebhookStore:
                 result = await conn.execute(t.policies.insert().values(**row))
         except IntegrityError:
             raise Conflict(f"a webhook named {values['name']!r} already exists") from None
-        return int(result.inserted_primary_key[0])
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     async def get_policy(self, policy_id: int, project: str | None = None) -> PolicyRow | None:
         query = self._policies().where(t.policies.c.id == policy_id)
@@ -292,7 +292,7 @@ class WebhookStore:
         }
         async with self._db.write.begin() as conn:
             result = await conn.execute(t.deliveries.insert().values(**row))
-            new_id = int(result.inserted_primary_key[0])
+            new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             found = (
                 await conn.execute(select(t.deliveries).where(t.deliveries.c.id == new_id))
             ).one()
@@ -397,9 +397,7 @@ class WebhookStore:
             others = [r.id for r in rows[1:]]
             if others and state == DELIVERED:
                 await conn.execute(
-                    update(t.deliveries)
-                    .where(d.id.in_(others))
-                    .values(**values, sent_with=head.id)
+                    update(t.deliveries).where(d.id.in_(others)).values(**values, sent_with=head.id)
                 )
             elif others:  # not carried: they go back to wait behind the head
                 await conn.execute(

@@ -1,0 +1,324 @@
+"""Webhooks in process, before the job system runs them: the real app (SQLite, its
+migrations with the webhooks branch), the management API, and the two halves of
+delivery (recording deliveries for events, sending a lane) called directly, posting
+to a real HTTP receiver on loopback that fails the first attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dockyard import events as ev
+from dockyard.capabilities import REGISTERED
+from dockyard.webhooks.payloads import verify
+from dockyard.webhooks.service import WebhookService
+from tests.inprocess.conftest import ADMIN, InProcess, running
+from tests.webhooks.receiver import receiving
+
+FAST = {"webhooks": {"backoff_seconds": 0.05, "max_backoff_seconds": 0.2, "max_attempts": 5}}
+
+
+@pytest.fixture
+async def registry(tmp_path: Path) -> AsyncIterator[InProcess]:
+    async with running(tmp_path, REGISTERED, FAST) as r:
+        async with r.client(auth=ADMIN) as c:
+            assert (await c.post("/api/v1/projects", json={"name": "team"})).status_code == 201
+        yield r
+
+
+def _digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _events(specs: Sequence[tuple[str, str, str]], start: int = 1) -> list[ev.Event]:
+    """Events (kind, repository, tag) in commit order, ids and seqs from `start`."""
+    now = dt.datetime.now(dt.UTC)
+    return [
+        ev.Event(
+            id=start + i,
+            seq=start + i,
+            kind=kind,
+            at=now,
+            repository=repo,
+            project=repo.split("/")[0],
+            digest=_digest(f"{repo}:{tag}"),
+            tag=tag,
+            media_type="application/vnd.oci.image.manifest.v1+json",
+            actor="admin",
+            detail={"count": 3} if kind == ev.PULLED else {},
+        )
+        for i, (kind, repo, tag) in enumerate(specs)
+    ]
+
+
+async def _create(c: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    body.setdefault("name", "hook")
+    body.setdefault("event_kinds", ["artifact.pushed"])
+    r = await c.post("/api/v1/projects/team/webhooks", json=body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def _drain(service: WebhookService, lanes: set[tuple[int, str]]) -> None:
+    """Send every lane until none waits for a retry (waiting for the scheduled retry
+    time itself, the backoff under test)."""
+    deadline = asyncio.get_running_loop().time() + 60
+    waiting = set(lanes)
+    while waiting:
+        assert asyncio.get_running_loop().time() < deadline, f"lanes still waiting: {waiting}"
+        next_due: dt.datetime | None = None
+        for lane in sorted(waiting):
+            result = await service.deliver_lane(*lane)
+            if result.retry_at is None:
+                waiting.discard(lane)
+            else:
+                next_due = min(next_due or result.retry_at, result.retry_at)
+        if next_due is not None:
+            await asyncio.sleep(max(0.0, (next_due - dt.datetime.now(dt.UTC)).total_seconds()))
+
+
+async def test_deliveries_are_retried_in_order_per_repository_and_signed(
+    registry: InProcess,
+) -> None:
+    with receiving(fail_first=2) as receiver:
+        async with registry.client(auth=ADMIN) as c:
+            created = await _create(c, url=receiver.url, secret="a-secret-of-16-chars")
+            assert created["secret"] == "a-secret-of-16-chars"
+        service = WebhookService(registry.app.services)
+        specs = [(ev.PUSHED, f"team/{repo}", f"v{n}") for n in range(3) for repo in ("a", "b")]
+        specs.append((ev.DELETED, "team/a", "v0"))  # a kind the policy does not want
+        events = _events(specs)
+        lanes = await service.record(events)
+        assert lanes == {(created["id"], "team/a"), (created["id"], "team/b")}
+        assert await service.record(events) == lanes  # a replayed batch records nothing new
+        await _drain(service, lanes)
+
+        delivered = receiver.delivered()
+        assert len(delivered) == 6  # each event once, after two refusals each
+        assert sorted(receiver.attempts.values()) == [3] * 6
+        for post in delivered:
+            body = post.json
+            assert body["type"] == "PUSH_ARTIFACT"
+            assert verify(
+                "a-secret-of-16-chars",
+                post.headers["x-dockyard-timestamp"],
+                post.body,
+                post.headers["x-dockyard-signature"],
+            )
+            assert not verify(
+                "another-secret",
+                post.headers["x-dockyard-timestamp"],
+                post.body,
+                post.headers["x-dockyard-signature"],
+            )
+        for repo in ("team/a", "team/b"):
+            tags = [
+                p.json["event_data"]["resources"][0]["tag"]
+                for p in delivered
+                if p.json["event_data"]["repository"]["repo_full_name"] == repo
+            ]
+            assert tags == ["v0", "v1", "v2"], repo  # commit order, across retries
+        # within a lane, nothing is posted before the head is delivered
+        order = [
+            (p.json["event_data"]["repository"]["repo_full_name"], p.answered)
+            for p in receiver.posts
+        ]
+        for repo in ("team/a", "team/b"):
+            lane = [status for name, status in order if name == repo]
+            assert lane == [500, 500, 200] * 3
+
+        async with registry.client(auth=ADMIN) as c:
+            r = await c.get(f"/api/v1/projects/team/webhooks/{created['id']}/deliveries")
+        assert r.status_code == 200 and r.headers["x-total-count"] == "6"
+        log = r.json()
+        assert {d["state"] for d in log} == {"delivered"}
+        assert {d["attempts"] for d in log} == {3}
+        assert {d["status_code"] for d in log} == {200}
+        assert all(d["last_error"] is None and d["finished_at"] for d in log)
+
+
+async def test_a_delivery_out_of_attempts_fails_and_the_lane_moves_on(
+    tmp_path: Path,
+) -> None:
+    overrides = {"webhooks": {**FAST["webhooks"], "max_attempts": 2}}
+    with receiving(fail_first=2) as receiver:
+        async with running(tmp_path, REGISTERED, overrides) as registry:
+            async with registry.client(auth=ADMIN) as c:
+                await c.post("/api/v1/projects", json={"name": "team"})
+                created = await _create(c, url=receiver.url)
+            service = WebhookService(registry.app.services)
+            lanes = await service.record(_events([(ev.PUSHED, "team/a", "v1")] * 2))
+            await _drain(service, lanes)
+            async with registry.client(auth=ADMIN) as c:
+                r = await c.get(f"/api/v1/projects/team/webhooks/{created['id']}/deliveries")
+    log = r.json()
+    assert [d["state"] for d in log] == ["failed", "failed"]
+    assert [d["attempts"] for d in log] == [2, 2]
+    assert log[0]["status_code"] == 500 and log[0]["last_error"] == "HTTP 500: receiver says no"
+    assert len(receiver.posts) == 4 and receiver.delivered() == []
+
+
+async def test_pulls_waiting_for_one_repository_go_out_in_one_harbor_post(
+    registry: InProcess,
+) -> None:
+    with receiving() as harbor, receiving() as cloud:
+        async with registry.client(auth=ADMIN) as c:
+            kinds = ["artifact.pulled"]
+            h = await _create(c, name="harbor", url=harbor.url, event_kinds=kinds)
+            ce = await _create(c, name="ce", url=cloud.url, event_kinds=kinds, format="cloudevents")
+        service = WebhookService(registry.app.services)
+        pulls = [(ev.PULLED, "team/a", f"v{n}") for n in range(5)]
+        lanes = await service.record(_events(pulls))
+        await _drain(service, lanes)
+
+    (post,) = harbor.delivered()
+    body = post.json
+    assert body["type"] == "PULL_ARTIFACT"
+    resources = body["event_data"]["resources"]
+    assert [r["tag"] for r in resources] == [f"v{n}" for n in range(5)]
+    assert {r["pull_count"] for r in resources} == {3}
+    assert len(cloud.delivered()) == 5  # CloudEvents posts carry one event each
+    first = cloud.delivered()[0]
+    assert first.headers["content-type"] == "application/cloudevents+json"
+    event = first.json
+    assert event["specversion"] == "1.0" and event["type"] == "io.dockyard.artifact.pulled"
+    assert event["id"] == "1" and event["source"] == "/projects/team"
+    assert event["datacontenttype"] == "application/json" and event["time"].endswith("Z")
+    assert event["data"]["tag"] == "v0" and event["subject"] == "team/a"
+    async with registry.client(auth=ADMIN) as c:
+        r = await c.get(f"/api/v1/projects/team/webhooks/{h['id']}/deliveries")
+        log = r.json()
+        assert {d["state"] for d in log} == {"delivered"}
+        head = min(d["id"] for d in log)
+        assert sorted(d["sent_with"] for d in log if d["id"] != head) == [head] * 4
+        r = await c.get(f"/api/v1/projects/team/webhooks/{ce['id']}/deliveries")
+        assert r.headers["x-total-count"] == "5"
+
+
+async def test_credentials_are_redacted_everywhere(registry: InProcess) -> None:
+    with receiving(fail_first=1) as receiver:
+        secret_url = receiver.url.replace("http://", "http://hookuser:hookpass@")
+        secret_url += "?token=tok-123&sig=sig-456&team=x"
+        async with registry.client(auth=ADMIN) as c:
+            created = await _create(c, url=secret_url, auth_header="Bearer header-secret-789")
+            shown = json.dumps(created)
+            r = await c.get(f"/api/v1/projects/team/webhooks/{created['id']}")
+            shown += r.text + (await c.get("/api/v1/projects/team/webhooks")).text
+            r = await c.post(f"/api/v1/projects/team/webhooks/{created['id']}/test")
+            assert r.status_code == 200, r.text
+            test = r.json()
+            shown += r.text
+        assert test["delivered"] is False and test["status_code"] == 500
+        assert created["url"].startswith("http://***@127.0.0.1:")
+        assert "token=%2A%2A%2A" in created["url"] or "token=***" in created["url"]
+        assert "team=x" in created["url"] and created["auth_header_set"] is True
+        for secret in ("hookuser", "hookpass", "tok-123", "sig-456", "header-secret-789"):
+            assert secret not in shown, secret
+        (post,) = receiver.posts  # the receiver got the real credentials
+        assert post.headers["authorization"] == "Bearer header-secret-789"
+        assert "token=tok-123" in post.path and post.json["event_data"]["resources"][0]["tag"]
+
+    # a receiver that is gone: the connection error names the URL, redacted
+    async with registry.client(auth=ADMIN) as c:
+        r = await c.post(f"/api/v1/projects/team/webhooks/{created['id']}/test")
+        test = r.json()
+        assert test["delivered"] is False and test["status_code"] is None
+        assert test["error"] and "ConnectError" in test["error"]
+        for secret in ("hookuser", "hookpass", "tok-123", "sig-456"):
+            assert secret not in r.text
+        r = await c.get(f"/api/v1/projects/team/webhooks/{created['id']}/deliveries")
+        assert [d["test"] for d in r.json()] == [True, True]
+        for secret in ("hookuser", "hookpass", "tok-123", "sig-456", "header-secret-789"):
+            assert secret not in r.text
+
+
+async def test_the_test_event_posts_now_and_says_what_happened(registry: InProcess) -> None:
+    with receiving() as receiver:
+        async with registry.client(auth=ADMIN) as c:
+            created = await _create(c, url=receiver.url, format="cloudevents")
+            r = await c.post(f"/api/v1/projects/team/webhooks/{created['id']}/test")
+        assert r.status_code == 200, r.text
+        test = r.json()
+        assert test["delivered"] is True and test["status_code"] == 200 and test["error"] is None
+        assert test["delivery"]["test"] is True and test["delivery"]["event_id"] is None
+        (post,) = receiver.posts
+        assert post.json["type"] == "io.dockyard.artifact.pushed"
+        assert post.json["data"]["repository"] == "team/webhook-test"
+        assert verify(
+            created["secret"],
+            post.headers["x-dockyard-timestamp"],
+            post.body,
+            post.headers["x-dockyard-signature"],
+        )
+
+
+async def test_policies_are_validated_and_managed_by_project_admins(
+    registry: InProcess,
+) -> None:
+    base = "/api/v1/projects/team/webhooks"
+    async with registry.client(auth=ADMIN) as c:
+        for bad, field in (
+            ({"url": "ftp://example.org/x"}, "url"),
+            ({"url": "file:///etc/passwd"}, "url"),
+            ({"url": "http:///nohost"}, "url"),
+            ({"url": "https://example.org/x", "event_kinds": ["artifact.exploded"]}, "event_kinds"),
+            ({"url": "https://example.org/x", "event_kinds": []}, "event_kinds"),
+            ({"url": "https://example.org/x", "format": "slack"}, "format"),
+            ({"url": "https://example.org/x", "secret": "short"}, "secret"),
+        ):
+            body = {"name": "bad", "event_kinds": ["artifact.pushed"], **bad}
+            r = await c.post(base, json=body)
+            assert r.status_code == 422, (bad, r.text)
+            error = r.json()["errors"][0]
+            assert error["code"] == "INVALID_REQUEST" and field in error["message"], error
+        assert (await c.get(base)).json() == []  # nothing half-made
+        created = await _create(c, url="https://example.org/hook")
+        r = await c.post(
+            base,
+            json={
+                "name": "hook",
+                "url": "https://example.org/2",
+                "event_kinds": ["artifact.pushed"],
+            },
+        )
+        assert r.status_code == 409 and r.json()["errors"][0]["code"] == "CONFLICT"
+        path = f"{base}/{created['id']}"
+        r = await c.patch(path, json={"enabled": False, "event_kinds": ["artifact.deleted"]})
+        assert r.status_code == 200
+        assert r.json()["enabled"] is False and r.json()["event_kinds"] == ["artifact.deleted"]
+        r = await c.patch(path, json={"url": "gopher://example.org/"})
+        assert r.status_code == 422
+        assert (await c.get(path)).json()["url"] == "https://example.org/hook"
+        # a developer of the project may not see or change its webhooks
+        r = await c.post("/api/v1/users", json={"username": "dev", "password": "dev-password"})
+        assert r.status_code == 201, r.text
+        r = await c.post(
+            "/api/v1/projects/team/members",
+            json={"kind": "user", "name": "dev", "role": "developer"},
+        )
+        assert r.status_code == 201, r.text
+    async with registry.client(auth=("dev", "dev-password")) as dev:
+        assert (await dev.get(base)).status_code == 403
+        assert (await dev.delete(path)).status_code == 403
+        assert (await dev.post(f"{path}/test")).status_code == 403
+    async with registry.client() as anonymous:
+        assert (await anonymous.get(base)).status_code == 401
+    async with registry.client(auth=ADMIN) as c:
+        assert (await c.delete(path)).status_code == 204
+        assert (await c.get(path)).status_code == 404
+        assert (await c.get("/api/v1/projects/nope/webhooks")).status_code == 404
+
+
+async def test_disabled_policies_record_nothing(registry: InProcess) -> None:
+    async with registry.client(auth=ADMIN) as c:
+        await _create(c, url="https://example.org/hook", enabled=False)
+    service = WebhookService(registry.app.services)
+    assert await service.record(_events([(ev.PUSHED, "team/a", "v1")])) == set()
