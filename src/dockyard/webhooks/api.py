@@ -9,18 +9,21 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request, Response
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJsonSchema
 
 from dockyard.http.api.deps import Caller, Ctx, Paging, page_of, paged
 from dockyard.http.api.docs import errors, listing
 from dockyard.http.api.models import NAME, NO_CONTROL, TEXT, _example, _Input
 from dockyard.http.api.routing import PREFIX
 from dockyard.webhooks.service import (
+    AUTH_HEADER_PATTERN,
     UNCHANGED,
+    URL_PATTERN,
     InvalidWebhook,
     NewPolicy,
     PolicyChanges,
     WebhookService,
+    check_auth_header,
     check_url,
 )
 from dockyard.webhooks.store import DeliveryRow, PolicyRow
@@ -52,10 +55,29 @@ def _checked_url(value: str) -> str:
         raise ValueError(exc.message) from None
 
 
-Url = Annotated[str, StringConstraints(min_length=1, max_length=2048), AfterValidator(_checked_url)]
+def _checked_auth_header(value: str) -> str:
+    try:
+        return check_auth_header(value)
+    except InvalidWebhook as exc:
+        raise ValueError(exc.message) from None
+
+
+Url = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=2048),
+    AfterValidator(_checked_url),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 2048, "pattern": URL_PATTERN}),
+]
 PolicyName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=NO_CONTROL)]
 Description = Annotated[str, StringConstraints(max_length=1024, pattern=TEXT)]
-AuthHeader = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=NO_CONTROL)]
+AuthHeader = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=4096),
+    AfterValidator(_checked_auth_header),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": AUTH_HEADER_PATTERN}
+    ),
+]
 Secret = Annotated[str, StringConstraints(min_length=16, max_length=512, pattern=NO_CONTROL)]
 Kinds = Annotated[list[EventKind], Field(min_length=1, max_length=16)]
 

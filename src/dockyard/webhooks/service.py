@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import secrets as pysecrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -94,6 +95,16 @@ class LaneResult:
     events: list[int] = field(default_factory=list)
 
 
+URL_PATTERN = (
+    r"^[hH][tT][tT][pP][sS]?://([^\x00-\x20\x7f/?#@]+@)?"
+    r"([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+    r"([/?#][^\x00-\x20\x7f]*)?$"
+)
+"""what an endpoint URL looks like (the API's schema says so; check_url says why not)"""
+AUTH_HEADER_PATTERN = r"^[\x20-\x7e]+$"
+
+
 def check_url(url: str) -> str:
     if len(url) > MAX_URL:
         raise InvalidWebhook(f"the endpoint URL is longer than {MAX_URL} characters")
@@ -110,6 +121,11 @@ def check_url(url: str) -> str:
         )
     if not parts.hostname:
         raise InvalidWebhook("the endpoint URL has no host")
+    if not re.match(URL_PATTERN, url):
+        raise InvalidWebhook(
+            "the endpoint URL should be http(s)://[user:password@]host[:port][/path][?query] "
+            "with a host name of letters, digits, dots and dashes, or an [IPv6] address"
+        )
     return url
 
 
@@ -131,8 +147,8 @@ def check_format(fmt: str) -> str:
 
 
 def check_auth_header(value: str) -> str:
-    if not value or len(value) > 4096 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise InvalidWebhook("the auth header must be 1 to 4096 characters without control codes")
+    if not 0 < len(value) <= 4096 or not re.match(AUTH_HEADER_PATTERN, value):
+        raise InvalidWebhook("the auth header must be 1 to 4096 printable ASCII characters")
     return value
 
 
