@@ -1,0 +1,189 @@
+"""Webhooks end to end, on the real path: a real `dockyard serve` (embedded SQLite +
+folder, and PostgreSQL + S3 + Redis), images pushed with skopeo and the suite's push
+helper to two repositories, the outbox relayed to the webhooks consumer, delivery
+jobs posting to a real HTTP receiver on loopback that refuses the first two attempts
+of every delivery. Each event arrives once, signed, in order per repository; the
+delivery log shows the attempts with the endpoint's credentials masked; the test
+event goes out from the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dockyard.webhooks.payloads import verify
+from tests.spec.helpers import push_image
+from tests.support.oci_layout import build_image
+from tests.support.server import RunningServer, run_server
+from tests.support.tools import Skopeo, require_binary
+from tests.webhooks.receiver import Receiver, receiving
+
+FAST = {
+    "DOCKYARD__WEBHOOKS__BACKOFF_SECONDS": "0.2",
+    "DOCKYARD__WEBHOOKS__MAX_BACKOFF_SECONDS": "0.5",
+    "DOCKYARD__JOBS__POLL_SECONDS": "0.2",
+}
+SECRET = "end-to-end-signing-secret"
+CREDENTIALS = ("hookuser", "hookpass-e2e", "tok-e2e-123", "Bearer e2e-header-secret")
+
+
+@pytest.fixture(params=["embedded", "production"])
+def hooked(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningServer]:
+    if request.param == "embedded":
+        with run_server(tmp_path / "data", env=FAST) as srv:
+            yield srv
+        return
+    from tests.support.postgres import temporary_database_sync
+    from tests.support.production import migrate, production_env
+
+    s3 = request.getfixturevalue("s3_server")
+    with temporary_database_sync() as database_url:
+        env = {**production_env(s3, s3.create_bucket(), database_url), **FAST}
+        migrate(env, tmp_path / "data")
+        with run_server(tmp_path / "data", env=env) as srv:
+            yield srv
+
+
+def _api(server: RunningServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url + "/api/v1", auth=server.admin, timeout=30)
+
+
+def _wait(what: str, check: Any, timeout: float = 90.0) -> Any:
+    """Poll `check()` (an API read) until it returns something truthy, or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)  # polling interval against the API, not a race cover-up
+    raise TimeoutError(f"{what}: not after {timeout}s")
+
+
+def _repo_tags(receiver: Receiver, fmt: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for post in receiver.delivered():
+        body = post.json
+        if fmt == "harbor":
+            repo = body["event_data"]["repository"]["repo_full_name"]
+            tags = [r["tag"] for r in body["event_data"]["resources"]]
+        else:
+            repo, tags = body["subject"], [body["data"]["tag"]]
+        out.setdefault(repo, []).extend(tags)
+    return out
+
+
+def test_pushes_reach_a_failing_receiver_once_each_signed_in_order(
+    hooked: RunningServer, tmp_path: Path
+) -> None:
+    require_binary("skopeo")
+    user, password, token, header = CREDENTIALS
+    with receiving(fail_first=2) as harbor, receiving(fail_first=1) as cloud, _api(hooked) as api:
+        assert api.post("/projects", json={"name": "hooks"}).status_code == 201
+        secret_url = harbor.url.replace("http://", f"http://{user}:{password}@")
+        secret_url += f"?token={token}"
+        r = api.post(
+            "/projects/hooks/webhooks",
+            json={
+                "name": "ci",
+                "url": secret_url,
+                "event_kinds": ["artifact.pushed"],
+                "secret": SECRET,
+                "auth_header": header,
+            },
+        )
+        assert r.status_code == 201, r.text
+        policy = r.json()
+        r = api.post(
+            "/projects/hooks/webhooks",
+            json={
+                "name": "events",
+                "url": cloud.url,
+                "event_kinds": ["artifact.pushed"],
+                "format": "cloudevents",
+            },
+        )
+        assert r.status_code == 201, r.text
+        cloud_policy = r.json()
+
+        # v1 of each repository with skopeo, v2 and v3 with the suite's helper
+        skopeo = Skopeo(hooked.hostport, workdir=tmp_path, credentials=hooked.admin)
+        for repo in ("alpha", "beta"):
+            layout = tmp_path / f"layout-{repo}"
+            build_image(layout, "v1", seed=f"hooks/{repo}")
+            skopeo.push_oci(layout, "v1", f"hooks/{repo}", "v1")
+        with hooked.client(hooked.admin) as reg:
+            for tag in ("v2", "v3"):
+                for repo in ("alpha", "beta"):
+                    push_image(reg, f"hooks/{repo}", tag, config=f"{repo}-{tag}".encode())
+
+        def all_delivered(policy_id: int, count: int) -> list[dict[str, Any]] | None:
+            r = api.get(f"/projects/hooks/webhooks/{policy_id}/deliveries")
+            log = r.json()
+            ok = len(log) == count and all(d["state"] == "delivered" for d in log)
+            return log if ok else None
+
+        try:
+            log = _wait("harbor deliveries", lambda: all_delivered(policy["id"], 6))
+            cloud_log = _wait("cloud deliveries", lambda: all_delivered(cloud_policy["id"], 6))
+        except TimeoutError as exc:
+            state = [api.get(f"/projects/hooks/webhooks/{p}/deliveries").json() for p in
+                     (policy["id"], cloud_policy["id"])]
+            jobs = api.get("/jobs", params={"page_size": 100}).json()
+            raise AssertionError(f"{exc}\ndeliveries: {state}\njobs: {jobs}") from None
+
+        assert {d["attempts"] for d in log} == {3}  # two refusals, then delivered
+        assert {d["attempts"] for d in cloud_log} == {2}
+        assert len(harbor.delivered()) == 6 and len(harbor.posts) == 18
+        assert len(cloud.delivered()) == 6 and len(cloud.posts) == 12
+        expected = {"hooks/alpha": ["v1", "v2", "v3"], "hooks/beta": ["v1", "v2", "v3"]}
+        assert _repo_tags(harbor, "harbor") == expected  # once each, in push order
+        assert _repo_tags(cloud, "cloudevents") == expected
+        for post in harbor.delivered():
+            assert verify(
+                SECRET,
+                post.headers["x-dockyard-timestamp"],
+                post.body,
+                post.headers["x-dockyard-signature"],
+            )
+            assert post.headers["authorization"] == header
+            assert post.path.endswith(f"?token={token}")
+            assert post.json["type"] == "PUSH_ARTIFACT" and post.json["operator"] == "admin"
+            resource = post.json["event_data"]["resources"][0]
+            assert resource["digest"].startswith("sha256:")
+        assert len({p.json["id"] for p in cloud.delivered()}) == 6
+
+        # the CLI's test event, through the management API
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dockyard",
+                "webhooks",
+                "test",
+                "hooks",
+                str(policy["id"]),
+                "--url",
+                hooked.url,
+                "-u",
+                hooked.admin[0],
+                "-p",
+                hooked.admin[1],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        # the receiver refuses a delivery's first two posts: the test event is one
+        assert done.returncode == 1 and "HTTP 500" in done.stderr, done.stderr
+        shown = api.get(f"/projects/hooks/webhooks/{policy['id']}/deliveries").text
+        shown += api.get(f"/projects/hooks/webhooks/{policy['id']}").text
+    for secret in (*CREDENTIALS, header.split()[1], SECRET):
+        assert secret not in shown, secret
+        assert secret not in hooked.log(), secret
