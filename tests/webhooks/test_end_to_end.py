@@ -133,8 +133,10 @@ def test_pushes_reach_a_failing_receiver_once_each_signed_in_order(
             log = _wait("harbor deliveries", lambda: all_delivered(policy["id"], 6))
             cloud_log = _wait("cloud deliveries", lambda: all_delivered(cloud_policy["id"], 6))
         except TimeoutError as exc:
-            state = [api.get(f"/projects/hooks/webhooks/{p}/deliveries").json() for p in
-                     (policy["id"], cloud_policy["id"])]
+            state = [
+                api.get(f"/projects/hooks/webhooks/{p}/deliveries").json()
+                for p in (policy["id"], cloud_policy["id"])
+            ]
             jobs = api.get("/jobs", params={"page_size": 100}).json()
             raise AssertionError(f"{exc}\ndeliveries: {state}\njobs: {jobs}") from None
 

@@ -46,7 +46,26 @@ class Endpoint:
         return redact_text(text, self.secrets)
 
 
+class RedactUrls(logging.Filter):
+    """httpx logs each request's URL ("HTTP Request: POST https://…?token=…"): mask
+    the credentials in it, as everywhere else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_text(str(a)) if isinstance(a, str | httpx.URL) else a for a in record.args
+            )
+        return True
+
+
+def _redact_httpx_log() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactUrls) for f in logger.filters):
+        logger.addFilter(RedactUrls())
+
+
 def client_for(endpoint: Endpoint, settings: WebhookSettings) -> httpx.AsyncClient:
+    _redact_httpx_log()
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.timeout_seconds),
         follow_redirects=False,
