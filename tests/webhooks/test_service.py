@@ -6,6 +6,7 @@ to a real HTTP receiver on loopback that fails the first attempts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -26,9 +27,24 @@ from tests.webhooks.receiver import receiving
 FAST = {"webhooks": {"backoff_seconds": 0.05, "max_backoff_seconds": 0.2, "max_attempts": 5}}
 
 
-@pytest.fixture
-async def registry(tmp_path: Path) -> AsyncIterator[InProcess]:
-    async with running(tmp_path, REGISTERED, FAST) as r:
+@contextlib.asynccontextmanager
+async def _database(backend: str) -> AsyncIterator[dict[str, Any]]:
+    if backend == "sqlite":
+        yield {}
+        return
+    from tests.support.postgres import temporary_database
+
+    async with temporary_database() as url:
+        yield {"database": {"url": url}}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def registry(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[InProcess]:
+    """The app on SQLite and on PostgreSQL, with the project `team`."""
+    async with (
+        _database(request.param) as database,
+        running(tmp_path, REGISTERED, {**FAST, **database}) as r,
+    ):
         async with r.client(auth=ADMIN) as c:
             assert (await c.post("/api/v1/projects", json={"name": "team"})).status_code == 201
         yield r
@@ -322,3 +338,43 @@ async def test_disabled_policies_record_nothing(registry: InProcess) -> None:
         await _create(c, url="https://example.org/hook", enabled=False)
     service = WebhookService(registry.app.services)
     assert await service.record(_events([(ev.PUSHED, "team/a", "v1")])) == set()
+
+
+async def test_racing_senders_post_each_delivery_once_in_order(registry: InProcess) -> None:
+    with receiving() as receiver:
+        async with registry.client(auth=ADMIN) as c:
+            created = await _create(c, url=receiver.url)
+        services = registry.app.services
+        lanes = await WebhookService(services).record(
+            _events([(ev.PUSHED, "team/a", f"v{n}") for n in range(8)])
+        )
+        ((_, lane),) = lanes
+        # four senders (as four workers would be) race for one lane
+        await asyncio.gather(
+            *(WebhookService(services).deliver_lane(created["id"], lane) for _ in range(4))
+        )
+        # a sender that found the lane held returns; the holder empties it
+        await _drain(WebhookService(services), lanes)
+    tags = [p.json["event_data"]["resources"][0]["tag"] for p in receiver.posts]
+    assert tags == [f"v{n}" for n in range(8)]
+
+
+async def test_a_sender_that_died_loses_its_lane_when_the_lease_ends(
+    registry: InProcess,
+) -> None:
+    with receiving() as receiver:
+        async with registry.client(auth=ADMIN) as c:
+            created = await _create(c, url=receiver.url)
+        service = WebhookService(registry.app.services)
+        lanes = await service.record(_events([(ev.PUSHED, "team/a", "v1")]))
+        ((_, lane),) = lanes
+        # a sender claims the head, then dies before posting (no finish)
+        claim = await service.store.claim(created["id"], lane, lease_seconds=0.3)
+        assert len(claim.rows) == 1
+        held = await service.deliver_lane(created["id"], lane)
+        assert held.sent == 0 and receiver.posts == []  # its lease still holds
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3)
+        taken = await service.store.claim(created["id"], lane, lease_seconds=30, now=later)
+        assert [r.id for r in taken.rows] == [r.id for r in claim.rows]
+        again = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+        assert (await service.store.claim(created["id"], lane, lease_seconds=30, now=again)).busy
