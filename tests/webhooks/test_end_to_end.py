@@ -8,6 +8,8 @@ event goes out from the CLI."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -66,6 +68,17 @@ def _wait(what: str, check: Any, timeout: float = 90.0) -> Any:
     raise TimeoutError(f"{what}: not after {timeout}s")
 
 
+def _cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    user, password = server.admin
+    return subprocess.run(
+        [sys.executable, "-m", "dockyard", "webhooks", *args, "--url", server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DOCKYARD_USERNAME": user, "DOCKYARD_PASSWORD": password},
+    )
+
+
 def _repo_tags(receiver: Receiver, fmt: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for post in receiver.delivered():
@@ -100,17 +113,22 @@ def test_pushes_reach_a_failing_receiver_once_each_signed_in_order(
         )
         assert r.status_code == 201, r.text
         policy = r.json()
-        r = api.post(
-            "/projects/hooks/webhooks",
-            json={
-                "name": "events",
-                "url": cloud.url,
-                "event_kinds": ["artifact.pushed"],
-                "format": "cloudevents",
-            },
+        done = _cli(
+            hooked,
+            "create",
+            "hooks",
+            "events",
+            "--endpoint",
+            cloud.url,
+            "--event",
+            "artifact.pushed",
+            "--format",
+            "cloudevents",
+            "--json",
         )
-        assert r.status_code == 201, r.text
-        cloud_policy = r.json()
+        assert done.returncode == 0, done.stderr
+        cloud_policy = json.loads(done.stdout)
+        assert cloud_policy["format"] == "cloudevents" and len(cloud_policy["secret"]) > 16
 
         # v1 of each repository with skopeo, v2 and v3 with the suite's helper
         skopeo = Skopeo(hooked.hostport, workdir=tmp_path, credentials=hooked.admin)
@@ -161,31 +179,15 @@ def test_pushes_reach_a_failing_receiver_once_each_signed_in_order(
             assert resource["digest"].startswith("sha256:")
         assert len({p.json["id"] for p in cloud.delivered()}) == 6
 
-        # the CLI's test event, through the management API
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "dockyard",
-                "webhooks",
-                "test",
-                "hooks",
-                str(policy["id"]),
-                "--url",
-                hooked.url,
-                "-u",
-                hooked.admin[0],
-                "-p",
-                hooked.admin[1],
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        # the receiver refuses a delivery's first two posts: the test event is one
+        # the CLI's test event, through the management API: the receiver refuses a
+        # delivery's first two posts, and the test event is one
+        done = _cli(hooked, "test", "hooks", str(policy["id"]))
         assert done.returncode == 1 and "HTTP 500" in done.stderr, done.stderr
+        listed = _cli(hooked, "deliveries", "hooks", str(policy["id"]), "--limit", "3")
+        assert listed.returncode == 0 and "delivered" in listed.stdout, listed.stderr
         shown = api.get(f"/projects/hooks/webhooks/{policy['id']}/deliveries").text
         shown += api.get(f"/projects/hooks/webhooks/{policy['id']}").text
+        shown += _cli(hooked, "list", "hooks").stdout + listed.stdout
     for secret in (*CREDENTIALS, header.split()[1], SECRET):
         assert secret not in shown, secret
         assert secret not in hooked.log(), secret

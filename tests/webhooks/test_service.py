@@ -378,3 +378,32 @@ async def test_a_sender_that_died_loses_its_lane_when_the_lease_ends(
         assert [r.id for r in taken.rows] == [r.id for r in claim.rows]
         again = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
         assert (await service.store.claim(created["id"], lane, lease_seconds=30, now=again)).busy
+
+
+def test_the_documented_signature_check_accepts_ours_and_refuses_others() -> None:
+    """The receiver's check shown in docs/operations.md, run as written."""
+    import re
+    import time
+
+    from dockyard.webhooks.payloads import signature
+
+    text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    section = text.split("## Webhooks", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    scope: dict[str, Any] = {}
+    exec(code, scope)
+    body = b'{"type":"PUSH_ARTIFACT"}'
+    stamp = int(time.time())
+    headers = {
+        "X-Dockyard-Timestamp": str(stamp),
+        "X-Dockyard-Signature": signature("k" * 20, stamp, body),
+    }
+    assert scope["verified"](b"k" * 20, headers, body)
+    assert not scope["verified"](b"x" * 20, headers, body)
+    assert not scope["verified"](b"k" * 20, headers, body + b" ")
+    old = {
+        **headers,
+        "X-Dockyard-Timestamp": str(stamp - 3600),
+        "X-Dockyard-Signature": signature("k" * 20, stamp - 3600, body),
+    }
+    assert not scope["verified"](b"k" * 20, old, body)  # a replay, refused by its age

@@ -1,6 +1,7 @@
-"""`dockyard webhooks …`: a project's webhooks through the management API."""
+"""`dockyard webhooks …`: a project's webhooks through the management API.
 
-from __future__ import annotations
+(No `from __future__ import annotations`: typer reads the options from the
+annotations at run time.)"""
 
 from typing import Annotated, Any
 
@@ -78,7 +79,9 @@ def webhooks_create(
     as_json: bool,
     project: Project,
     name: Annotated[str, typer.Argument(help="A name for the webhook.")],
-    url: Annotated[str, typer.Option(help="The http:// or https:// endpoint.")],
+    endpoint: Annotated[
+        str, typer.Option("--endpoint", help="The http:// or https:// URL events are posted to.")
+    ],
     event: Events = None,
     format: Format = None,
     description: Annotated[str, typer.Option()] = "",
@@ -95,7 +98,7 @@ def webhooks_create(
         raise CliError("give at least one --event (e.g. --event artifact.pushed)")
     body: dict[str, Any] = {
         "name": name,
-        "url": url,
+        "url": endpoint,
         "event_kinds": kinds,
         "description": description,
         "enabled": not disabled,
@@ -120,7 +123,7 @@ def webhooks_update(
     project: Project,
     policy: PolicyId,
     name: Annotated[str | None, typer.Option()] = None,
-    url: Annotated[str | None, typer.Option()] = None,
+    endpoint: Annotated[str | None, typer.Option("--endpoint", help="A new URL.")] = None,
     event: Events = None,
     format: Format = None,
     description: Annotated[str | None, typer.Option()] = None,
@@ -138,7 +141,7 @@ def webhooks_update(
     body: dict[str, Any] = {}
     for key, value in (
         ("name", name),
-        ("url", url),
+        ("url", endpoint),
         ("format", format),
         ("description", description),
         ("auth_header", auth_header),
