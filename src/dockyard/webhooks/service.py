@@ -97,7 +97,7 @@ class LaneResult:
 
 URL_PATTERN = (
     r"^[hH][tT][tT][pP][sS]?://([^\x00-\x20\x7f/?#@]+@)?"
-    r"([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?"
     r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
     r"([/?#][^\x00-\x20\x7f]*)?$"
 )
@@ -124,7 +124,7 @@ def check_url(url: str) -> str:
     if not re.match(URL_PATTERN, url):
         raise InvalidWebhook(
             "the endpoint URL should be http(s)://[user:password@]host[:port][/path][?query] "
-            "with a host name of letters, digits, dots and dashes, or an [IPv6] address"
+            "with a host name (or IPv4 address) of letters, digits, dots and dashes"
         )
     return url
 
