@@ -30,6 +30,9 @@ class Post:
 class Receiver:
     url: str
     fail_first: int
+    hold: float = 0.0
+    """seconds to keep each post waiting before answering (a slow receiver)"""
+    released: threading.Event = field(default_factory=threading.Event)
     posts: list[Post] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,7 +67,7 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def receiving(fail_first: int = 0, path: str = "/hook") -> Iterator[Receiver]:
+def receiving(fail_first: int = 0, path: str = "/hook", hold: float = 0.0) -> Iterator[Receiver]:
     receiver: Receiver | None = None
 
     class Handler(BaseHTTPRequestHandler):
@@ -73,6 +76,8 @@ def receiving(fail_first: int = 0, path: str = "/hook") -> Iterator[Receiver]:
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
             assert receiver is not None
+            if receiver.hold:
+                receiver.released.wait(receiver.hold)
             status = receiver.answer(self.path, headers, body)
             reply = b'{"ok": true}' if status == 200 else b"receiver says no"
             self.send_response(status)
@@ -85,12 +90,13 @@ def receiving(fail_first: int = 0, path: str = "/hook") -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     port = server.server_address[1]
-    receiver = Receiver(f"http://127.0.0.1:{port}{path}", fail_first)
+    receiver = Receiver(f"http://127.0.0.1:{port}{path}", fail_first, hold)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield receiver
     finally:
+        receiver.released.set()
         server.shutdown()
         server.server_close()
         thread.join()

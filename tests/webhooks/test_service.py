@@ -407,3 +407,69 @@ def test_the_documented_signature_check_accepts_ours_and_refuses_others() -> Non
         "X-Dockyard-Signature": signature("k" * 20, stamp - 3600, body),
     }
     assert not scope["verified"](b"k" * 20, old, body)  # a replay, refused by its age
+
+
+async def test_a_slow_receiver_is_cut_off_at_the_timeout(tmp_path: Path) -> None:
+    overrides = {"webhooks": {**FAST["webhooks"], "timeout_seconds": 0.5, "max_attempts": 1}}
+    with receiving(hold=5.0) as receiver:
+        async with (
+            running(tmp_path, REGISTERED, overrides) as registry,
+            registry.client(auth=ADMIN) as c,
+        ):
+            await c.post("/api/v1/projects", json={"name": "team"})
+            created = await _create(c, url=receiver.url)
+            started = asyncio.get_running_loop().time()
+            r = await c.post(f"/api/v1/projects/team/webhooks/{created['id']}/test")
+            took = asyncio.get_running_loop().time() - started
+    test = r.json()
+    assert test["delivered"] is False and test["error"] == "no answer within 0.5s"
+    assert took < 3.0  # cut off at the timeout, not when the receiver answered
+
+
+async def test_old_finished_deliveries_are_purged_and_a_project_takes_its_webhooks(
+    registry: InProcess,
+) -> None:
+    with receiving() as receiver:
+        async with registry.client(auth=ADMIN) as c:
+            created = await _create(c, url=receiver.url)
+        service = WebhookService(registry.app.services)
+        lanes = await service.record(_events([(ev.PUSHED, "team/a", "v1")]))
+        await service.record(_events([(ev.PUSHED, "team/b", "v1")], start=10))
+        await _drain(service, lanes)  # team/a delivered; team/b still pending
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    assert await service.store.purge(later) == 1  # the pending one stays
+    rows, total = await service.store.list_deliveries(created["id"], 0, 10)
+    assert total == 1 and rows[0].state == "pending"
+    async with registry.client(auth=ADMIN) as c:
+        assert (await c.delete("/api/v1/projects/team")).status_code == 204
+        assert await service.store.get_policy(created["id"]) is None
+        assert (await service.store.list_deliveries(created["id"], 0, 10))[1] == 0
+
+
+@pytest.mark.parametrize("kind", sorted(ev.ALL_KINDS))
+def test_every_event_kind_renders_in_both_formats(kind: str) -> None:
+    from dockyard.webhooks.payloads import HARBOR_TYPES, event_json, render
+
+    (event,) = _events([(kind, "team/app", "v1")])
+    data = event_json(event, project_public=True)
+    body, content_type = render("harbor", "reg.example.org", [data], "1")
+    harbor = json.loads(body)
+    assert content_type == "application/json" and harbor["type"] == HARBOR_TYPES[kind]
+    repository = harbor["event_data"]["repository"]
+    assert repository == {
+        "name": "app",
+        "namespace": "team",
+        "repo_full_name": "team/app",
+        "repo_type": "public",
+    }
+    (resource,) = harbor["event_data"]["resources"]
+    assert resource["resource_url"] == "reg.example.org/team/app:v1"
+    assert resource["digest"] == event.digest and harbor["occur_at"] == int(event.at.timestamp())
+    body, content_type = render("cloudevents", "reg.example.org", [data], "1")
+    cloud = json.loads(body)
+    assert content_type == "application/cloudevents+json"
+    assert (
+        cloud["type"] == f"io.dockyard.{kind}"
+        and cloud["source"] == "//reg.example.org/projects/team"
+    )
+    assert {"specversion", "id", "source", "type", "time", "datacontenttype", "data"} <= set(cloud)

@@ -4,12 +4,13 @@ event consumer. The heavy parts are imported when first used."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard import events as ev
-from dockyard.jobs import JobKind, PermanentFailure
+from dockyard.jobs import JobKind, PermanentFailure, Schedule
 from dockyard.webhooks.settings import WebhookSettings
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 NAME = "webhooks"
 DELIVER = "webhooks.deliver"
+PURGE = "webhooks.purge"
+PURGE_CRON = "41 3 * * *"  # daily, UTC
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -59,6 +62,17 @@ async def consume(ctx: JobContext, events: Sequence[ev.Event]) -> None:
         await service.wake(policy_id, policy_lanes)
 
 
+async def purge(ctx: JobContext, payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Drop delivered and failed deliveries older than `webhooks.log_days`."""
+    from dockyard.webhooks.service import WebhookService
+
+    service = WebhookService(ctx.services)
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(days=service.settings.log_days)
+    purged = await service.store.purge(before)
+    await ctx.log(f"purged {purged} deliveries finished before {before.isoformat()}")
+    return {"purged": purged}
+
+
 def _router() -> APIRouter:
     from dockyard.webhooks.api import router
 
@@ -83,6 +97,11 @@ def capability() -> Capability:
         migrations=MIGRATIONS,
         # retries of a post are the deliveries' own (per delivery, in order); a failed
         # run of the job (the database away) is retried by the queue
-        jobs=(JobKind(DELIVER, deliver, max_attempts=10, backoff_seconds=5.0),),
+        jobs=(
+            JobKind(DELIVER, deliver, max_attempts=10, backoff_seconds=5.0),
+            JobKind(PURGE, purge, max_attempts=3),
+        ),
+        # the default cron; an operator changes it with `dockyard schedules set`
+        schedules=(Schedule(PURGE, PURGE_CRON, PURGE),),
         consumers=(ev.EventConsumer(NAME, ev.ALL_KINDS, consume),),
     )

@@ -4,6 +4,7 @@ success on 2xx. What went wrong is said with credentials redacted."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -119,10 +120,16 @@ async def post(
     if endpoint.auth_header and url.userinfo:  # the auth header wins over user:password@
         url = url.copy_with(userinfo=b"")
     try:
-        async with client.stream("POST", url, content=body, headers=headers) as r:
-            answer = await _read_capped(r, settings.max_response_bytes)
-            status = r.status_code
-            location = r.headers.get("location", "")
+        # httpx's timeout is per phase; this bounds the whole post (a dripping answer too)
+        async with asyncio.timeout(settings.timeout_seconds):
+            async with client.stream("POST", url, content=body, headers=headers) as r:
+                answer = await _read_capped(r, settings.max_response_bytes)
+                status = r.status_code
+                location = r.headers.get("location", "")
+    except TimeoutError:
+        error = f"no answer within {settings.timeout_seconds:g}s"
+        log.info("webhook %d: post to %s failed: %s", endpoint.policy_id, shown, error)
+        return Outcome(None, error)
     except httpx.HTTPError as exc:
         error = endpoint.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         log.info("webhook %d: post to %s failed: %s", endpoint.policy_id, shown, error)

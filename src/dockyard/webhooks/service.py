@@ -373,7 +373,7 @@ class WebhookService:
         endpoint = await self.endpoint(policy)
         host = registry_host(self._services, self.settings)
         coalesce = self.settings.coalesce_pulls if policy.format == "harbor" else 1
-        lease = self.settings.timeout_seconds * 2 + 30
+        lease = self.settings.timeout_seconds * 2 + 10  # a post is bounded by the timeout
         sent = 0
         delivered: list[int] = []
         async with client_for(endpoint, self.settings) as client:

@@ -26,6 +26,9 @@ class WebhookSettings(BaseModel):
     coalesce_pulls: int = Field(
         100, ge=1, le=1000, description="pull events of one repository one Harbor post carries"
     )
+    log_days: int = Field(
+        30, ge=1, le=3650, description="delivered and failed deliveries are kept this long"
+    )
     registry_host: str | None = Field(
         None,
         description="host[:port] in resource_url (default: server.public_url's, else none)",

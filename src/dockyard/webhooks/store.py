@@ -433,3 +433,14 @@ class WebhookStore:
         )
         async with self._db.read.connect() as conn:
             return sorted(str(lane) for lane in (await conn.scalars(query)))
+
+    async def purge(self, before: dt.datetime) -> int:
+        """Delete finished deliveries older than `before`; how many."""
+        d = t.deliveries.c
+        async with self._db.write.begin() as conn:
+            result = await conn.execute(
+                t.deliveries.delete().where(
+                    d.state.in_((DELIVERED, FAILED)), d.finished_at < before
+                )
+            )
+        return int(result.rowcount or 0)
