@@ -34,12 +34,20 @@ class Receiver:
     """seconds to keep each post waiting before answering (a slow receiver)"""
     released: threading.Event = field(default_factory=threading.Event)
     posts: list[Post] = field(default_factory=list)
+    arrivals: list[str] = field(default_factory=list)
+    """the X-Dockyard-Delivery of each post, as it came in"""
     attempts: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: threading.Condition = field(init=False)
 
     def __post_init__(self) -> None:
         self.changed = threading.Condition(self.lock)
+
+    def arrive(self, headers: dict[str, str]) -> None:
+        """A post came in (before it is held or answered)."""
+        with self.lock:
+            self.arrivals.append(headers.get("x-dockyard-delivery", ""))
+            self.changed.notify_all()
 
     def answer(self, path: str, headers: dict[str, str], body: bytes) -> int:
         key = headers.get("x-dockyard-delivery", "")
@@ -76,7 +84,8 @@ def receiving(fail_first: int = 0, path: str = "/hook", hold: float = 0.0) -> It
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
             assert receiver is not None
-            if receiver.hold:
+            receiver.arrive(headers)
+            if receiver.hold and not receiver.released.is_set():
                 receiver.released.wait(receiver.hold)
             status = receiver.answer(self.path, headers, body)
             reply = b'{"ok": true}' if status == 200 else b"receiver says no"

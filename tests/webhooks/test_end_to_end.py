@@ -191,3 +191,49 @@ def test_pushes_reach_a_failing_receiver_once_each_signed_in_order(
     for secret in (*CREDENTIALS, header.split()[1], SECRET):
         assert secret not in shown, secret
         assert secret not in hooked.log(), secret
+
+
+def test_a_server_killed_mid_post_delivers_after_restart_in_order(tmp_path: Path) -> None:
+    """SIGKILL the server while a receiver holds its post open; a new server on the
+    same data takes the lane up once the delivery's lease ends, posts that delivery
+    again (same X-Dockyard-Delivery, for the receiver to drop the repeat), then the
+    rest of the repository's deliveries, in order."""
+    env = {
+        **FAST,
+        "DOCKYARD__WEBHOOKS__TIMEOUT_SECONDS": "3",
+        "DOCKYARD__JOBS__LEASE_SECONDS": "2",
+    }
+    data = tmp_path / "data"
+    with receiving(hold=30.0) as receiver:
+        with run_server(data, env=env) as first, _api(first) as api:
+            assert api.post("/projects", json={"name": "hooks"}).status_code == 201
+            r = api.post(
+                "/projects/hooks/webhooks",
+                json={"name": "ci", "url": receiver.url, "event_kinds": ["artifact.pushed"]},
+            )
+            assert r.status_code == 201, r.text
+            policy = r.json()
+            with first.client(first.admin) as reg:
+                for tag in ("v1", "v2", "v3"):
+                    push_image(reg, "hooks/app", tag, config=tag.encode())
+            receiver.wait_for(lambda r: bool(r.arrivals))
+            first.kill()  # SIGKILL, mid-post
+        receiver.released.set()  # the held post is answered, to a dead server
+        with run_server(data, env=env) as second, _api(second) as api:
+
+            def delivered() -> list[dict[str, Any]] | None:
+                log = api.get(f"/projects/hooks/webhooks/{policy['id']}/deliveries").json()
+                return log if log and all(d["state"] == "delivered" for d in log) else None
+
+            try:
+                log = _wait("deliveries after the restart", delivered, timeout=40)
+            except TimeoutError as exc:
+                state = api.get(f"/projects/hooks/webhooks/{policy['id']}/deliveries").json()
+                jobs = api.get("/jobs", params={"limit": 50}).json()
+                seen = [(p.headers.get("x-dockyard-delivery"), p.answered) for p in receiver.posts]
+                raise AssertionError(f"{exc}\n{state}\n{jobs}\n{seen}") from None
+    assert len(log) == 3
+    tags = [p.json["event_data"]["resources"][0]["tag"] for p in receiver.posts]
+    ids = [p.headers["x-dockyard-delivery"] for p in receiver.posts]
+    # the held post reached the receiver once before the kill and once after: the same id
+    assert tags == ["v1", "v1", "v2", "v3"] and ids[0] == ids[1] and len(set(ids)) == 3

@@ -372,7 +372,8 @@ async def test_a_sender_that_died_loses_its_lane_when_the_lease_ends(
         claim = await service.store.claim(created["id"], lane, lease_seconds=0.3)
         assert len(claim.rows) == 1
         held = await service.deliver_lane(created["id"], lane)
-        assert held.sent == 0 and receiver.posts == []  # its lease still holds
+        assert held.sent == 0 and receiver.posts == []  # its lease still holds,
+        assert held.retry_at is not None  # and the lane is looked at again when it ends
         later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3)
         taken = await service.store.claim(created["id"], lane, lease_seconds=30, now=later)
         assert [r.id for r in taken.rows] == [r.id for r in claim.rows]

@@ -383,9 +383,10 @@ class WebhookService:
                 claim = await self.store.claim(
                     policy_id, lane, lease_seconds=lease, coalesce=coalesce
                 )
-                if claim.empty or claim.busy:
+                if claim.empty or (claim.busy and claim.wait_until is None):
                     return LaneResult(sent, events=delivered)
-                if claim.wait_until is not None:
+                if claim.wait_until is not None:  # a retry, or a lease held by a sender
+                    # that may have died: this lane is looked at again then
                     return self._retry(policy_id, lane, claim.wait_until, sent, delivered)
                 head = claim.rows[0]
                 outcome = await post(

@@ -102,7 +102,8 @@ class NewDelivery:
 class Claim:
     """What `claim` found at a lane's head: `rows` to send now (the head, plus the pulls
     after it when coalescing), or why not: the lane is `empty`, `busy` (another sender
-    holds it), or waiting until `wait_until` (the head's next attempt)."""
+    holds it, until `wait_until` at most), or waiting until `wait_until` (the head's next
+    attempt)."""
 
     rows: tuple[DeliveryRow, ...] = ()
     empty: bool = False
@@ -329,7 +330,8 @@ class WebhookStore:
             if head.state == SENDING:
                 lease = await conn.scalar(select(d.lease_until).where(d.id == head.id))
                 if lease is not None and _utc(lease) > now:
-                    return Claim(busy=True)
+                    # held: by a live sender, or one that died; look again when it ends
+                    return Claim(busy=True, wait_until=_utc(lease))
             if head.next_attempt_at > now:
                 return Claim(wait_until=head.next_attempt_at)
             rows = [head]
