@@ -56,4 +56,4 @@ async def test_concurrent_migrations_and_refusals(postgres_database: str, tmp_pa
     p = _dockyard("serve", "--port", "1", url=postgres_database, tmp_path=tmp_path)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 1
-    assert "'9999'" in err and "upgrade Dockyard" in err
+    assert "revision 9999" in err and "upgrade Dockyard" in err
