@@ -33,6 +33,8 @@ class Receiver:
     hold: float = 0.0
     """seconds to keep each post waiting before answering (a slow receiver)"""
     released: threading.Event = field(default_factory=threading.Event)
+    redirect_to: str = ""
+    """answer 302 to this Location instead of 200"""
     posts: list[Post] = field(default_factory=list)
     arrivals: list[str] = field(default_factory=list)
     """the X-Dockyard-Delivery of each post, as it came in"""
@@ -89,7 +91,11 @@ def receiving(fail_first: int = 0, path: str = "/hook", hold: float = 0.0) -> It
                 receiver.released.wait(receiver.hold)
             status = receiver.answer(self.path, headers, body)
             reply = b'{"ok": true}' if status == 200 else b"receiver says no"
+            if receiver.redirect_to and status == 200:
+                status, reply = 302, b""
             self.send_response(status)
+            if status == 302:
+                self.send_header("Location", receiver.redirect_to)
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
             self.wfile.write(reply)

@@ -474,3 +474,47 @@ def test_every_event_kind_renders_in_both_formats(kind: str) -> None:
         and cloud["source"] == "//reg.example.org/projects/team"
     )
     assert {"specversion", "id", "source", "type", "time", "datacontenttype", "data"} <= set(cloud)
+
+
+async def test_redirects_are_not_followed(registry: InProcess) -> None:
+    with receiving() as elsewhere, receiving() as receiver:
+        receiver.redirect_to = elsewhere.url + "?token=leaked-if-shown"
+        async with registry.client(auth=ADMIN) as c:
+            created = await _create(c, url=receiver.url)
+            r = await c.post(f"/api/v1/projects/team/webhooks/{created['id']}/test")
+    test = r.json()
+    assert test["delivered"] is False and test["status_code"] == 302
+    assert test["error"].startswith("HTTP 302: redirects are not followed")
+    assert "leaked-if-shown" not in r.text
+    assert elsewhere.posts == []  # nothing reached the other host
+
+
+async def test_a_configured_seal_key_seals_the_secrets(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+    from sqlalchemy import select
+
+    from dockyard.webhooks import schema as t
+    from dockyard.webhooks.store import engines_of
+
+    key = Fernet.generate_key().decode()
+    overrides = {"webhooks": {**FAST["webhooks"], "seal_key": key}}
+    async with (
+        running(tmp_path, REGISTERED, overrides) as registry,
+        registry.client(auth=ADMIN) as c,
+    ):
+        await c.post("/api/v1/projects", json={"name": "team"})
+        created = await _create(c, url="https://example.org/h", secret="sealed-with-my-own-key")
+        db = engines_of(registry.app.services.store)
+        async with db.read.connect() as conn:
+            sealed = await conn.scalar(select(t.policies.c.secret_sealed))
+    assert "sealed-with-my-own-key" not in sealed
+    assert Fernet(key.encode()).decrypt(sealed.encode()).decode() == "sealed-with-my-own-key"
+    assert created["secret"] == "sealed-with-my-own-key"
+
+
+def test_a_seal_key_that_is_not_one_is_refused_at_start() -> None:
+    from dockyard.config import load_settings
+    from dockyard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="seal_key"):
+        load_settings(None, {"webhooks": {"seal_key": "not-a-key"}}, REGISTERED)

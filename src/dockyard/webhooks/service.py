@@ -22,7 +22,8 @@ from dockyard import errors as e
 from dockyard import events as ev
 from dockyard.accounts.guard import Actor
 from dockyard.auth import permissions as perm
-from dockyard.errors import DockyardError, NotFound
+from dockyard.errors import Conflict, DockyardError, NotFound
+from dockyard.jobs import PermanentFailure
 from dockyard.webhooks import payloads
 from dockyard.webhooks.capability import DELIVER
 from dockyard.webhooks.redact import redact_text, redact_url
@@ -182,7 +183,10 @@ class WebhookService:
 
     async def _seal(self) -> Sealer:
         if self._sealer is None:
-            self._sealer = await Sealer.from_secrets(self._services.identity.secrets)
+            key = self.settings.seal_key
+            self._sealer = await Sealer.from_secrets(
+                self._services.identity.secrets, None if key is None else key.get_secret_value()
+            )
         return self._sealer
 
     async def endpoint(self, policy: PolicyRow) -> Endpoint:
@@ -289,7 +293,10 @@ class WebhookService:
     async def test(self, actor: Actor, project: str, policy_id: int) -> TestResult:
         """Post a synthetic artifact.pushed now, once; it is kept in the delivery log."""
         policy = await self._policy(actor, project, policy_id)
-        endpoint = await self.endpoint(policy)
+        try:
+            endpoint = await self.endpoint(policy)
+        except PermanentFailure as exc:
+            raise Conflict(str(exc)) from None
         event = {
             "id": 0,
             "seq": 0,

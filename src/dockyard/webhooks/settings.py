@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import base64
+import binascii
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class WebhookSettings(BaseModel):
@@ -29,7 +32,28 @@ class WebhookSettings(BaseModel):
     log_days: int = Field(
         30, ge=1, le=3650, description="delivered and failed deliveries are kept this long"
     )
+    seal_key: SecretStr | None = Field(
+        None,
+        description="a Fernet key (32 url-safe base64 bytes) the webhooks' secrets are "
+        "encrypted with; default: one generated into the metadata database",
+    )
     registry_host: str | None = Field(
         None,
         description="host[:port] in resource_url (default: server.public_url's, else none)",
     )
+
+    @field_validator("seal_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(value.get_secret_value().encode())
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(
+                "should be a Fernet key: 32 bytes in url-safe base64 (python -c 'from "
+                "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+            )
+        return value
