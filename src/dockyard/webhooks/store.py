@@ -316,30 +316,34 @@ class WebhookStore:
         when the head is a pull), if it is free and due."""
         now = now or dt.datetime.now(dt.UTC)
         d = t.deliveries.c
-        head_query = (
-            select(t.deliveries)
-            .where(self._lane(policy_id, lane))
-            .order_by(d.event_seq, d.id)
-            .limit(max(1, coalesce))
-        )
+        in_lane = self._lane(policy_id, lane)
+        order = (d.event_seq, d.id)
         async with self._db.write.begin() as conn:
-            found = [_delivery(r) for r in await conn.execute(head_query)]
-            if not found:
+            found = (
+                await conn.execute(select(t.deliveries).where(in_lane).order_by(*order).limit(1))
+            ).first()
+            if found is None:
                 return Claim(empty=True)
-            head = found[0]
-            if head.state == SENDING:
-                lease = await conn.scalar(select(d.lease_until).where(d.id == head.id))
-                if lease is not None and _utc(lease) > now:
-                    # held: by a live sender, or one that died; look again when it ends
-                    return Claim(busy=True, wait_until=_utc(lease))
+            head = _delivery(found)
+            lease = found._mapping["lease_until"]
+            if head.state == SENDING and lease is not None and _utc(lease) > now:
+                # held: by a live sender, or one that died; look again when it ends
+                return Claim(busy=True, wait_until=_utc(lease))
             if head.next_attempt_at > now:
                 return Claim(wait_until=head.next_attempt_at)
             rows = [head]
-            if head.kind == ev.PULLED:
-                for later in found[1:]:
-                    if later.kind != ev.PULLED or later.state != PENDING:
+            if head.kind == ev.PULLED and coalesce > 1:
+                after = or_(
+                    d.event_seq > head.event_seq,
+                    and_(d.event_seq == head.event_seq, d.id > head.id),
+                )
+                later = select(t.deliveries).where(in_lane, after).order_by(*order)
+                later = later.limit(coalesce - 1)
+                for row in await conn.execute(later):
+                    delivery = _delivery(row)
+                    if delivery.kind != ev.PULLED or delivery.state != PENDING:
                         break
-                    rows.append(later)
+                    rows.append(delivery)
             lease_until = now + dt.timedelta(seconds=lease_seconds)
             free = or_(d.state == PENDING, d.lease_until.is_(None), d.lease_until <= now)
             taken = await conn.execute(
