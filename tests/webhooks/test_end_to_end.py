@@ -31,6 +31,8 @@ FAST = {
     "DOCKYARD__WEBHOOKS__BACKOFF_SECONDS": "0.2",
     "DOCKYARD__WEBHOOKS__MAX_BACKOFF_SECONDS": "0.5",
     "DOCKYARD__JOBS__POLL_SECONDS": "0.2",
+    # the receiver listens on loopback, which webhooks may not reach by default
+    "DOCKYARD__WEBHOOKS__BLOCKED_NETWORKS": '["169.254.0.0/16"]',
 }
 SECRET = "end-to-end-signing-secret"
 CREDENTIALS = ("hookuser", "hookpass-e2e", "tok-e2e-123", "Bearer e2e-header-secret")

@@ -24,7 +24,15 @@ from dockyard.webhooks.service import WebhookService
 from tests.inprocess.conftest import ADMIN, InProcess, running
 from tests.webhooks.receiver import receiving
 
-FAST = {"webhooks": {"backoff_seconds": 0.05, "max_backoff_seconds": 0.2, "max_attempts": 5}}
+# the receivers listen on loopback, which webhooks may not reach by default
+FAST = {
+    "webhooks": {
+        "backoff_seconds": 0.05,
+        "max_backoff_seconds": 0.2,
+        "max_attempts": 5,
+        "blocked_networks": ["169.254.0.0/16"],
+    }
+}
 
 
 @contextlib.asynccontextmanager
@@ -518,3 +526,19 @@ def test_a_seal_key_that_is_not_one_is_refused_at_start() -> None:
 
     with pytest.raises(ConfigError, match="seal_key"):
         load_settings(None, {"webhooks": {"seal_key": "not-a-key"}}, REGISTERED)
+
+
+async def test_loopback_and_metadata_addresses_are_refused_by_default(tmp_path: Path) -> None:
+    """A project admin cannot aim the registry at itself, its host or a cloud metadata
+    service: by default no post goes to loopback or link-local addresses."""
+    with receiving() as receiver:
+        async with running(tmp_path, REGISTERED) as registry, registry.client(auth=ADMIN) as c:
+            assert (await c.post("/api/v1/projects", json={"name": "team"})).status_code == 201
+            for url in (receiver.url, "http://169.254.169.254/latest/meta-data/"):
+                created = await _create(c, name=f"h{len(receiver.posts)}{url[-3:-1]}", url=url)
+                r = await c.post(f"/api/v1/projects/team/webhooks/{created['id']}/test")
+                assert r.status_code == 200, r.text
+                test = r.json()
+                assert test["delivered"] is False and test["status_code"] is None
+                assert "webhooks.blocked_networks" in test["error"], test
+        assert receiver.posts == []

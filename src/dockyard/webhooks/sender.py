@@ -5,6 +5,7 @@ success on 2xx. What went wrong is said with credentials redacted."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -92,6 +93,29 @@ def headers_for(
     return headers
 
 
+async def refused_address(url: httpx.URL, settings: WebhookSettings) -> str | None:
+    """Why the endpoint may not be posted to, or None: it resolves to an address in
+    `webhooks.blocked_networks`. (A name that resolves differently at connect time
+    could slip past; the check stops the plain case of aiming at loopback or a cloud
+    metadata address.)"""
+    if not settings.blocked_networks or not url.host:
+        return None
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(url.host, port)
+    except OSError as exc:
+        return f"cannot resolve {url.host}: {exc.strerror or exc}"
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        for net in settings.blocked_networks:
+            if address.version == net.version and address in net:
+                return (
+                    f"{url.host} resolves to {address}, in {net}, which webhooks may not "
+                    "reach (webhooks.blocked_networks)"
+                )
+    return None
+
+
 async def _read_capped(response: httpx.Response, cap: int) -> bytes:
     out = bytearray()
     async for chunk in response.aiter_bytes():
@@ -119,6 +143,10 @@ async def post(
     url = httpx.URL(endpoint.url)
     if endpoint.auth_header and url.userinfo:  # the auth header wins over user:password@
         url = url.copy_with(userinfo=b"")
+    refused = await refused_address(url, settings)
+    if refused is not None:
+        log.info("webhook %d: not posted to %s: %s", endpoint.policy_id, shown, refused)
+        return Outcome(None, refused)
     try:
         # httpx's timeout is per phase; this bounds the whole post (a dripping answer too)
         async with asyncio.timeout(settings.timeout_seconds):

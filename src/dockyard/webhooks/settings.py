@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from ipaddress import ip_network
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator
+
+DEFAULT_BLOCKED = ("127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "0.0.0.0/8", "::/128")
 
 
 class WebhookSettings(BaseModel):
@@ -36,6 +39,13 @@ class WebhookSettings(BaseModel):
         None,
         description="a Fernet key (32 url-safe base64 bytes) the webhooks' secrets are "
         "encrypted with; default: one generated into the metadata database",
+    )
+    blocked_networks: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ip_network(n) for n in DEFAULT_BLOCKED],
+        description="addresses no endpoint may resolve to (checked before each post): by "
+        "default loopback, link-local (cloud metadata services) and unspecified ones, so a "
+        "project admin cannot aim the registry at itself or its host; private networks "
+        "(in-cluster receivers) are allowed. [] allows every address",
     )
     registry_host: str | None = Field(
         None,
