@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from dockyard.storage.base import (
+    DeleteFailed,
     FileInfo,
     InvalidOffset,
     PathNotFound,
@@ -449,6 +450,45 @@ class DriverConformance:
         with pytest.raises(PathNotFound):
             await driver.delete("del/once")
 
+    # -- delete_many ------------------------------------------------------------
+
+    async def test_delete_many(self, driver: StorageDriver) -> None:
+        for i in range(5):
+            await driver.put_content(f"dm/{i}", b"x" * i)
+        await write_through(driver, "uploads/dm/data", b"moved")
+        await driver.move("uploads/dm/data", "dm/moved")
+        # a missing key among them is no error
+        await driver.delete_many(["dm/0", "dm/2", "dm/moved", "dm/never-there"])
+        for key in ("dm/0", "dm/2", "dm/moved"):
+            with pytest.raises(PathNotFound):
+                await driver.stat(key)
+        for key in ("dm/1", "dm/3", "dm/4"):
+            assert (await driver.stat(key)).size == int(key[-1])
+        assert await driver.list("dm") == ["dm/1", "dm/3", "dm/4"]
+
+    async def test_delete_many_nothing(self, driver: StorageDriver) -> None:
+        await driver.put_content("dm/keep", b"k")
+        await driver.delete_many([])
+        assert await driver.get_content("dm/keep") == b"k"
+
+    async def test_delete_many_more_than_a_batch(self, driver: StorageDriver) -> None:
+        keys = [f"dmb/{i:05d}" for i in range(2345)]
+        sem = asyncio.Semaphore(16)
+
+        async def put(key: str) -> None:
+            async with sem:
+                await driver.put_content(key, b".")
+
+        await asyncio.gather(*(put(k) for k in keys))
+        await driver.put_content("dmb/keep", b"k")
+        await driver.delete_many(keys)
+        assert await driver.list("dmb") == ["dmb/keep"]
+
+    def test_delete_failed_names_the_keys(self) -> None:
+        err = DeleteFailed(["a", "b", "c", "d"], "boom")
+        assert err.paths == ["a", "b", "c", "d"] and isinstance(err, StorageError)
+        assert "4 key(s)" in str(err) and "boom" in str(err)
+
     # -- list -------------------------------------------------------------------
 
     async def test_list_direct_children_sorted(self, driver: StorageDriver) -> None:
@@ -482,6 +522,7 @@ class DriverConformance:
             lambda: driver.move("valid/key", key),
             lambda: driver.move(key, "valid/other"),
             lambda: driver.delete(key),
+            lambda: driver.delete_many(["valid/key", key]),  # checked before any goes
             lambda: driver.list(key),
         ]
         for op in operations:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from dockyard.config import S3Storage
-from dockyard.storage.base import InvalidOffset, PathNotFound, StorageError
+from dockyard.storage.base import DeleteFailed, InvalidOffset, PathNotFound, StorageError
 from dockyard.storage.s3 import S3Driver
 from dockyard.storage.s3_upload import MIN_PART
 from tests.storage.conformance import DriverConformance, read_all, write_through
@@ -256,6 +256,49 @@ async def test_delete_many_objects_in_batches(
     assert len(await s3.list("many")) == 1005
     await s3.delete("many")
     assert s3_server.keys(bucket, f"{PREFIX}/many/") == []
+
+
+async def test_delete_many_calls_delete_objects_in_parallel_batches(
+    s3_server: S3Server, bucket: str, s3: S3Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sem = asyncio.Semaphore(16)
+
+    async def put(i: int) -> None:
+        async with sem:
+            await s3.put_content(f"dm/{i:05d}", b".")
+
+    await asyncio.gather(*(put(i) for i in range(3500)))
+    client = await s3._bucket.client()
+    real = client.delete_objects
+    sizes: list[int] = []
+    in_flight = peak = 0
+
+    async def counting(**kwargs: Any) -> Any:
+        nonlocal in_flight, peak
+        sizes.append(len(kwargs["Delete"]["Objects"]))
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            return await real(**kwargs)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(client, "delete_objects", counting)
+    await s3.delete_many([f"dm/{i:05d}" for i in range(3500)])
+    assert sorted(sizes) == [500, 1000, 1000, 1000]
+    assert peak > 1  # several calls at once
+    assert s3_server.keys(bucket, f"{PREFIX}/dm/") == []
+
+
+async def test_delete_many_failure_names_every_key(s3_server: S3Server) -> None:
+    d = make_driver(s3_server, "no-such-bucket-for-deletes")
+    try:
+        with pytest.raises(DeleteFailed) as exc:
+            await d.delete_many(["blobs/a", "blobs/b"])
+        assert exc.value.paths == ["blobs/a", "blobs/b"]
+        assert not isinstance(exc.value, PathNotFound)
+    finally:
+        await d.close()
 
 
 # -- redirects ------------------------------------------------------------------------

@@ -67,7 +67,7 @@ _STORAGE_BUCKETS = (
 )  # fmt: skip
 STORAGE_OPS = (
     "stat", "get_content", "put_content", "read", "writer", "write", "commit", "cancel",
-    "move", "delete", "list", "redirect_url", "ping",
+    "move", "delete", "delete_many", "list", "redirect_url", "ping",
 )  # fmt: skip
 
 PoolReader = Callable[[], tuple[int, int]]

@@ -7,7 +7,7 @@ never let one escape (DESIGN.md convention 4).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -24,6 +24,15 @@ class PathNotFound(StorageError):
     def __init__(self, path: str) -> None:
         super().__init__(f"path not found: {path}")
         self.path = path
+
+
+class DeleteFailed(StorageError):
+    """`delete_many` could not delete some keys; `paths` names them (the rest went)."""
+
+    def __init__(self, paths: Sequence[str], reason: str) -> None:
+        shown = ", ".join(paths[:3]) + (" …" if len(paths) > 3 else "")
+        super().__init__(f"{len(paths)} key(s) not deleted ({shown}): {reason}")
+        self.paths = list(paths)
 
 
 class InvalidOffset(StorageError):
@@ -85,6 +94,13 @@ class StorageDriver(Protocol):
 
     async def delete(self, path: str) -> None:
         """Delete a key or everything under a prefix; PathNotFound if nothing was there."""
+        ...
+
+    async def delete_many(self, paths: Sequence[str]) -> None:
+        """Delete many keys of stored content (put_content or move targets, such as
+        blobs), in as few backend calls as it takes; a key already missing is not an
+        error. DeleteFailed names the keys that could not be deleted (every other one
+        was). Prefixes and keys being written go through `delete`."""
         ...
 
     async def list(self, prefix: str) -> list[str]:

@@ -8,10 +8,17 @@ import errno
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from dockyard.storage.base import FileInfo, InvalidOffset, PathNotFound, StorageError, StorageFull
+from dockyard.storage.base import (
+    DeleteFailed,
+    FileInfo,
+    InvalidOffset,
+    PathNotFound,
+    StorageError,
+    StorageFull,
+)
 from dockyard.storage.layout import check_key
 
 READ_CHUNK = 1 << 20
@@ -245,6 +252,26 @@ class FilesystemDriver:
             await asyncio.to_thread(self._delete_sync, path)
         except OSError as exc:
             raise StorageError(f"delete {path}: {exc.strerror}") from exc
+
+    def _delete_many_sync(self, fulls: list[tuple[str, Path]]) -> list[tuple[str, str]]:
+        failed = []
+        for path, full in fulls:
+            try:
+                full.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                failed.append((path, exc.strerror or str(exc)))
+        return failed
+
+    async def delete_many(self, paths: Sequence[str]) -> None:
+        fulls = [(p, self._full(p)) for p in paths]  # every key checked before any goes
+        failed: list[tuple[str, str]] = []
+        step = 512  # unlinks per thread hop
+        for i in range(0, len(fulls), step):
+            failed += await asyncio.to_thread(self._delete_many_sync, fulls[i : i + step])
+        if failed:
+            raise DeleteFailed([p for p, _ in failed], f"delete {failed[0][0]}: {failed[0][1]}")
 
     async def list(self, prefix: str) -> list[str]:
         full = self._full(prefix.rstrip("/"))

@@ -8,7 +8,7 @@ any other exception, StorageError or not, counts as an error of its op.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import TypeVar
 
 from dockyard.metrics import StorageMetrics, StorageOp
@@ -104,6 +104,9 @@ class InstrumentedDriver:
 
     async def delete(self, path: str) -> None:
         await _timed(self._ops["delete"], self.inner.delete(path))
+
+    async def delete_many(self, paths: Sequence[str]) -> None:
+        await _timed(self._ops["delete_many"], self.inner.delete_many(paths))
 
     async def list(self, prefix: str) -> list[str]:
         return await _timed(self._ops["list"], self.inner.list(prefix))

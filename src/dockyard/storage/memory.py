@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from dockyard.storage.base import FileInfo, InvalidOffset, PathNotFound
 from dockyard.storage.layout import check_key
@@ -103,6 +103,11 @@ class MemoryDriver:
             raise PathNotFound(path)
         for k in doomed:
             del self._files[k]
+
+    async def delete_many(self, paths: Sequence[str]) -> None:
+        keys = [self._check(p) for p in paths]
+        for key in keys:
+            self._files.pop(key, None)
 
     async def list(self, prefix: str) -> list[str]:
         base = self._check(prefix)

@@ -45,9 +45,15 @@ in progress under it (a move interrupted midway).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
-from dockyard.storage.base import FileInfo, InvalidOffset, PathNotFound, StorageError
+from dockyard.storage.base import (
+    DeleteFailed,
+    FileInfo,
+    InvalidOffset,
+    PathNotFound,
+    StorageError,
+)
 from dockyard.storage.layout import check_key
 from dockyard.storage.s3_bucket import S3Bucket
 from dockyard.storage.s3_options import S3Options
@@ -223,6 +229,16 @@ class S3Driver:
         for k, upload_id in stray:
             await self._bucket.abort(k, upload_id, path)
         await self._bucket.delete(doomed, path)
+
+    async def delete_many(self, paths: Sequence[str]) -> None:
+        """DeleteObjects, 1,000 keys a call, several calls at once (s3_bucket.py)."""
+        keys = {self._key(p): p for p in paths}
+        failed = await self._bucket.delete_keys(list(keys))
+        if failed:
+            first_key, reason = failed[0]
+            raise DeleteFailed(
+                [keys.get(k, k) for k, _ in failed], f"{keys.get(first_key, first_key)}: {reason}"
+            )
 
     # -- serving --------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ T = TypeVar("T")
 MiB = 1 << 20
 READ_CHUNK = MiB
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+DELETE_CONCURRENCY = 4  # DeleteObjects calls in flight at once (delete_keys)
 COPY_CONCURRENCY = 8
 STREAM_RETRIES = 3
 _MISSING = {"NoSuchKey", "NotFound", "404", "NoSuchUpload"}
@@ -271,6 +272,32 @@ class S3Bucket:
                     f"s3 delete {path}: {len(errors)} key(s) not deleted, e.g. "
                     f"{first.get('Key')}: {first.get('Code')}: {first.get('Message')}"
                 )
+
+    async def delete_keys(self, keys: Sequence[str]) -> list[tuple[str, str]]:
+        """DeleteObjects in batches of 1000, DELETE_CONCURRENCY calls at once; the
+        (key, reason) of each key not deleted: per-key errors in an answer, and every
+        key of a call that failed as a whole (missing keys are not an error)."""
+        c = await self.client()
+        batches = [keys[i : i + DELETE_BATCH] for i in range(0, len(keys), DELETE_BATCH)]
+
+        async def one(batch: Sequence[str]) -> list[tuple[str, str]]:
+            try:
+                with translate("delete", batch[0], missing_ok=False):
+                    r = await c.delete_objects(
+                        Bucket=self.name,
+                        Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+                    )
+            except StorageError as exc:
+                return [(k, str(exc)) for k in batch]
+            return [
+                (str(e.get("Key")), f"{e.get('Code')}: {e.get('Message')}")
+                for e in r.get("Errors", [])
+                if e.get("Code") != "NoSuchKey"
+            ]
+
+        jobs = [partial(one, b) for b in batches]
+        results = await gather_limited(jobs, DELETE_CONCURRENCY)
+        return [failure for batch in results for failure in batch]
 
     # -- multipart ----------------------------------------------------------------
 
