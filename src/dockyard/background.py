@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dockyard.capabilities import Capability
+from dockyard.capabilities import Capability, schedules_of
 from dockyard.context import Services
 from dockyard.events import EventConsumer
 from dockyard.events.audit import AUDIT
@@ -65,7 +65,7 @@ def build_worker(
         kinds[kind.name] = kind
     schedules = [
         Schedule(HOUSEKEEPING, settings.jobs.housekeeping_cron, HOUSEKEEPING),
-        *(sch for cap in capabilities for sch in cap.schedules),
+        *(sch for cap in capabilities for sch in schedules_of(cap, settings)),
     ]
     max_attempts = {name: k.max_attempts for name, k in kinds.items()}
 

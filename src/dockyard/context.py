@@ -18,6 +18,7 @@ from dockyard.cache.base import Cache
 from dockyard.config import Settings
 from dockyard.diskspace import SpaceWatch
 from dockyard.jobs import JobStore
+from dockyard.metadata.gc import GcStore
 from dockyard.metadata.identity_stores import Identity
 from dockyard.metadata.records import MetadataStore
 from dockyard.operations.jobs import JobService
@@ -49,6 +50,8 @@ class Services:
     jobs: JobStore
     """the durable job queue and the cron schedules (jobs/)"""
     job_admin: JobService
+    gc: GcStore
+    """what garbage collection and fsck read and delete (lifecycle/gc, lifecycle/fsck)"""
 
     async def close(self) -> None:
         self.auth.close()

@@ -188,6 +188,11 @@ class Unavailable(DockyardError):
         self.headers = headers or {}
 
 
+class BlobBusy(Unavailable):
+    """A garbage-collection pass is deleting the blob a write wants to link: the
+    writer waits for it to finish (registry/uploads.py), or the client retries."""
+
+
 class TokenRequestInvalid(DockyardError):
     error = TOKEN_REQUEST_INVALID
 

@@ -29,6 +29,7 @@ from dockyard.metadata.engine import is_sqlite
 from dockyard.metadata.identity_stores import Identity
 from dockyard.metadata.migrate import upgrade
 from dockyard.metadata.sql import SqlMetadataStore
+from dockyard.metadata.sql_gc import SqlGcStore
 from dockyard.metadata.sql_identity import sql_identity
 from dockyard.metrics import Metrics
 from dockyard.operations.jobs import JobService
@@ -185,6 +186,7 @@ async def build_services(
         space=build_space_watch(settings),
         jobs=jobs,
         job_admin=JobService(jobs, guard),
+        gc=SqlGcStore(store.read_engine, store.writer),
     )
     if metrics is not None:
         metrics.job_counter = services.jobs.counts

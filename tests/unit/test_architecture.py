@@ -22,6 +22,7 @@ BACKENDS = {
     "dockyard.cache.redis": "dockyard.cache",
     "dockyard.metadata.sql": "dockyard.metadata",
     "dockyard.metadata.sql_identity": "dockyard.metadata",
+    "dockyard.metadata.sql_gc": "dockyard.metadata",
 }
 MAY_CHOOSE_BACKENDS = {"dockyard.services"}
 

@@ -16,6 +16,7 @@ reads `REGISTERED` (the one list, below) at the places each contribution belongs
   the capability's name (metadata/migrate.py); `dockyard migrate` applies every
   branch and the server refuses a database whose heads are not this build's;
 - `jobs` / `schedules`: job kinds it runs and cron schedules that enqueue them
+  (schedules may be a function of the Settings, for a cron its section configures)
   (jobs/; the worker runs them on whichever replica is free);
 - `consumers`: event consumers fed from the outbox, in commit order (events/);
 - `tag_policies`: given the built Services, policies asked before a tag is moved or
@@ -57,7 +58,8 @@ class Capability:
     """its Alembic versions folder; the first revision has branch_labels=(name,) and
     depends_on the core revision it needs"""
     jobs: Sequence[JobKind] = ()
-    schedules: Sequence[Schedule] = ()
+    schedules: Sequence[Schedule] | Callable[[Any], Sequence[Schedule]] = ()
+    """its schedules, or a function of the Settings giving them"""
     consumers: Sequence[EventConsumer] = ()
     tag_policies: Callable[[Any], Sequence[TagPolicy]] | None = None
     """policies asked before a tag is moved or deleted, built from the Services"""
@@ -65,9 +67,17 @@ class Capability:
 
 def _registered() -> tuple[Capability, ...]:
     # imported here, once Capability exists: each capability's own module imports this one
+    from dockyard.lifecycle.fsck import CAPABILITY as FSCK
+    from dockyard.lifecycle.gc import CAPABILITY as GC
     from dockyard.webhooks.capability import capability as webhooks
 
-    return (webhooks(),)
+    return (webhooks(), GC, FSCK)
+
+
+def schedules_of(capability: Capability, settings: Any) -> Sequence[Schedule]:
+    """The capability's schedules under `settings`."""
+    found = capability.schedules
+    return found(settings) if callable(found) else found
 
 
 REGISTERED: tuple[Capability, ...] = _registered()

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 # The Alembic revision this code was written against; the server refuses any other.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 metadata = MetaData()
 
@@ -43,6 +43,12 @@ blobs = Table(
     Column("digest", String(150), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the last write that made the blob referenced or was about to (an upload finishing,
+    # a link); GC leaves a blob touched within its grace period alone (0006)
+    Column("touched_at", DateTime(timezone=True)),
+    # set by the GC pass that claimed the blob for deletion: from then on no write may
+    # link it (it waits for the row to go); the bytes are deleted, then the row (0006)
+    Column("deleting_since", DateTime(timezone=True)),
 )
 
 repository_blobs = Table(
@@ -56,6 +62,9 @@ repository_blobs = Table(
     ),
     Column("digest", String(150), ForeignKey("blobs.digest"), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the last time a push linked it (a re-push or mount refreshes it): the grace
+    # period of an unreferenced link counts from here (0006)
+    Column("touched_at", DateTime(timezone=True)),
     Index("ix_repository_blobs_digest", "digest"),
 )
 
@@ -335,4 +344,22 @@ event_consumers = Table(
     Column("name", String(128), primary_key=True),
     Column("position", _BIGID, nullable=False),  # the last seq handled
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# -- garbage collection (0006) ----------------------------------------------------
+
+gc_runs = Table(
+    "gc_runs",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("state", String(16), nullable=False),  # running, succeeded, failed
+    Column("dry_run", Boolean, nullable=False),
+    Column("trigger", String(32), nullable=False),  # cli, api, schedule
+    Column("options", Text, nullable=False),  # JSON: grace_seconds, delete_untagged
+    Column("report", Text),  # JSON: what went (or would go) and the bytes freed
+    Column("error", Text),
+    Index("ix_gc_runs_started", "started_at"),
 )

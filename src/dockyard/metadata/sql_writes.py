@@ -9,6 +9,15 @@ Quota: a project's `used_bytes` counts each blob digest and each manifest digest
 however many of its repositories hold it; it is charged when the first repository of
 the project links it (refused with QuotaExceeded if that would pass the quota) and
 released when the last one lets go.
+
+GC (lifecycle/gc, its statements in metadata/sql_gc.py) runs while these do. The
+fence, which docs/gc.md argues for: every write that is about to rely on a blob's
+bytes touches its row first (`_pin`, in the quota check before the bytes are
+placed; `_link`, which refreshes the link too), and refuses a row a GC pass has
+claimed (`deleting_since`) with BlobBusy; GC claims only rows untouched for its
+grace period, after locking them, in a statement that sees every committed link.
+A manifest PUT holds shared locks on the links and child manifests it checked, so
+GC cannot drop one between the check and the commit (READ COMMITTED write skew).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from dockyard import events as ev
 from dockyard.errors import (
+    BlobBusy,
     ManifestBlobUnknown,
     ManifestChildUnknown,
     ManifestInvalid,
@@ -200,8 +210,38 @@ def _release(conn: Connection, rid: int, size: int, held: Any) -> None:
     )
 
 
+def _busy(digest: str) -> BlobBusy:
+    return BlobBusy(
+        f"blob {digest} is being garbage-collected; retry in a moment",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _pin(conn: Connection, digest: str) -> None:
+    """A write is about to rely on the blob's bytes (dedup them, or place its own):
+    touch the row, so that GC leaves it alone for its grace period; BlobBusy if a GC
+    pass has claimed it (its bytes may be going: wait until the row is gone)."""
+    claimed = conn.scalar(
+        _prepared(
+            conn,
+            "pin_blob",
+            lambda _: (
+                update(b)
+                .where(b.c.digest == bindparam("d"))
+                .values(touched_at=bindparam("at", type_=b.c.created_at.type))
+                .returning(b.c.deleting_since)
+            ),
+        ),
+        {"d": digest, "at": now()},
+    )
+    if claimed is not None:
+        raise _busy(digest)
+
+
 def check_quota(conn: Connection, repository: str, digest: str, size: int) -> None:
-    """Refuse a blob its project has no room for (a read: the link checks again)."""
+    """Refuse a blob its project has no room for (a read: the link checks again).
+    Pins the blob first: this runs just before an upload's bytes are placed."""
+    _pin(conn, digest)
     held = (
         select(rb.c.digest)
         .join(r, r.c.id == rb.c.repository_id)
@@ -223,16 +263,25 @@ def check_quota(conn: Connection, repository: str, digest: str, size: int) -> No
 # -- blobs ---------------------------------------------------------------------------
 
 
+def _upsert_blob(ins: Any) -> Any:
+    stmt = ins(b)
+    return stmt.on_conflict_do_update(
+        index_elements=["digest"],
+        set_={"touched_at": stmt.excluded.touched_at},
+        where=b.c.deleting_since.is_(None),
+    ).returning(b.c.digest)
+
+
 def _link(conn: Connection, rid: int, digest: str, size: int) -> None:
+    """Link the blob to repository `rid`, touching the blob and the link (GC's fence);
+    BlobBusy if a GC pass has claimed the blob."""
     at = now()
-    conn.execute(
-        _prepared(
-            conn,
-            "insert_blob",
-            lambda ins: ins(b).on_conflict_do_nothing(index_elements=["digest"]),
-        ),
-        {"digest": digest, "size": size, "created_at": at},
+    live = conn.scalar(
+        _prepared(conn, "upsert_blob", _upsert_blob),
+        {"digest": digest, "size": size, "created_at": at, "touched_at": at},
     )
+    if live is None:  # the row is there and claimed by GC: no link to bytes that may go
+        raise _busy(digest)
     linked = conn.scalar(
         _prepared(
             conn,
@@ -243,10 +292,25 @@ def _link(conn: Connection, rid: int, digest: str, size: int) -> None:
                 .returning(rb.c.repository_id)
             ),
         ),
-        {"repository_id": rid, "digest": digest, "created_at": at},
+        {"repository_id": rid, "digest": digest, "created_at": at, "touched_at": at},
     )
     if linked is not None:  # new in this repository
         _charge(conn, "blob", rid, digest, size)
+        return
+    # a re-push or mount of a blob the repository has: its grace starts again (and on
+    # PostgreSQL the row is locked against GC's drop until this commits)
+    conn.execute(
+        _prepared(
+            conn,
+            "touch_link",
+            lambda _: (
+                update(rb)
+                .where(rb.c.repository_id == bindparam("rid"), rb.c.digest == bindparam("d"))
+                .values(touched_at=bindparam("at", type_=rb.c.created_at.type))
+            ),
+        ),
+        {"rid": rid, "d": digest, "at": at},
+    )
 
 
 def link_blob(conn: Connection, repository: str, digest: str, size: int) -> None:
@@ -364,14 +428,22 @@ def complete_upload(
 # -- manifests and tags ----------------------------------------------------------------
 
 
+def _locks(conn: Connection) -> bool:
+    """Whether row locks mean anything (PostgreSQL); SQLite has one writer at a time."""
+    return conn.dialect.name == "postgresql"
+
+
 def _check_references(conn: Connection, rid: int, manifest: NewManifest) -> None:
     if manifest.blob_refs:
         wanted = {d for d, _ in manifest.blob_refs}
-        rows = conn.execute(
+        q = (
             select(b.c.digest, b.c.size)
             .join(rb, rb.c.digest == b.c.digest)
             .where(rb.c.repository_id == rid, b.c.digest.in_(wanted))
         )
+        if _locks(conn):  # held to the commit: GC cannot drop a link this relies on
+            q = q.with_for_update(read=True, of=rb)
+        rows = conn.execute(q)
         sizes = {row.digest: int(row.size) for row in rows}
         missing = sorted(wanted - sizes.keys())
         if missing:
@@ -385,9 +457,12 @@ def _check_references(conn: Connection, rid: int, manifest: NewManifest) -> None
                 )
     if manifest.child_refs:
         wanted = {d for d, _ in manifest.child_refs}
-        rows = conn.execute(
-            select(m.c.digest, m.c.size).where(m.c.repository_id == rid, m.c.digest.in_(wanted))
+        q = select(m.c.digest, m.c.size).where(
+            m.c.repository_id == rid, m.c.digest.in_(wanted)
         )
+        if _locks(conn):  # nor delete a child manifest this index relies on
+            q = q.with_for_update(read=True)
+        rows = conn.execute(q)
         sizes = {row.digest: int(row.size) for row in rows}
         missing = sorted(wanted - sizes.keys())
         if missing:
@@ -412,7 +487,7 @@ def put_manifest(
     at = now()
     rid = ensure_repository(conn, repository)
     _check_references(conn, rid, manifest)
-    mid = conn.scalar(
+    store = (
         insert(conn, m)
         .values(
             repository_id=rid,
@@ -428,6 +503,13 @@ def put_manifest(
         .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
         .returning(m.c.id)
     )
+    mid = conn.scalar(store)
+    if mid is None and _locks(conn):
+        # already stored: hold it until the commit, so that GC (deleting untagged
+        # manifests) cannot take it from under the tag; gone meanwhile: store it again
+        held = select(m.c.id).where(m.c.repository_id == rid, m.c.digest == manifest.digest)
+        if conn.scalar(held.with_for_update(read=True)) is None:
+            mid = conn.scalar(store)
     if mid is not None:  # new in this repository: its bytes count against the project
         digest = manifest.digest
         _charge(conn, "manifest", rid, digest, len(manifest.content))

@@ -21,12 +21,16 @@ log = logging.getLogger(__name__)
 
 
 async def purge_stale_uploads(
-    store: MetadataStore, storage: StorageDriver, max_age: dt.timedelta
+    store: MetadataStore, storage: StorageDriver, max_age: dt.timedelta, *, dry_run: bool = False
 ) -> int:
-    """Delete uploads idle for longer than `max_age`; return how many were removed."""
+    """Delete uploads idle for longer than `max_age`; return how many were removed (with
+    `dry_run`, how many would be). GC's pass runs this too (lifecycle/gc)."""
     removed = 0
     cutoff = dt.datetime.now(dt.UTC) - max_age
     for upload in await store.stale_uploads(cutoff):
+        if dry_run:
+            removed += 1
+            continue
         if await store.delete_upload(upload.id):
             removed += 1
         with contextlib.suppress(PathNotFound):
@@ -44,12 +48,15 @@ async def purge_stale_uploads(
         except (PathNotFound, ValueError):
             continue
         if info.modified < horizon and await store.get_upload_by_id(upload_id) is None:
+            if dry_run:
+                removed += 1
+                continue
             try:
                 await storage.delete(layout.upload_dir(upload_id))
                 removed += 1
             except PathNotFound:
                 pass
-    if removed:
+    if removed and not dry_run:
         log.info("purged %d abandoned uploads", removed)
     return removed
 

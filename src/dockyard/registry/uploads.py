@@ -7,11 +7,12 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from dockyard.errors import (
+    BlobBusy,
     BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
@@ -31,10 +32,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Body = AsyncIterator[bytes]
 LEASE_RENEWALS = 4  # a streaming request renews its lease this many times per lease period
 PIPE_BYTES = 1 << 20
 INLINE_HASH_BYTES = 64 << 10  # sha256 of 64 KiB: ~0.1 ms, about what a thread hop costs
+BUSY_WAIT_SECONDS = 30.0  # how long a push waits for GC to finish deleting its blob
+
+
+async def unless_busy(call: Callable[[], Awaitable[T]]) -> T:
+    """Run `call`, again while it says a GC pass is deleting the blob (BlobBusy): GC
+    deletes the bytes, then the row; after that the blob is simply new again."""
+    deadline = time.monotonic() + BUSY_WAIT_SECONDS
+    pause = 0.02
+    while True:
+        try:
+            return await call()
+        except BlobBusy:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(pause)  # backoff while GC finishes that batch
+        pause = min(pause * 2, 1.0)
 
 
 def _uncounted(amount: float = 1) -> None:
@@ -106,7 +124,10 @@ class UploadService:
         blob = await self._store.get_blob(from_repository, digest)
         if blob is None:
             return None
-        await self._store.link_blob(repository, blob.digest, blob.size)
+        try:
+            await self._store.link_blob(repository, blob.digest, blob.size)
+        except BlobBusy:  # GC is deleting it (the source's link went meanwhile): upload it
+            return None
         return blob
 
     # -- data -------------------------------------------------------------------
@@ -278,7 +299,9 @@ class UploadService:
         )
         if body is not None:  # the last chunk: written under the lease the commit keeps
             try:
-                offset = await self._lease_at(repository, upload_id, chunk, precheck)
+                offset = await unless_busy(
+                    lambda: self._lease_at(repository, upload_id, chunk, precheck)
+                )
             except QuotaExceeded:
                 await self._refuse(upload_id)
                 raise
@@ -308,7 +331,7 @@ class UploadService:
                 )
             if precheck is None:  # else checked with the lease, for this digest and size
                 try:
-                    await self._store.check_quota(repository, actual, size)
+                    await unless_busy(lambda: self._store.check_quota(repository, actual, size))
                 except QuotaExceeded:
                     await self._refuse(upload_id)
                     raise
@@ -318,6 +341,13 @@ class UploadService:
             raise
         try:
             await self._store.complete_upload(repository, upload_id, actual, size)
+        except BlobBusy:
+            # GC claimed the blob between the pin and now (a grace period shorter than
+            # this upload took): the bytes may be gone, so the client pushes it again
+            await self._store.delete_upload(upload_id)
+            self._hashers.discard(upload_id)
+            self._failed()
+            raise
         except QuotaExceeded:
             # a concurrent push filled the quota since the check: the bytes stay for GC
             await self._store.delete_upload(upload_id)
@@ -354,7 +384,7 @@ class UploadService:
                     f"uploaded content has digest {actual}, not {expected}",
                     detail={"digest": str(expected)},
                 )
-            await self._store.check_quota(repository, actual, written)
+            await unless_busy(lambda: self._store.check_quota(repository, actual, written))
             await writer.commit()
         except BaseException:
             await writer.close()

@@ -1,0 +1,1 @@
+"""The storage lifecycle: garbage collection and fsck (retention, immutability beside them)."""
