@@ -111,3 +111,46 @@ async def push_index(
     )
     assert r.status_code == 201, r.text
     return digest_of(data)
+
+
+# -- the same against a real server (sync: the token auth of tests/support is sync) --
+
+
+def push_blob_sync(client: httpx.Client, repository: str, data: bytes) -> str:
+    d = digest_of(data)
+    r = client.post(f"/v2/{repository}/blobs/uploads/", params={"digest": d}, content=data)
+    r.raise_for_status()
+    return d
+
+
+def push_image_sync(
+    client: httpx.Client, repository: str, reference: str, layers: list[bytes]
+) -> Pushed:
+    config = json.dumps({"architecture": "amd64", "os": "linux", "n": os.urandom(4).hex()}).encode()
+    for blob in (config, *layers):
+        push_blob_sync(client, repository, blob)
+    manifest = image_manifest(config, layers)
+    r = client.put(
+        f"/v2/{repository}/manifests/{reference}",
+        content=manifest,
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    r.raise_for_status()
+    blobs = (config, *layers)
+    return Pushed(
+        repository,
+        reference,
+        digest_of(manifest),
+        tuple(digest_of(x) for x in blobs),
+        tuple(len(x) for x in blobs),
+    )
+
+
+def pull_sync(client: httpx.Client, image: Pushed) -> None:
+    r = client.get(f"/v2/{image.repository}/manifests/{image.reference}")
+    r.raise_for_status()
+    assert digest_of(r.content) == image.digest
+    for digest in image.blobs:
+        r = client.get(f"/v2/{image.repository}/blobs/{digest}")
+        r.raise_for_status()
+        assert digest_of(r.content) == digest
