@@ -32,6 +32,8 @@ class Store:
     database_url: str
     keys: Callable[[str], list[str]]
     """storage keys under a prefix (relative to the store's root)"""
+    write: Callable[[str, bytes | None], None]
+    """put bytes at a storage key (None: delete it), behind the registry's back"""
 
     @property
     def server(self) -> RunningServer:
@@ -112,8 +114,22 @@ def store(
                     str(p.relative_to(root)) for p in (root / prefix).rglob("*") if p.is_file()
                 )
 
+            def local_write(key: str, content: bytes | None) -> None:
+                path = data / "storage" / key
+                if content is None:
+                    path.unlink()
+                else:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(content)
+
             yield Store(
-                "embedded", [srv], {}, data, f"sqlite:///{data / 'dockyard.db'}", local_keys
+                "embedded",
+                [srv],
+                {},
+                data,
+                f"sqlite:///{data / 'dockyard.db'}",
+                local_keys,
+                local_write,
             )
         return
     s3: S3Server = request.getfixturevalue("s3_server")
@@ -122,4 +138,13 @@ def store(
         def s3_keys(prefix: str) -> list[str]:
             return sorted(k[len("registry/") :] for k in s3.keys(d.bucket, f"registry/{prefix}"))
 
-        yield Store("production", d.replicas, d.env, base / "cli", d.database_url, s3_keys)
+        def s3_write(key: str, content: bytes | None) -> None:
+            client = s3.client()
+            if content is None:
+                client.delete_object(Bucket=d.bucket, Key=f"registry/{key}")
+            else:
+                client.put_object(Bucket=d.bucket, Key=f"registry/{key}", Body=content)
+
+        yield Store(
+            "production", d.replicas, d.env, base / "cli", d.database_url, s3_keys, s3_write
+        )
