@@ -262,11 +262,6 @@ class SqlGcStore:
     # -- mark ---------------------------------------------------------------------
 
     async def dead_manifests(self, cutoff: dt.datetime) -> list[ManifestRef]:
-        tagged = exists(
-            select(t.c.name).where(
-                t.c.repository_id == m.c.repository_id, t.c.manifest_digest == m.c.digest
-            )
-        )
         q = select(
             m.c.id,
             m.c.repository_id,
@@ -275,12 +270,13 @@ class SqlGcStore:
             m.c.size,
             m.c.subject_digest,
             m.c.created_at,
-            tagged.label("tagged"),
         ).join(r, r.c.id == m.c.repository_id)
         children_q = select(mr.c.manifest_id, mr.c.digest).where(mr.c.kind == "manifest")
+        tags_q = select(t.c.repository_id, t.c.manifest_digest).distinct()
         async with self._read.connect() as conn:
             rows = (await conn.execute(q)).all()
             child_rows = (await conn.execute(children_q)).all()
+            tagged = {(int(rid), d) for rid, d in (await conn.execute(tags_q)).all()}
         by_key = {(row.repository_id, row.digest): row for row in rows}
         by_id = {row.id: row for row in rows}
         children: dict[int, list[str]] = defaultdict(list)
@@ -291,7 +287,11 @@ class SqlGcStore:
             if row.subject_digest:
                 referrers[(row.repository_id, row.subject_digest)].append(row.id)
         live: set[int] = set()
-        todo = [row.id for row in rows if row.tagged or _ts(row.created_at) >= cutoff]
+        todo = [
+            row.id
+            for row in rows
+            if (row.repository_id, row.digest) in tagged or _ts(row.created_at) >= cutoff
+        ]
         while todo:
             mid = todo.pop()
             if mid in live:

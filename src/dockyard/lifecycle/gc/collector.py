@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -66,6 +67,8 @@ class GcReport:
     samples: dict[str, list[str]] = field(default_factory=dict)
     """a few of what went (or would go), per kind"""
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    """seconds spent in each phase"""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,18 +131,31 @@ class Collector:
             options.delete_untagged,
             started.isoformat(),
         )
+        clock = time.perf_counter()
+
+        def lap(phase: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            report.phases[phase] = round(now - clock, 3)
+            clock = now
+
         if not options.dry_run:
             await self._resume(report)
+            lap("resume")
         doomed: list[int] = []
         if options.delete_untagged:
             doomed = await self._manifests(report, cutoff, options.dry_run)
+            lap("manifests")
         going = await self._links(report, cutoff, options.dry_run, doomed)
+        lap("links")
         await self._blobs(report, cutoff, options.dry_run, going)
+        lap("blobs")
         self._progress("uploads", 0)
         report.uploads = await purge_stale_uploads(
             self._store, self._storage, options.upload_max_age, dry_run=options.dry_run
         )
         self._progress("uploads", report.uploads)
+        lap("uploads")
         finished = dt.datetime.now(dt.UTC)
         report.finished_at = finished.isoformat()
         report.seconds = round((finished - started).total_seconds(), 3)
