@@ -16,8 +16,8 @@ reads `REGISTERED` (the one list, below) at the places each contribution belongs
   the capability's name (metadata/migrate.py); `dockyard migrate` applies every
   branch and the server refuses a database whose heads are not this build's;
 - `jobs` / `schedules`: job kinds it runs and cron schedules that enqueue them
-  (schedules may be a function of the Settings, for a cron its section configures)
-  (jobs/; the worker runs them on whichever replica is free);
+  (jobs/; the worker runs them on whichever replica is free); `schedules` may be a
+  function of the Settings, for a cron the capability's section configures;
 - `consumers`: event consumers fed from the outbox, in commit order (events/);
 - `tag_policies`: given the built Services, policies asked before a tag is moved or
   deleted (registry/policies.py; tag immutability is one).

@@ -37,7 +37,9 @@ Body = AsyncIterator[bytes]
 LEASE_RENEWALS = 4  # a streaming request renews its lease this many times per lease period
 PIPE_BYTES = 1 << 20
 INLINE_HASH_BYTES = 64 << 10  # sha256 of 64 KiB: ~0.1 ms, about what a thread hop costs
-BUSY_WAIT_SECONDS = 30.0  # how long a push waits for GC to finish deleting its blob
+BUSY_WAIT_SECONDS = 10.0  # how long a push waits for GC to finish deleting its blob
+# (a pass deletes a claimed batch in well under a second; this stays below the upload
+# lease, registry.upload_lease_seconds, which the waiting request holds)
 
 
 async def unless_busy(call: Callable[[], Awaitable[T]]) -> T:

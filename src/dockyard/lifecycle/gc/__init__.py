@@ -47,10 +47,12 @@ class GcSettings(BaseModel):
     def _cron(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        from croniter import croniter
+        import re
 
-        if not croniter.is_valid(v):
-            raise ValueError(f"{v!r} is not a cron expression")
+        from dockyard.jobs.cron import CRON_PATTERN, valid_cron  # croniter loads only here
+
+        if not re.match(CRON_PATTERN, v) or not valid_cron(v):
+            raise ValueError(f"{v!r} is not a cron expression (five fields, UTC)")
         return v
 
 
