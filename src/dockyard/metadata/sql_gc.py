@@ -57,6 +57,16 @@ def _chunks(items: Sequence[Any], n: int = CHUNK) -> list[Sequence[Any]]:
     return [items[i : i + n] for i in range(0, len(items), n)]
 
 
+def _blob_row(row: Any) -> BlobRow:
+    return BlobRow(
+        row.digest,
+        int(row.size),
+        _ts(row.touched_at or row.created_at),
+        row.deleting_since is not None,
+        bool(row.linked),
+    )
+
+
 def _link_referenced() -> Any:
     """A manifest of the link's repository references the link's blob."""
     return exists(
@@ -462,13 +472,7 @@ class SqlGcStore:
             if not rows:
                 return
             for row in rows:
-                yield BlobRow(
-                    row.digest,
-                    int(row.size),
-                    _ts(row.touched_at or row.created_at),
-                    row.deleting_since is not None,
-                    bool(row.linked),
-                )
+                yield _blob_row(row)
             after = rows[-1].digest
 
     async def blob_state(self, digest: str) -> BlobRow | None:
@@ -479,15 +483,7 @@ class SqlGcStore:
         )
         async with self._read.connect() as conn:
             row = (await conn.execute(q)).first()
-        if row is None:
-            return None
-        return BlobRow(
-            row.digest,
-            int(row.size),
-            _ts(row.touched_at or row.created_at),
-            row.deleting_since is not None,
-            bool(row.linked),
-        )
+        return None if row is None else _blob_row(row)
 
     async def dangling_references(self) -> list[DanglingRef]:
         linked = exists(
