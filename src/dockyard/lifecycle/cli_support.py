@@ -54,11 +54,12 @@ def load(command: str, config: Path | None, data_dir: Path | None) -> Any:
 @contextlib.asynccontextmanager
 async def open_services(command: str, settings: Any) -> AsyncIterator[Services]:
     """The Services of the configured store (no worker, no server), closed after."""
+    from dockyard.capabilities import REGISTERED
     from dockyard.errors import SchemaError
     from dockyard.services import build_services
 
-    try:
-        services = await build_services(settings)
+    try:  # with every capability: the schema check knows their migration branches
+        services = await build_services(settings, capabilities=REGISTERED)
     except SchemaError as exc:
         fail(command, str(exc))
     except OSError as exc:
