@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from dockyard.errors import BlobBusy
 from dockyard.metadata import schema as s
+from dockyard.metadata import sql_manifest_writes as mw
 from dockyard.metadata import sql_writes as w
 from dockyard.metadata.gc import LinkRef
 from dockyard.metadata.migrate import upgrade
@@ -66,7 +67,7 @@ async def test_a_link_a_manifest_put_relies_on_is_kept(
     cutoff = await aged(store)
     async with store.write_engine.connect() as push:
         await push.begin()
-        await push.run_sync(w.put_manifest, "p/app", manifest(), "v1")
+        await push.run_sync(mw.put_manifest, "p/app", manifest(), "v1")
         rid = await push.scalar(select(s.repositories.c.id))
         sweep = asyncio.create_task(gc.drop_links([LinkRef(rid, LAYER, 7)], cutoff))
         assert await still_waiting(sweep)

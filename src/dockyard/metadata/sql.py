@@ -14,6 +14,7 @@ from sqlalchemy.pool import QueuePool
 
 from dockyard.errors import QuotaExceeded, SchemaError
 from dockyard.metadata import schema as s
+from dockyard.metadata import sql_manifest_writes as mw
 from dockyard.metadata import sql_writes as w
 from dockyard.metadata.engine import make_engines, make_writer
 from dockyard.metadata.records import (
@@ -175,7 +176,7 @@ class SqlMetadataStore:
         try:
             return await self._writer.run(fn, *args, durable=durable)
         except QuotaExceeded as exc:
-            await self._writer.run(w.quota_refused, repository, exc)
+            await self._writer.run(mw.quota_refused, repository, exc)
             raise
 
     async def check_quota(self, repository: str, digest: str, size: int) -> None:
@@ -324,13 +325,13 @@ class SqlMetadataStore:
     async def put_manifest(
         self, repository: str, manifest: NewManifest, tag: str | None, actor: str | None = None
     ) -> None:
-        await self._refusable(repository, w.put_manifest, repository, manifest, tag, actor)
+        await self._refusable(repository, mw.put_manifest, repository, manifest, tag, actor)
 
     async def delete_manifest(self, repository: str, digest: str, actor: str | None = None) -> bool:
-        return await self._writer.run(w.delete_manifest, repository, digest, actor)
+        return await self._writer.run(mw.delete_manifest, repository, digest, actor)
 
     async def delete_tag(self, repository: str, tag: str, actor: str | None = None) -> bool:
-        return await self._writer.run(w.delete_tag, repository, tag, actor)
+        return await self._writer.run(mw.delete_tag, repository, tag, actor)
 
     @property
     def writer(self) -> Writer:

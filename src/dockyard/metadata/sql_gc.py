@@ -7,7 +7,7 @@ Why the locks (PostgreSQL, READ COMMITTED): a plain `DELETE … WHERE NOT EXISTS
 checked a link and commits its references while the DELETE waits would be missed
 (write skew) and the manifest would reference a link, later a blob, that is gone.
 So each sweep first locks its candidate rows (`SELECT … FOR UPDATE`, waiting for
-the pushes that hold them: sql_writes takes FOR SHARE on what a manifest relies on,
+the pushes that hold them: sql_manifest_writes takes FOR SHARE on what a manifest relies on,
 and upserts what an upload links), then decides in a second statement, whose
 fresh snapshot sees every push that committed; a push that comes later waits on
 the lock and then finds the row gone (or claimed) and acts on that. SQLite runs
@@ -26,6 +26,7 @@ from sqlalchemy import Connection, case, delete, exists, func, insert, select, t
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dockyard.metadata import schema as s
+from dockyard.metadata import sql_manifest_writes as mw
 from dockyard.metadata import sql_writes as w
 from dockyard.metadata.gc import BlobRow, DanglingRef, GcRun, LinkRef, ManifestRef
 from dockyard.metadata.sql import _utc
@@ -141,7 +142,7 @@ def _delete_manifests(
             break
         for mid in dead:
             c = remaining.pop(int(mid))
-            if w.delete_manifest(conn, c.repository, c.digest, actor="gc"):
+            if mw.delete_manifest(conn, c.repository, c.digest, actor="gc"):
                 deleted.append(c)
     return deleted
 
