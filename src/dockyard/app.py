@@ -64,6 +64,7 @@ class DockyardApp:
         self._services = svc = await build_services(self.settings, self.metrics, self.capabilities)
         self.metrics.start()
         svc.audit.start()
+        svc.pulls.start()
         reg = self.settings.registry
         self._janitor = asyncio.create_task(
             run_periodically(
@@ -88,6 +89,7 @@ class DockyardApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._janitor
         if self._services is not None:
+            await self._services.pulls.stop()
             await self._services.audit.stop()
             await self._services.close()
             self._services = None

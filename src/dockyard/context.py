@@ -24,6 +24,7 @@ from dockyard.metadata.records import MetadataStore
 from dockyard.operations.jobs import JobService
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.manifests import ManifestService
+from dockyard.registry.pulls import PullCounter
 from dockyard.registry.uploads import UploadService
 from dockyard.storage.base import StorageDriver
 
@@ -52,6 +53,7 @@ class Services:
     job_admin: JobService
     gc: GcStore
     """what garbage collection and fsck read and delete (lifecycle/gc, lifecycle/fsck)"""
+    pulls: PullCounter
 
     async def close(self) -> None:
         self.auth.close()

@@ -36,6 +36,7 @@ from dockyard.operations.jobs import JobService
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.cache_codec import ManifestRecordCodec
 from dockyard.registry.manifests import ManifestService
+from dockyard.registry.pulls import PullCounter
 from dockyard.registry.uploads import UploadService
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.filesystem import FilesystemDriver
@@ -187,6 +188,11 @@ async def build_services(
         jobs=jobs,
         job_admin=JobService(jobs, guard),
         gc=SqlGcStore(store.read_engine, store.writer),
+        pulls=PullCounter(
+            store,
+            interval=reg.pull_stats_flush_seconds,
+            max_entries=reg.pull_stats_max_pending,
+        ),
     )
     if metrics is not None:
         metrics.job_counter = services.jobs.counts

@@ -178,6 +178,16 @@ class RegistrySettings(_Section):
         24.0, gt=0, description="uploads idle this long are purged with their data"
     )
     upload_purge_interval_seconds: float = Field(600.0, gt=0)
+    pull_stats_flush_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="how often each process writes the manifest pulls it counted "
+        "(pull count, last pulled) in one transaction",
+    )
+    pull_stats_max_pending: int = Field(
+        1000, ge=1, description="artifacts counted in memory that trigger a flush before its time"
+    )
     min_free_bytes: int = Field(
         16 * MiB,
         ge=0,

@@ -149,6 +149,8 @@ class ArtifactSummary:
     tags: tuple[str, ...]
     created_at: datetime
     content: bytes = field(repr=False, default=b"")
+    pull_count: int = 0
+    last_pulled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

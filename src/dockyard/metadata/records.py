@@ -147,6 +147,10 @@ class MetadataStore(Protocol):
         """Delete a tag, with its `tag.deleted` event."""
         ...
 
+    async def tags_of(self, repository: str, digest: str) -> list[str]:
+        """The tags pointing at `digest` in `repository`, in order."""
+        ...
+
     async def list_tags(self, repository: str, n: int | None, last: str | None) -> list[str] | None:
         """Tags in order, or None when the repository does not exist."""
         ...

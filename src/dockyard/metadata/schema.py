@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 # The Alembic revision this code was written against; the server refuses any other.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 metadata = MetaData()
 
@@ -117,6 +117,23 @@ tags = Table(
         ["manifests.repository_id", "manifests.digest"],
         ondelete="CASCADE",
         name="fk_tags_manifest",
+    ),
+)
+
+# Pulls per artifact (0007): counted in memory by each process, added here in one
+# transaction every few seconds (registry/pulls.py). Goes with its manifest.
+artifact_pulls = Table(
+    "artifact_pulls",
+    metadata,
+    Column("repository_id", Integer, primary_key=True),
+    Column("digest", String(150), primary_key=True),
+    Column("pull_count", BigInteger, nullable=False),
+    Column("last_pulled_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(
+        ["repository_id", "digest"],
+        ["manifests.repository_id", "manifests.digest"],
+        ondelete="CASCADE",
+        name="fk_artifact_pulls_manifest",
     ),
 )
 

@@ -23,6 +23,7 @@ from dockyard.metadata.records import (
     NewManifest,
     UploadRecord,
 )
+from dockyard.metadata.sql_pulls import PullTally, record_pulls
 from dockyard.metadata.writer import Writer
 from dockyard.oci.names import is_tag
 
@@ -337,6 +338,21 @@ class SqlMetadataStore:
     def writer(self) -> Writer:
         """The write path other SQL stores on this database share (jobs, events)."""
         return self._writer
+
+    async def tags_of(self, repository: str, digest: str) -> list[str]:
+        """The tags pointing at `digest` in `repository`, in order."""
+        t = s.tags
+        q = (
+            select(t.c.name)
+            .where(t.c.repository_id == _repo_id_of(repository), t.c.manifest_digest == digest)
+            .order_by(self._bytewise(t.c.name))
+        )
+        async with self._read.connect() as conn:
+            return list((await conn.execute(q)).scalars())
+
+    async def record_pulls(self, tallies: list[PullTally]) -> int:
+        """Add a batch of pull counts (and their events) in one transaction."""
+        return await self._writer.run(record_pulls, tallies)
 
     async def list_tags(self, repository: str, n: int | None, last: str | None) -> list[str] | None:
         t = s.tags

@@ -84,6 +84,7 @@ class SqlCatalogStore:
         self, repository: str, page: Page
     ) -> tuple[list[ArtifactSummary], int]:
         r, m, t, mr, b = s.repositories, s.manifests, s.tags, s.manifest_references, s.blobs
+        ap = s.artifact_pulls
         blob_bytes = (
             select(func.coalesce(func.sum(b.c.size), 0))
             .select_from(mr.join(b, b.c.digest == mr.c.digest))
@@ -101,8 +102,11 @@ class SqlCatalogStore:
                 m.c.content,
                 m.c.created_at,
                 blob_bytes.label("blob_bytes"),
+                ap.c.pull_count,
+                ap.c.last_pulled_at,
             )
             .join(r, r.c.id == m.c.repository_id)
+            .outerjoin(ap, (ap.c.repository_id == m.c.repository_id) & (ap.c.digest == m.c.digest))
             .where(*conds)
             .order_by(m.c.created_at.desc(), m.c.digest)
             .limit(page.size)
@@ -134,6 +138,8 @@ class SqlCatalogStore:
                 tags=tuple(by_digest.get(row.digest, ())),
                 created_at=_utc(row.created_at) or row.created_at,
                 content=bytes(row.content),
+                pull_count=int(row.pull_count or 0),
+                last_pulled_at=_utc(row.last_pulled_at),
             )
             for row in rows
         ], total

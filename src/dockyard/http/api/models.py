@@ -307,6 +307,10 @@ class ArtifactOut(BaseModel):
     tags: list[str]
     created_at: datetime
     platforms: list[Platform]
+    pull_count: int = Field(
+        description="manifest GETs of it from this repository (flushed every few seconds)"
+    )
+    last_pulled_at: datetime | None
 
 
 class AuditEntry(BaseModel):

@@ -110,6 +110,8 @@ async def list_artifacts(
             tags=list(a.tags),
             created_at=a.created_at,
             platforms=p,
+            pull_count=a.pull_count,
+            last_pulled_at=a.last_pulled_at,
         )
         for a, p in zip(found, platforms, strict=True)
     ]

@@ -17,6 +17,7 @@ from dockyard.http.v2.common import (
 )
 from dockyard.metadata.records import ManifestRecord
 from dockyard.oci import mediatypes as mt
+from dockyard.oci.digest import is_digest
 from dockyard.oci.names import is_tag
 
 _JSON = "application/json"
@@ -86,7 +87,10 @@ async def head_manifest(request: Request, name: str, reference: str) -> Response
 
 async def get_manifest(request: Request, name: str, reference: str) -> Response:
     record = await _negotiate(request, name, reference)
-    await services(request).manifests.check_pull(name, reference, record)
+    svc = services(request)
+    await svc.manifests.check_pull(name, reference, record)
+    # a pull, for the statistics (a dict update; registry/pulls.py flushes in batches)
+    svc.pulls.count(name, record.digest, None if is_digest(reference) else reference)
     return Response(record.content, headers=_manifest_headers(record), media_type=record.media_type)
 
 
