@@ -199,6 +199,8 @@ async def build_services(
     for capability in capabilities:
         if capability.pull_policies is not None:
             manifests.pull_policies.extend(capability.pull_policies(services))
+        if capability.tag_policies is not None:
+            manifests.tag_policies.extend(capability.tag_policies(services))
     return services
 
 

@@ -86,6 +86,7 @@ class RepositoryService:
         full = await self._repository(actor, project, path, perm.DELETE)
         if not self._delete_enabled:
             raise Denied("deletion is disabled on this registry")
+        await self._manifests.check_repository_delete(full, actor.name)  # immutable tags
         if not await self._identity.catalog.delete_repository(full, actor.name):
             raise NotFound(f"repository {full!r} not found")
         await self._cache.invalidate(full)

@@ -21,7 +21,7 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import is_digest, parse_digest
 from dockyard.oci.manifest import parse_manifest
 from dockyard.oci.names import validate_tag
-from dockyard.registry.policies import PullPolicy, PullRequest
+from dockyard.registry.policies import PullPolicy, PullRequest, TagChange, TagPolicy
 
 # The cache key of a repository's tag list: never a manifest reference (those have no "/").
 TAGS_KEY = "tags/list"
@@ -56,6 +56,7 @@ class ManifestService:
         self._cache_hit = cache_hit
         self._cache_miss = cache_miss
         self.pull_policies: list[PullPolicy] = []  # filled by services.py
+        self.tag_policies: list[TagPolicy] = []  # filled by services.py
 
     @staticmethod
     def _check_reference(reference: str) -> None:
@@ -93,6 +94,36 @@ class ManifestService:
         for policy in self.pull_policies:
             await policy.check(pull)
 
+    async def _tag_digest(self, repository: str, tag: str) -> str | None:
+        """What `tag` points at now (a cache probe, else one indexed query), or None."""
+        try:
+            return (await self.get(repository, tag)).digest
+        except ManifestUnknown:
+            return None
+
+    async def check_tag(
+        self,
+        repository: str,
+        tag: str,
+        old: str | None,
+        new: str | None,
+        actor: str | None = None,
+    ) -> None:
+        """Ask the tag policies capabilities registered (tag immutability) whether `tag`
+        may go from `old` to `new` (None: deleted); one raises Denied to refuse."""
+        change = TagChange(repository, tag, old, new, actor)
+        for policy in self.tag_policies:
+            await policy.check(change)
+
+    async def check_repository_delete(self, repository: str, actor: str | None = None) -> None:
+        """Refuse to delete a repository whose tags a tag policy protects."""
+        if not self.tag_policies:
+            return
+        for tag in await self._store.list_tags(repository, None, None) or []:
+            await self.check_tag(
+                repository, tag, await self._tag_digest(repository, tag), None, actor
+            )
+
     async def put(
         self,
         repository: str,
@@ -129,6 +160,10 @@ class ManifestService:
             blob_refs=[(d.digest, d.size) for d in parsed.blobs],
             child_refs=[(d.digest, d.size) for d in parsed.children],
         )
+        if tag is not None and self.tag_policies:
+            old = await self._tag_digest(repository, tag)
+            if old != digest:  # pushing the same digest again moves nothing
+                await self.check_tag(repository, tag, old, digest, actor)
         await self._store.put_manifest(repository, record, tag, actor)
         await self._cache.invalidate(repository)
         return PutResult(digest, record.subject_digest)
@@ -137,6 +172,14 @@ class ManifestService:
         if not self._delete_enabled:
             raise Unsupported("deletion is disabled on this registry")
         self._check_reference(reference)
+        if self.tag_policies:  # deleting a manifest deletes its tags with it
+            if is_digest(reference):
+                for tag in await self._store.tags_of(repository, reference):
+                    await self.check_tag(repository, tag, reference, None, actor)
+            else:
+                old = await self._tag_digest(repository, reference)
+                if old is not None:
+                    await self.check_tag(repository, reference, old, None, actor)
         if is_digest(reference):
             found = await self._store.delete_manifest(repository, reference, actor)
         else:

@@ -1,0 +1,67 @@
+"""Retention and tag immutability, as two capabilities (dockyard.capabilities) built
+from one package:
+
+- "retention": its tables (migrations/, the Alembic branch "retention": immutability
+  rules and retention policies), the API routes of both (api.py), the job kind
+  "retention.run" and its daily schedule (jobs.py), `dockyard retention …`;
+- "immutability": the tag policy the registry asks before a tag moves or goes
+  (immutability.py), `dockyard immutability …`.
+
+Pull statistics, which retention reads, are the core's (registry/pulls.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dockyard.capabilities import Capability
+
+if TYPE_CHECKING:
+    import typer
+    from fastapi import APIRouter
+
+    from dockyard.registry.policies import TagPolicy
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _router() -> APIRouter:
+    from dockyard.lifecycle.retention.api import router
+
+    return router()
+
+
+def _retention_cli() -> typer.Typer:
+    from dockyard.lifecycle.retention.cli import retention_app
+
+    return retention_app()
+
+
+def _immutability_cli() -> typer.Typer:
+    from dockyard.lifecycle.retention.cli import immutability_app
+
+    return immutability_app()
+
+
+def _tag_policies(services: Any) -> list[TagPolicy]:
+    from dockyard.lifecycle.retention.immutability import ImmutabilityPolicy
+    from dockyard.lifecycle.retention.service import RetentionService
+
+    return [ImmutabilityPolicy(RetentionService(services).rules)]
+
+
+def capabilities() -> tuple[Capability, ...]:
+    from dockyard.lifecycle.retention.jobs import KIND, SCHEDULE
+
+    return (
+        Capability(
+            name="retention",
+            router=_router,
+            cli=_retention_cli,
+            migrations=MIGRATIONS,
+            jobs=(KIND,),
+            schedules=(SCHEDULE,),
+        ),
+        Capability(name="immutability", cli=_immutability_cli, tag_policies=_tag_policies),
+    )

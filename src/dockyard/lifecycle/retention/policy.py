@@ -1,0 +1,283 @@
+"""Retention rules and their evaluation: a pure function of a repository's artifacts.
+
+Semantics (Harbor's, where they are sensible; docs/operations.md says the same):
+
+- A rule applies to the project's repositories whose full name matches one of its
+  globs. A repository no rule applies to is left alone entirely.
+- In a repository some rule applies to, an artifact is **kept if any rule keeps it**
+  (rules combine with OR) and removed otherwise. So a rule names what to keep, never
+  what to delete: "keep the 5 most recently pushed release-*" removes every other
+  artifact of the repositories it covers, dev-* builds included.
+- A rule's candidates are the artifacts with at least one tag its `tags` globs match
+  and its `exclude_tags` globs do not, plus the untagged artifacts when `untagged` is
+  true. Among its candidates, per repository, it keeps: `always` all of them;
+  `most_recent` the `count` most recently pushed; `most_recently_pulled` the `count`
+  most recently pulled (never-pulled ones last, newest push first among them);
+  `pushed_within_days`, `pulled_within_days`, `pushed_or_pulled_within_days` those
+  pushed / pulled / either within the last `days` days.
+- An artifact's push time is when its manifest was stored or a tag last moved to it,
+  whichever is later; its pull time is its last counted manifest GET
+  (registry/pulls.py).
+- Whatever rules say, an artifact with an immutable tag is kept, and so are the
+  manifests a kept artifact needs: the children of a kept index and the referrers
+  (signatures, SBOMs) of a kept subject. A removed index takes with it the children
+  no kept manifest lists, and a removed subject its referrers. Children and
+  referrers are never candidates on their own, unless they carry a tag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+GLOB = r"^[a-z0-9._\-/*?\[\]!]+$"
+TAG_GLOB = r"^[A-Za-z0-9_.\-*?\[\]!]+$"
+RepositoryGlob = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=GLOB)]
+TagGlob = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=TAG_GLOB)]
+MAX_RULES = 15  # Harbor's limit per project
+
+KeepKind = Literal[
+    "always",
+    "most_recent",
+    "most_recently_pulled",
+    "pushed_within_days",
+    "pulled_within_days",
+    "pushed_or_pulled_within_days",
+]
+_COUNTED = {"most_recent", "most_recently_pulled"}
+_DAYS = {"pushed_within_days", "pulled_within_days", "pushed_or_pulled_within_days"}
+
+
+class RetentionRule(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "repositories": ["team-a/*"],
+                    "tags": ["release-*"],
+                    "exclude_tags": [],
+                    "untagged": False,
+                    "keep": "most_recent",
+                    "count": 10,
+                }
+            ]
+        },
+    )
+    repositories: list[RepositoryGlob] = Field(
+        min_length=1,
+        max_length=50,
+        description="globs of full repository names (`team-a/api/*`; `*` matches across '/')",
+    )
+    tags: list[TagGlob] = Field(
+        default_factory=lambda: ["*"],
+        max_length=50,
+        description="an artifact is a candidate when one of its tags matches one of these",
+    )
+    exclude_tags: list[TagGlob] = Field(
+        default_factory=list, max_length=50, description="…and that tag matches none of these"
+    )
+    untagged: bool = Field(False, description="untagged artifacts are candidates too")
+    keep: KeepKind
+    count: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        None, description="for most_recent and most_recently_pulled"
+    )
+    days: Annotated[int, Field(ge=1, le=36_500)] | None = Field(
+        None, description="for the *_within_days kinds"
+    )
+
+    @model_validator(mode="after")
+    def _parameters(self) -> RetentionRule:
+        if self.keep in _COUNTED and self.count is None:
+            raise ValueError(f"keep {self.keep!r} needs count")
+        if self.keep in _DAYS and self.days is None:
+            raise ValueError(f"keep {self.keep!r} needs days")
+        if self.keep not in _COUNTED and self.count is not None:
+            raise ValueError(f"count does not apply to keep {self.keep!r}")
+        if self.keep not in _DAYS and self.days is not None:
+            raise ValueError(f"days does not apply to keep {self.keep!r}")
+        return self
+
+    def describe(self) -> str:
+        what = {
+            "always": "always",
+            "most_recent": f"the {self.count} most recently pushed",
+            "most_recently_pulled": f"the {self.count} most recently pulled",
+            "pushed_within_days": f"pushed within {self.days} days",
+            "pulled_within_days": f"pulled within {self.days} days",
+            "pushed_or_pulled_within_days": f"pushed or pulled within {self.days} days",
+        }[self.keep]
+        tags = ",".join(self.tags)
+        if self.exclude_tags:
+            tags += f" except {','.join(self.exclude_tags)}"
+        if self.untagged:
+            tags += " and untagged"
+        return f"keep {what} of tags {tags} in {','.join(self.repositories)}"
+
+    def covers(self, repository: str) -> bool:
+        return any(fnmatchcase(repository, g) for g in self.repositories)
+
+    def selects(self, tags: Sequence[str]) -> bool:
+        if not tags:
+            return self.untagged
+        return any(
+            any(fnmatchcase(t, g) for g in self.tags)
+            and not any(fnmatchcase(t, g) for g in self.exclude_tags)
+            for t in tags
+        )
+
+
+class RetentionPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    enabled: bool = Field(True, description="whether the scheduled run applies it")
+    rules: list[RetentionRule] = Field(default_factory=list, max_length=MAX_RULES)
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    repository: str
+    digest: str
+    media_type: str
+    pushed_at: dt.datetime
+    tags: tuple[str, ...] = ()
+    last_pulled_at: dt.datetime | None = None
+    pull_count: int = 0
+    subject: str | None = None
+    """the manifest it refers to (a signature, an SBOM), if any"""
+    children: tuple[str, ...] = ()
+    """the manifests it lists (an index)"""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    artifact: Artifact
+    keep: bool
+    reason: str
+
+
+ImmutableCheck = Callable[[str, str], str | None]
+"""(repository, tag) -> a description of the immutability rule protecting it, or None"""
+
+
+def _kept_by(rule: RetentionRule, candidates: list[Artifact], now: dt.datetime) -> set[str]:
+    if rule.keep == "always":
+        return {a.digest for a in candidates}
+    if rule.keep == "most_recent":
+        ranked = sorted(candidates, key=lambda a: (a.pushed_at, a.digest), reverse=True)
+        return {a.digest for a in ranked[: rule.count]}
+    if rule.keep == "most_recently_pulled":
+        never = dt.datetime.min.replace(tzinfo=dt.UTC)
+        ranked = sorted(
+            candidates,
+            key=lambda a: (a.last_pulled_at or never, a.pushed_at, a.digest),
+            reverse=True,
+        )
+        return {a.digest for a in ranked[: rule.count]}
+    assert rule.days is not None
+    since = now - dt.timedelta(days=rule.days)
+    pushed = rule.keep in ("pushed_within_days", "pushed_or_pulled_within_days")
+    pulled = rule.keep in ("pulled_within_days", "pushed_or_pulled_within_days")
+    return {
+        a.digest
+        for a in candidates
+        if (pushed and a.pushed_at >= since)
+        or (pulled and a.last_pulled_at is not None and a.last_pulled_at >= since)
+    }
+
+
+def evaluate(
+    policy: RetentionPolicy,
+    repository: str,
+    artifacts: Iterable[Artifact],
+    immutable: ImmutableCheck,
+    now: dt.datetime,
+) -> list[Decision]:
+    """What happens to each artifact of one repository; [] when no rule covers it.
+    Removals come in the order they can be carried out: a referrer before its subject,
+    an index before its children."""
+    rules = [(i, r) for i, r in enumerate(policy.rules, 1) if r.covers(repository)]
+    everything = {a.digest: a for a in artifacts}
+    if not rules or not everything:
+        return []
+    # who depends on whom: an index on its children, a referrer on its subject
+    needs: dict[str, set[str]] = {d: set() for d in everything}
+    dependent: set[str] = set()
+    for a in everything.values():
+        for child in a.children:
+            if child in everything:
+                needs[a.digest].add(child)
+                dependent.add(child)
+        if a.subject in everything:
+            needs[a.subject].add(a.digest)  # a kept subject keeps its referrers
+            dependent.add(a.digest)
+    top = [a for a in everything.values() if a.digest not in dependent or a.tags]
+
+    reasons: dict[str, str] = {}
+    for i, rule in rules:
+        candidates = [a for a in top if rule.selects(a.tags)]
+        for digest in _kept_by(rule, candidates, now):
+            reasons.setdefault(digest, f"rule {i}: {rule.describe()}")
+    for a in top:
+        for tag in a.tags:
+            protected = immutable(repository, tag)
+            if protected is not None:
+                reasons[a.digest] = f"tag {tag} is immutable ({protected})"
+                break
+    # what the kept need is kept with them
+    queue = list(reasons)
+    while queue:
+        digest = queue.pop()
+        for needed in needs[digest]:
+            if needed not in reasons:
+                reasons[needed] = f"needed by kept {digest}"
+                queue.append(needed)
+
+    decisions = [Decision(everything[d], True, reason) for d, reason in sorted(reasons.items())]
+    removed = [a for a in everything.values() if a.digest not in reasons]
+    why = {a.digest: _removal_reason(a, rules) for a in removed}
+    for a in removed:
+        if a.digest in dependent and not a.tags:
+            parents = sorted(p for p, n in needs.items() if a.digest in n and p not in reasons)
+            why[a.digest] = f"goes with removed {parents[0]}" if parents else why[a.digest]
+    decisions += [Decision(a, False, why[a.digest]) for a in _removal_order(removed, everything)]
+    return decisions
+
+
+def _removal_reason(a: Artifact, rules: list[tuple[int, RetentionRule]]) -> str:
+    selecting = [i for i, r in rules if r.selects(a.tags)]
+    if not selecting:
+        what = "untagged" if not a.tags else f"tags {','.join(a.tags)}"
+        return f"no rule keeps it: {what} matched by no rule of this repository"
+    return "no rule keeps it: " + "; ".join(f"not kept by rule {i}" for i in selecting)
+
+
+def _removal_order(removed: list[Artifact], everything: dict[str, Artifact]) -> list[Artifact]:
+    """Referrers before their subject, an index before its children (Kahn's algorithm)."""
+    going = {a.digest for a in removed}
+    before: dict[str, set[str]] = {d: set() for d in going}  # digest -> removed first
+    for a in removed:
+        for child in a.children:
+            if child in going:
+                before[child].add(a.digest)
+        if a.subject in going:
+            before[a.subject].add(a.digest)
+    out: list[Artifact] = []
+    ready = sorted(d for d, b in before.items() if not b)
+    done: set[str] = set()
+    while ready:
+        d = ready.pop(0)
+        done.add(d)
+        out.append(everything[d])
+        for other, b in before.items():
+            if other not in done and d in b:
+                b.discard(d)
+                if not b and other not in ready:
+                    ready.append(other)
+    out += [everything[d] for d in sorted(going - done)]  # a cycle: content-addressed, cannot be
+    return out
