@@ -99,9 +99,7 @@ def test_rules_are_for_project_admins_and_validated(
     name, password = unique("dev"), "developer-password"
     ok(admin_api.post("/users", json={"username": name, "password": password}), 201)
     ok(
-        admin_api.post(
-            f"/projects/{project}/members", json={"name": name, "role": "developer"}
-        ),
+        admin_api.post(f"/projects/{project}/members", json={"name": name, "role": "developer"}),
         201,
     )
     rules = f"/projects/{project}/immutability"

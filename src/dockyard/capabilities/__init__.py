@@ -69,7 +69,7 @@ def _registered() -> tuple[Capability, ...]:
     # imported here, once Capability exists: each capability's own module imports this one
     from dockyard.lifecycle.fsck import CAPABILITY as FSCK
     from dockyard.lifecycle.gc import CAPABILITY as GC
-    from dockyard.lifecycle.retention import capabilities as retention
+    from dockyard.lifecycle.retention.capability import capabilities as retention
     from dockyard.webhooks.capability import capability as webhooks
 
     return (webhooks(), GC, FSCK, *retention())
