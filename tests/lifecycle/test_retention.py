@@ -166,8 +166,6 @@ def test_policies_are_for_project_admins_and_validated(
             "exclude_tags": [],
             "untagged": False,
             "keep": "always",
-            "count": None,
-            "days": None,
         }
     ]
     ok(admin_api.delete(base), 204)

@@ -114,7 +114,7 @@ def test_the_commands_against_a_server(
     )
     bad = tmp_path / "bad.json"
     bad.write_text('{"rules": [{"repositories": ["*"], "keep": "most_recent"}]}')
-    assert "needs count" in one_line_failure(
+    assert "count" in one_line_failure(
         dockyard(srv, "retention", "set", project, "--file", str(bad))
     )
     assert "cannot read" in one_line_failure(

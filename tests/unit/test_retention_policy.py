@@ -14,9 +14,11 @@ from pydantic import ValidationError
 from dockyard.lifecycle.retention.policy import (
     Artifact,
     Decision,
+    KeepAlways,
     RetentionPolicy,
-    RetentionRule,
+    Rule,
     evaluate,
+    parse_rule,
 )
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -45,12 +47,12 @@ def art(
     )
 
 
-def rule(**kw: Any) -> RetentionRule:
-    return RetentionRule.model_validate({"repositories": ["team/*"], **kw})
+def rule(**kw: Any) -> Rule:
+    return parse_rule({"repositories": ["team/*"], **kw})
 
 
 def run(
-    artifacts: list[Artifact], *rules: RetentionRule, immutable: set[str] = frozenset()
+    artifacts: list[Artifact], *rules: Rule, immutable: set[str] = frozenset()
 ) -> list[Decision]:
     policy = RetentionPolicy(rules=list(rules))
     return evaluate(
@@ -164,7 +166,7 @@ def test_referrers_follow_their_subject() -> None:
 
 def test_repositories_no_rule_covers_are_left_alone() -> None:
     arts = [art("a", 100, "x")]
-    policy = RetentionPolicy(rules=[RetentionRule(repositories=["other/*"], keep="always")])
+    policy = RetentionPolicy(rules=[KeepAlways(repositories=["other/*"], keep="always")])
     assert evaluate(policy, REPO, arts, lambda r, t: None, NOW) == []
     assert evaluate(RetentionPolicy(), REPO, arts, lambda r, t: None, NOW) == []
 
@@ -187,7 +189,7 @@ def test_repositories_no_rule_covers_are_left_alone() -> None:
 )
 def test_bad_rules_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
-        RetentionRule.model_validate({"repositories": ["team/*"], **bad})
+        parse_rule({"repositories": ["team/*"], **bad})
 
 
 def test_at_most_fifteen_rules() -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 GLOB = r"^[a-z0-9._\-/*?\[\]!]+$"
 TAG_GLOB = r"^[A-Za-z0-9_.\-*?\[\]!]+$"
@@ -41,35 +41,11 @@ RepositoryGlob = Annotated[str, StringConstraints(min_length=1, max_length=255, 
 TagGlob = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=TAG_GLOB)]
 MAX_RULES = 15  # Harbor's limit per project
 
-KeepKind = Literal[
-    "always",
-    "most_recent",
-    "most_recently_pulled",
-    "pushed_within_days",
-    "pulled_within_days",
-    "pushed_or_pulled_within_days",
-]
-_COUNTED = {"most_recent", "most_recently_pulled"}
-_DAYS = {"pushed_within_days", "pulled_within_days", "pushed_or_pulled_within_days"}
 
+class _Rule(BaseModel):
+    """What every rule has: where it applies and which artifacts it considers."""
 
-class RetentionRule(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "repositories": ["team-a/*"],
-                    "tags": ["release-*"],
-                    "exclude_tags": [],
-                    "untagged": False,
-                    "keep": "most_recent",
-                    "count": 10,
-                }
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", strict=True)
     repositories: list[RepositoryGlob] = Field(
         min_length=1,
         max_length=50,
@@ -84,41 +60,17 @@ class RetentionRule(BaseModel):
         default_factory=list, max_length=50, description="…and that tag matches none of these"
     )
     untagged: bool = Field(False, description="untagged artifacts are candidates too")
-    keep: KeepKind
-    count: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
-        None, description="for most_recent and most_recently_pulled"
-    )
-    days: Annotated[int, Field(ge=1, le=36_500)] | None = Field(
-        None, description="for the *_within_days kinds"
-    )
 
-    @model_validator(mode="after")
-    def _parameters(self) -> RetentionRule:
-        if self.keep in _COUNTED and self.count is None:
-            raise ValueError(f"keep {self.keep!r} needs count")
-        if self.keep in _DAYS and self.days is None:
-            raise ValueError(f"keep {self.keep!r} needs days")
-        if self.keep not in _COUNTED and self.count is not None:
-            raise ValueError(f"count does not apply to keep {self.keep!r}")
-        if self.keep not in _DAYS and self.days is not None:
-            raise ValueError(f"days does not apply to keep {self.keep!r}")
-        return self
+    def what(self) -> str:
+        raise NotImplementedError
 
     def describe(self) -> str:
-        what = {
-            "always": "always",
-            "most_recent": f"the {self.count} most recently pushed",
-            "most_recently_pulled": f"the {self.count} most recently pulled",
-            "pushed_within_days": f"pushed within {self.days} days",
-            "pulled_within_days": f"pulled within {self.days} days",
-            "pushed_or_pulled_within_days": f"pushed or pulled within {self.days} days",
-        }[self.keep]
         tags = ",".join(self.tags)
         if self.exclude_tags:
             tags += f" except {','.join(self.exclude_tags)}"
         if self.untagged:
             tags += " and untagged"
-        return f"keep {what} of tags {tags} in {','.join(self.repositories)}"
+        return f"keep {self.what()} of tags {tags} in {','.join(self.repositories)}"
 
     def covers(self, repository: str) -> bool:
         return any(fnmatchcase(repository, g) for g in self.repositories)
@@ -131,6 +83,66 @@ class RetentionRule(BaseModel):
             and not any(fnmatchcase(t, g) for g in self.exclude_tags)
             for t in tags
         )
+
+
+class KeepAlways(_Rule):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"repositories": ["team-a/*"], "keep": "always"}]},
+    )
+    keep: Literal["always"]
+
+    def what(self) -> str:
+        return "always"
+
+
+class KeepCount(_Rule):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "repositories": ["team-a/*"],
+                    "tags": ["release-*"],
+                    "keep": "most_recent",
+                    "count": 10,
+                }
+            ]
+        },
+    )
+    keep: Literal["most_recent", "most_recently_pulled"]
+    count: int = Field(ge=1, le=100_000, description="how many, per repository")
+
+    def what(self) -> str:
+        how = "pushed" if self.keep == "most_recent" else "pulled"
+        return f"the {self.count} most recently {how}"
+
+
+class KeepDays(_Rule):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"repositories": ["team-a/*"], "keep": "pushed_or_pulled_within_days", "days": 30}
+            ]
+        },
+    )
+    keep: Literal["pushed_within_days", "pulled_within_days", "pushed_or_pulled_within_days"]
+    days: int = Field(ge=1, le=36_500)
+
+    def what(self) -> str:
+        return f"{self.keep.removesuffix('_within_days').replace('_', ' ')} within {self.days} days"
+
+
+RetentionRule = Annotated[KeepAlways | KeepCount | KeepDays, Field(discriminator="keep")]
+_RULE: TypeAdapter[KeepAlways | KeepCount | KeepDays] = TypeAdapter(RetentionRule)
+
+
+def parse_rule(data: object) -> KeepAlways | KeepCount | KeepDays:
+    return _RULE.validate_python(data)
 
 
 class RetentionPolicy(BaseModel):
@@ -165,13 +177,16 @@ ImmutableCheck = Callable[[str, str], str | None]
 """(repository, tag) -> a description of the immutability rule protecting it, or None"""
 
 
-def _kept_by(rule: RetentionRule, candidates: list[Artifact], now: dt.datetime) -> set[str]:
-    if rule.keep == "always":
+Rule = KeepAlways | KeepCount | KeepDays
+
+
+def _kept_by(rule: Rule, candidates: list[Artifact], now: dt.datetime) -> set[str]:
+    if isinstance(rule, KeepAlways):
         return {a.digest for a in candidates}
-    if rule.keep == "most_recent":
+    if isinstance(rule, KeepCount) and rule.keep == "most_recent":
         ranked = sorted(candidates, key=lambda a: (a.pushed_at, a.digest), reverse=True)
         return {a.digest for a in ranked[: rule.count]}
-    if rule.keep == "most_recently_pulled":
+    if isinstance(rule, KeepCount):
         never = dt.datetime.min.replace(tzinfo=dt.UTC)
         ranked = sorted(
             candidates,
@@ -179,7 +194,6 @@ def _kept_by(rule: RetentionRule, candidates: list[Artifact], now: dt.datetime) 
             reverse=True,
         )
         return {a.digest for a in ranked[: rule.count]}
-    assert rule.days is not None
     since = now - dt.timedelta(days=rule.days)
     pushed = rule.keep in ("pushed_within_days", "pushed_or_pulled_within_days")
     pulled = rule.keep in ("pulled_within_days", "pushed_or_pulled_within_days")
@@ -249,7 +263,7 @@ def evaluate(
     return decisions
 
 
-def _removal_reason(a: Artifact, rules: list[tuple[int, RetentionRule]]) -> str:
+def _removal_reason(a: Artifact, rules: list[tuple[int, Rule]]) -> str:
     selecting = [i for i, r in rules if r.selects(a.tags)]
     if not selecting:
         what = "untagged" if not a.tags else f"tags {','.join(a.tags)}"
