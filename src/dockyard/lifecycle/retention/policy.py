@@ -33,13 +33,29 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
 
 GLOB = r"^[a-z0-9._\-/*?\[\]!]+$"
 TAG_GLOB = r"^[A-Za-z0-9_.\-*?\[\]!]+$"
 RepositoryGlob = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=GLOB)]
 TagGlob = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=TAG_GLOB)]
 MAX_RULES = 15  # Harbor's limit per project
+
+
+def _integral(value: object) -> object:
+    """JSON has numbers, not integers: 30.0 is 30 (strict mode still refuses "30")."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Count = Annotated[int, Field(ge=1, le=100_000), BeforeValidator(_integral)]
+Days = Annotated[int, Field(ge=1, le=36_500), BeforeValidator(_integral)]
 
 
 class _Rule(BaseModel):
@@ -113,7 +129,7 @@ class KeepCount(_Rule):
         },
     )
     keep: Literal["most_recent", "most_recently_pulled"]
-    count: int = Field(ge=1, le=100_000, description="how many, per repository")
+    count: Count = Field(description="how many, per repository")
 
     def what(self) -> str:
         how = "pushed" if self.keep == "most_recent" else "pulled"
@@ -131,7 +147,7 @@ class KeepDays(_Rule):
         },
     )
     keep: Literal["pushed_within_days", "pulled_within_days", "pushed_or_pulled_within_days"]
-    days: int = Field(ge=1, le=36_500)
+    days: Days
 
     def what(self) -> str:
         return f"{self.keep.removesuffix('_within_days').replace('_', ' ')} within {self.days} days"
