@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from time import time
 from typing import Protocol
 
 from dockyard.metadata.sql_pulls import PullTally
@@ -38,7 +39,8 @@ class PullStore(Protocol):
 @dataclass(slots=True)
 class _Pending:
     count: int = 0
-    last: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    last: float = 0.0
+    """time.time() of the last pull (a datetime is made at the flush, not per pull)"""
     tags: set[str] = field(default_factory=set)
 
 
@@ -63,7 +65,7 @@ class PullCounter:
             if len(self._pending) >= self.max_entries:
                 self._wake.set()
         entry.count += 1
-        entry.last = dt.datetime.now(dt.UTC)
+        entry.last = time()
         if tag is not None and len(entry.tags) < MAX_TAGS:
             entry.tags.add(tag)
 
@@ -78,7 +80,13 @@ class PullCounter:
             if not taken:
                 return 0
             tallies = [
-                PullTally(repo, digest, e.count, e.last, tuple(sorted(e.tags)))
+                PullTally(
+                    repo,
+                    digest,
+                    e.count,
+                    dt.datetime.fromtimestamp(e.last, dt.UTC),
+                    tuple(sorted(e.tags)),
+                )
                 for (repo, digest), e in taken.items()
             ]
             try:
