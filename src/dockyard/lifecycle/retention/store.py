@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -135,18 +136,17 @@ class RetentionStore:
         t = retention_policies
         at = _now()
         text = json.dumps(policy.model_dump(mode="json"), separators=(",", ":"))
-        async with self._write.begin() as conn:
-            done = await conn.execute(
-                t.update()
-                .where(t.c.project_id == project_id)
-                .values(policy=text, updated_by=actor, updated_at=at)
-            )
-            if not done.rowcount:
-                await conn.execute(
-                    t.insert().values(
-                        project_id=project_id, policy=text, updated_by=actor, updated_at=at
-                    )
+        module = postgresql if self._write.dialect.name == "postgresql" else sqlite
+        stmt = module.insert(t).values(
+            project_id=project_id, policy=text, updated_by=actor, updated_at=at
+        )
+        async with self._write.begin() as conn:  # one statement: two PUTs at once both land
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["project_id"],
+                    set_={"policy": text, "updated_by": actor, "updated_at": at},
                 )
+            )
         return StoredPolicy(policy, actor, at)
 
     async def delete_policy(self, project_id: int) -> bool:
