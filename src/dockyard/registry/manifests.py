@@ -101,18 +101,33 @@ class ManifestService:
         except ManifestUnknown:
             return None
 
+    async def _guarding(self, repository: str, tag: str) -> list[TagPolicy]:
+        return [p for p in self.tag_policies if await p.guards(repository, tag)]
+
     async def check_tag(
         self,
         repository: str,
         tag: str,
-        old: str | None,
         new: str | None,
         actor: str | None = None,
+        *,
+        old: str | None = None,
     ) -> None:
         """Ask the tag policies capabilities registered (tag immutability) whether `tag`
-        may go from `old` to `new` (None: deleted); one raises Denied to refuse."""
+        may point at `new` (None: be deleted); one raises Denied to refuse. What the tag
+        points at now is `old` when the caller knows it, else looked up, and only when
+        a policy guards the tag."""
+        if not self.tag_policies:
+            return
+        guarding = await self._guarding(repository, tag)
+        if not guarding:
+            return
+        if old is None:
+            old = await self._tag_digest(repository, tag)
+        if old is None or old == new:  # a new tag (or one not there), or the same digest again
+            return
         change = TagChange(repository, tag, old, new, actor)
-        for policy in self.tag_policies:
+        for policy in guarding:
             await policy.check(change)
 
     async def check_repository_delete(self, repository: str, actor: str | None = None) -> None:
@@ -120,9 +135,7 @@ class ManifestService:
         if not self.tag_policies:
             return
         for tag in await self._store.list_tags(repository, None, None) or []:
-            await self.check_tag(
-                repository, tag, await self._tag_digest(repository, tag), None, actor
-            )
+            await self.check_tag(repository, tag, None, actor)
 
     async def put(
         self,
@@ -160,10 +173,8 @@ class ManifestService:
             blob_refs=[(d.digest, d.size) for d in parsed.blobs],
             child_refs=[(d.digest, d.size) for d in parsed.children],
         )
-        if tag is not None and self.tag_policies:
-            old = await self._tag_digest(repository, tag)
-            if old != digest:  # pushing the same digest again moves nothing
-                await self.check_tag(repository, tag, old, digest, actor)
+        if tag is not None:
+            await self.check_tag(repository, tag, digest, actor)
         await self._store.put_manifest(repository, record, tag, actor)
         await self._cache.invalidate(repository)
         return PutResult(digest, record.subject_digest)
@@ -175,11 +186,9 @@ class ManifestService:
         if self.tag_policies:  # deleting a manifest deletes its tags with it
             if is_digest(reference):
                 for tag in await self._store.tags_of(repository, reference):
-                    await self.check_tag(repository, tag, reference, None, actor)
+                    await self.check_tag(repository, tag, None, actor, old=reference)
             else:
-                old = await self._tag_digest(repository, reference)
-                if old is not None:
-                    await self.check_tag(repository, reference, old, None, actor)
+                await self.check_tag(repository, reference, None, actor)
         if is_digest(reference):
             found = await self._store.delete_manifest(repository, reference, actor)
         else:

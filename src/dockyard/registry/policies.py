@@ -48,6 +48,12 @@ class TagPolicy(Protocol):
 
     name: str
 
+    async def guards(self, repository: str, tag: str) -> bool:
+        """Whether `check` could refuse any change of this tag (from its cache). The
+        registry looks up what a tag points at, which costs a query on a cache miss, only
+        when some policy guards the tag: pushing tags no rule covers costs nothing more."""
+        ...
+
     async def check(self, change: TagChange) -> None:
         """Return to allow; raise Denied naming the rule to refuse."""
         ...

@@ -83,6 +83,9 @@ class ImmutabilityPolicy:
     def __init__(self, rules: RuleCache) -> None:
         self._rules = rules
 
+    async def guards(self, repository: str, tag: str) -> bool:
+        return await self._rules.protecting(repository, tag) is not None
+
     async def check(self, change: TagChange) -> None:
         if change.new_digest is not None and change.old_digest in (None, change.new_digest):
             return  # a new tag, or the same digest again
