@@ -26,7 +26,11 @@ from tests.support.server import RunningServer, run_server
 
 PASSWORD = "api-test-password"
 API = "/api/v1"
-ENV = {"DOCKYARD__AUTH__LOGIN__MAX_FAILURES": "100000"}
+ENV = {
+    "DOCKYARD__AUTH__LOGIN__MAX_FAILURES": "100000",
+    # schemathesis tries bad credentials on every operation, all from 127.0.0.1
+    "DOCKYARD__AUTH__LOGIN__MAX_FAILURES_PER_ADDRESS": "100000",
+}
 
 
 def unique(prefix: str) -> str:
