@@ -1,6 +1,7 @@
 """Fixtures and helpers of the retention, immutability and pull-statistics tests
-(conftest.py makes the fixtures available): a registry of their own, in both topologies (`embedded`: SQLite +
-folder; `production`: PostgreSQL + S3 + Redis), flushing pull statistics every 0.2 s
+(conftest.py makes the fixtures available): a registry of their own, in both
+topologies (`embedded`: SQLite + folder; `production`: PostgreSQL + S3 + Redis),
+flushing pull statistics every 0.2 s
 so a test waits for its pulls to land (on a condition, with a deadline) instead of
 the default 5 s. Names are unique per test, so tests share the server."""
 

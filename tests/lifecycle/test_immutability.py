@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.lifecycle.conftest import ok, unique
+from tests.lifecycle.retention_support import ok, unique
 from tests.support.oci_layout import MT_OCI_MANIFEST, build_image
 from tests.support.server import RunningServer
 from tests.support.tools import CommandFailed, Skopeo

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.lifecycle.conftest import artifacts, ok, unique, wait_for
+from tests.lifecycle.retention_support import artifacts, ok, unique, wait_for
 from tests.support.oci_layout import MT_OCI_MANIFEST, build_image
 from tests.support.server import RunningServer
 from tests.support.tools import CommandFailed, Skopeo
