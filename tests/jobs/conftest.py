@@ -28,9 +28,6 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
 
 
-Replica = Callable[[], "AsyncIterator[tuple[SqlMetadataStore, SqlJobQueue]]"]
-
-
 @pytest.fixture
 async def replicas(database_url: str) -> AsyncIterator[Callable[[], object]]:
     """`await replicas()` -> (store, queue) of a new replica on the database."""

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from dockyard.events import Event, EventConsumer
 from dockyard.jobs import JobContext, JobKind, PermanentFailure
 from dockyard.metadata import schema as s
+from dockyard.metadata.sql_base import ts
 from dockyard.metadata.writer import Writer
 
 RELAY_LOCK = 0x646F636B72656C79  # "dockrely"
@@ -34,16 +35,12 @@ CONSUME = "events.consume"
 e, ec = s.events, s.event_consumers
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def event(row: Row[Any]) -> Event:
     return Event(
         id=int(row.id),
         seq=int(row.seq),
         kind=row.kind,
-        at=_utc(row.at),
+        at=ts(row.at),
         repository=row.repository,
         project=row.project,
         digest=row.digest,
@@ -63,7 +60,7 @@ def relay(conn: Connection) -> set[str]:
     ).all()
     if not rows:
         return set()
-    top = int(conn.scalar(select(func.coalesce(func.max(e.c.seq), 0))) or 0)
+    top = _top_seq(conn)
     conn.execute(
         update(e).where(e.c.id == bindparam("eid")).values(seq=bindparam("eseq")),
         [{"eid": row.id, "eseq": top + i} for i, row in enumerate(rows, start=1)],
@@ -75,7 +72,7 @@ def declare(conn: Connection, names: Sequence[str]) -> None:
     """Give consumers seen for the first time a cursor at the end of what was relayed:
     a new consumer gets what happens from now on, not the history."""
     ins = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(ec)
-    start = _start(conn)
+    start = _top_seq(conn)
     for name in names:
         conn.execute(
             ins.values(
@@ -92,8 +89,8 @@ def _position(conn: Connection, name: str) -> int:
     return int(conn.scalar(q) or 0)
 
 
-def _start(conn: Connection) -> int:
-    """A new consumer starts at the events not yet relayed (it does not replay history)."""
+def _top_seq(conn: Connection) -> int:
+    """The last sequence number given (where a new consumer starts: no history)."""
     return int(conn.scalar(select(func.coalesce(func.max(e.c.seq), 0))) or 0)
 
 
@@ -111,7 +108,7 @@ def pending(
 ) -> tuple[int, int, list[Event]]:
     """(cursor, position after this batch, the batch)."""
     position = _position(conn, name)
-    top = int(conn.scalar(select(func.coalesce(func.max(e.c.seq), 0))) or 0)
+    top = _top_seq(conn)
     rows = conn.execute(
         select(e)
         .where(and_(e.c.seq > position, e.c.seq <= top, e.c.kind.in_(list(kinds))))
