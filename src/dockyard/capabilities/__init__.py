@@ -70,9 +70,10 @@ def _registered() -> tuple[Capability, ...]:
     from dockyard.lifecycle.fsck import CAPABILITY as FSCK
     from dockyard.lifecycle.gc import CAPABILITY as GC
     from dockyard.lifecycle.retention.capability import capabilities as retention
+    from dockyard.supplychain.capability import capability as supplychain
     from dockyard.webhooks.capability import capability as webhooks
 
-    return (webhooks(), GC, FSCK, *retention())
+    return (webhooks(), GC, FSCK, *retention(), supplychain())
 
 
 def schedules_of(capability: Capability, settings: Any) -> Sequence[Schedule]:

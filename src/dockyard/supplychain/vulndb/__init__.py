@@ -1,0 +1,17 @@
+"""The offline vulnerability database: OSV data imported from a folder or zip
+(`dockyard vulndb import PATH`), each ecosystem's own version ordering, and the
+matcher that turns an SBOM's packages into findings.
+
+The interface the rest of the capability uses (service.py, jobs, CLI):
+
+- `VulnDb(engines)`: the store over the capability's tables (vulndb/tables.py, the
+  branch's revision supplychain_0002):
+    `await db.import_osv(path, progress)` → ImportResult (advisories added/changed,
+    the new generation); `await db.generation()` → int (changes on every import that
+    changed something); `await db.status()` → DbStatus;
+    `await db.index()` → VulnIndex, the in-memory index of the current generation
+    (built once per generation and kept);
+- `VulnIndex.match(contents)` → list[Finding]: pure, fast (a dict lookup per package,
+  version comparisons only on a name hit);
+- `versions.compare(ecosystem, a, b)` → -1/0/1 in the ecosystem's own ordering.
+"""
