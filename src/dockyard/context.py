@@ -5,7 +5,8 @@ HTTP layer and the jobs. Everything here is a protocol or a domain service."""
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from dockyard.accounts.guard import Guard
 from dockyard.accounts.projects import MemberService, ProjectService
@@ -54,6 +55,9 @@ class Services:
     gc: GcStore
     """what garbage collection and fsck read and delete (lifecycle/gc, lifecycle/fsck)"""
     pulls: PullCounter
+    extensions: dict[str, Any] = field(default_factory=dict)
+    """per-process state a capability keeps for the life of these services, under its
+    name (the vulnerability database's in-memory index)"""
 
     async def close(self) -> None:
         self.auth.close()

@@ -73,7 +73,7 @@ def _registered() -> tuple[Capability, ...]:
     from dockyard.supplychain.capability import capability as supplychain
     from dockyard.webhooks.capability import capability as webhooks
 
-    return (webhooks(), GC, FSCK, *retention(), supplychain())
+    return (webhooks(), GC, FSCK, *retention(), *supplychain())
 
 
 def schedules_of(capability: Capability, settings: Any) -> Sequence[Schedule]:

@@ -86,13 +86,27 @@ class ManifestService:
         await self._cache.put(repository, reference, record, token, record.size + 256)
         return record
 
-    async def check_pull(self, repository: str, reference: str, record: ManifestRecord) -> None:
-        """Run the pull-path policies capabilities registered (raise to refuse)."""
+    async def check_pull(
+        self,
+        repository: str,
+        reference: str,
+        record: ManifestRecord,
+        principal: str | None = None,
+        robot: bool = False,
+    ) -> list[str]:
+        """Run the pull-path policies capabilities registered: raise to refuse; the
+        warnings of policies in audit mode are returned (for `Warning` headers)."""
         if not self.pull_policies:
-            return
-        pull = PullRequest(repository, reference, record.digest, record.media_type)
+            return []
+        pull = PullRequest(
+            repository, reference, record.digest, record.media_type, principal, robot
+        )
+        warnings: list[str] = []
         for policy in self.pull_policies:
-            await policy.check(pull)
+            warning = await policy.check(pull)
+            if warning:
+                warnings.append(warning)
+        return warnings
 
     async def _tag_digest(self, repository: str, tag: str) -> str | None:
         """What `tag` points at now (a cache probe, else one indexed query), or None."""

@@ -20,14 +20,19 @@ class PullRequest:
     """the tag or digest the client asked for"""
     digest: str
     media_type: str
+    principal: str | None = None
+    """who pulls: a user's name, a robot's full name (robot$…), None for anonymous"""
+    robot: bool = False
+    """whether `principal` is a robot account (a policy may exempt named robots)"""
 
 
 class PullPolicy(Protocol):
     name: str
 
-    async def check(self, pull: PullRequest) -> None:
-        """Return to let the pull go ahead; raise Denied (naming the policy and the
-        reason) to refuse it."""
+    async def check(self, pull: PullRequest) -> str | None:
+        """Return None to let the pull go ahead, or a warning (a policy in audit mode:
+        the pull goes ahead, the client sees a `Warning` header); raise Denied (naming the
+        policy and the reason) to refuse it."""
         ...
 
 

@@ -79,19 +79,45 @@ def _manifest_headers(record: ManifestRecord) -> dict[str, str]:
     }
 
 
+async def _check_pull(request: Request, name: str, reference: str, record: ManifestRecord) -> list[str]:
+    """The pull-path policies; each audit-mode warning as a `Warning` header value (RFC
+    7234's 299 "miscellaneous persistent warning", as distribution-spec allows)."""
+    principal = getattr(request.state, "principal", None)
+    who = None if principal is None or principal.anonymous else principal.name
+    robot = principal is not None and principal.kind == "robot"
+    warnings = await services(request).manifests.check_pull(name, reference, record, who, robot)
+    return [f'299 - "{_quoted(w)}"' for w in warnings]
+
+
+def _quoted(text: str) -> str:
+    """A warning text as an HTTP quoted-string: printable ASCII, quotes escaped."""
+    clean = "".join(c if " " <= c <= "~" else "?" for c in text[:512])
+    return clean.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _with_warnings(response: Response, warnings: list[str]) -> Response:
+    for warning in warnings:
+        response.headers.append("Warning", warning)
+    return response
+
+
 async def head_manifest(request: Request, name: str, reference: str) -> Response:
     record = await _negotiate(request, name, reference)
-    await services(request).manifests.check_pull(name, reference, record)
-    return Response(headers=_manifest_headers(record), media_type=record.media_type)
+    warnings = await _check_pull(request, name, reference, record)
+    response = Response(headers=_manifest_headers(record), media_type=record.media_type)
+    return _with_warnings(response, warnings)
 
 
 async def get_manifest(request: Request, name: str, reference: str) -> Response:
     record = await _negotiate(request, name, reference)
     svc = services(request)
-    await svc.manifests.check_pull(name, reference, record)
+    warnings = await _check_pull(request, name, reference, record)
     # a pull, for the statistics (a dict update; registry/pulls.py flushes in batches)
     svc.pulls.count(name, record.digest, None if is_digest(reference) else reference)
-    return Response(record.content, headers=_manifest_headers(record), media_type=record.media_type)
+    response = Response(
+        record.content, headers=_manifest_headers(record), media_type=record.media_type
+    )
+    return _with_warnings(response, warnings)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
