@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 NAME = "supplychain"
 POLICY_SCOPE = "~supplychain"
 """never a repository name (those have no '~')"""
+SCANNER_PREFIX = "scanner:"
+"""the subject of the pull tokens handed to scanner adapters (adapter_scan.py): no user
+or robot can be named so (robots are robot$…), and the gate lets it read what it scans"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +148,8 @@ class Gate:
         self._trusted_root = trusted_root
 
     async def check(self, pull: PullRequest) -> str | None:
+        if pull.robot and (pull.principal or "").startswith(SCANNER_PREFIX):
+            return None
         effective = await self._policies.effective(project_of(pull.repository))
         if not effective.active:
             return None
