@@ -69,15 +69,11 @@ MakeClient = Callable[..., ScannerAdapterClient]
 
 
 @pytest.fixture
-async def make_client(
-    adapter: ScannerAdapterServer, sleeps: SleepLog
-) -> AsyncIterator[MakeClient]:
+async def make_client(adapter: ScannerAdapterServer, sleeps: SleepLog) -> AsyncIterator[MakeClient]:
     made: list[ScannerAdapterClient] = []
 
     def make(url: str | None = None, *, poll: PollTiming | None = None, **kw: Any) -> Any:
-        client_kw = {
-            k: kw.pop(k) for k in ("request_timeout", "max_response_bytes") if k in kw
-        }
+        client_kw = {k: kw.pop(k) for k in ("request_timeout", "max_response_bytes") if k in kw}
         client = ScannerAdapterClient(
             settings_for(url or adapter.url, **kw), poll=poll, sleep=sleeps, **client_kw
         )

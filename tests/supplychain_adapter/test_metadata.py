@@ -30,9 +30,7 @@ async def test_v12_metadata_is_read_whole(
     meta = await client.metadata()
     assert meta == AdapterMetadata(
         scanner=ScannerInfo("Trivy", "Aqua Security", "0.58.1"),
-        capabilities=(
-            Capability("vulnerability", (OCI_MANIFEST, DOCKER_MANIFEST), (REPORT_V11,)),
-        ),
+        capabilities=(Capability("vulnerability", (OCI_MANIFEST, DOCKER_MANIFEST), (REPORT_V11,)),),
         properties={
             "harbor.scanner-adapter/scanner-type": "os-package-vulnerability",
             "harbor.scanner-adapter/vulnerability-database-updated-at": "2026-11-30T06:00:00Z",
@@ -41,7 +39,9 @@ async def test_v12_metadata_is_read_whole(
         api_version="1.2",
     )
     assert meta.database_updated_at == "2026-11-30T06:00:00Z"
-    assert meta.consumes(OCI_MANIFEST) and not meta.consumes("application/vnd.oci.image.index.v1+json")
+    assert meta.consumes(OCI_MANIFEST) and not meta.consumes(
+        "application/vnd.oci.image.index.v1+json"
+    )
     [request] = adapter.seen("GET", "/api/v1/metadata")
     assert request.headers["accept"] == (
         "application/vnd.scanner.adapter.metadata+json; version=1.1, "

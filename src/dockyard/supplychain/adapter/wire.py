@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -46,6 +47,7 @@ MAX_TEXT = 16 << 10
 MAX_LINKS = 64
 
 _M = TypeVar("_M", bound=BaseModel)
+_PURL_TYPE = re.compile(r"[a-z][a-z0-9.+-]{0,31}")
 
 
 class WireError(ValueError):
@@ -288,6 +290,8 @@ def read_report(data: Any) -> WireReport:
 def finding(item: WireVulnerability, adapter: str) -> Finding:
     """One VulnerabilityItem as a Finding of the adapter's ecosystem."""
     ptype = _attribute(item, "package_type") or _attribute(item, "pkg_type")
+    if ptype is not None and not _PURL_TYPE.fullmatch(ptype):
+        ptype = None
     purl = _given_purl(item) or _build_purl(ptype or "generic", item.package, item.version)
     score, vector = _cvss(item.preferred_cvss)
     severity = Severity.parse(item.severity)
