@@ -11,13 +11,13 @@ from dockyard.supplychain.adapter import (
     ScannerAdapterClient,
     ScannerInfo,
 )
+from tests.supplychain_adapter.conftest import ADAPTER_AUTH
 from tests.support.scanner_adapter import (
     DOCKER_MANIFEST,
     OCI_MANIFEST,
     REPORT_V11,
     ScannerAdapterServer,
 )
-from tests.supplychain_adapter.conftest import ADAPTER_AUTH
 
 HARBOR_V10 = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0"
 RAW = "application/vnd.scanner.adapter.vuln.report.raw"

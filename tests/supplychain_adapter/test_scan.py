@@ -10,15 +10,13 @@ import pytest
 
 from dockyard.supplychain.adapter import PollTiming, ScannerAdapterClient, ScanTarget
 from dockyard.supplychain.model import Finding, Severity
-from tests.support.scanner_adapter import REPORT_V11, ScannerAdapterServer
 from tests.supplychain_adapter.conftest import (
     ADAPTER_AUTH,
     REGISTRY_AUTH,
     MakeClient,
     SleepLog,
 )
-
-REGISTRY = "http://127.0.0.1:{port}"
+from tests.support.scanner_adapter import REPORT_V11, ScannerAdapterServer
 
 
 def item(**kw: Any) -> dict[str, Any]:
