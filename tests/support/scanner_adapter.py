@@ -18,6 +18,7 @@ import base64
 import hashlib
 import json
 import re
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -86,6 +87,10 @@ class AdapterBehaviour:
     """metadata_500, metadata_bad_json, scan_500, scan_no_id, report_500, report_404,
     report_bad_json, report_oversized(_chunked), report_never_finishes, report_wrong_digest"""
     oversized_bytes: int = 2 << 20
+    metadata_body: bytes | None = None
+    """sent as the 200 metadata answer instead of the real one"""
+    report_body: bytes | None = None
+    """sent as the 200 report answer instead of the real one"""
 
 
 @dataclass
@@ -101,6 +106,14 @@ class StubRegistry:
         return digest
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that hung up early
+            super().handle_error(request, client_address)
+
+
 class ScannerAdapterServer:
     def __init__(self) -> None:
         self.behaviour = AdapterBehaviour()
@@ -109,8 +122,7 @@ class ScannerAdapterServer:
         self.scans: dict[str, Scan] = {}
         self._lock = threading.Lock()
         self._puller = httpx.Client(timeout=30.0, trust_env=False)  # one SSL context, built once
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), _handler(self))
         self.port = int(self._httpd.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}"
         # a short poll interval: shutdown() waits for the serving loop to look up
@@ -219,6 +231,8 @@ class ScannerAdapterServer:
             return _json(500, _error(scan.pull_error))
         if b.fail == "report_bad_json":
             return 200, {"Content-Type": accept}, b'{"vulnerabilities": [{"id": '
+        if b.report_body is not None:
+            return 200, {"Content-Type": accept}, b.report_body
         if b.fail in ("report_oversized", "report_oversized_chunked"):
             headers = {"Content-Type": accept}
             if b.fail == "report_oversized_chunked":
@@ -365,7 +379,8 @@ def _handler(server: ScannerAdapterServer) -> type[BaseHTTPRequestHandler]:
                     return _json(500, _error("trivy database is not ready"))
                 if b.fail == "metadata_bad_json":
                     return 200, {"Content-Type": METADATA}, b"<html>not json</html>"
-                return 200, {"Content-Type": METADATA}, json.dumps(server.metadata()).encode()
+                body = b.metadata_body or json.dumps(server.metadata()).encode()
+                return 200, {"Content-Type": METADATA}, body
             if path == "/api/v1/scan" and method == "POST":
                 if b.fail == "scan_500":
                     return _json(500, _error("enqueuing scan job: redis is down"))
