@@ -67,6 +67,8 @@ class Scan:
     pull_status: int | None = None
     pull_error: str = ""
     manifest: bytes = b""
+    exchanged: bool = False
+    """whether the registry challenged for a Bearer token the Basic credentials got"""
 
 
 @dataclass
@@ -197,6 +199,7 @@ class ScannerAdapterServer:
             if r.status_code == 401 and auth and auth.lower().startswith("basic "):
                 token = _exchange(client, r, auth, artifact["repository"])
                 if token is not None:
+                    scan.exchanged = True
                     headers["Authorization"] = f"Bearer {token}"
                     r = client.get(url, headers=headers)
         except httpx.HTTPError as exc:
