@@ -265,3 +265,35 @@ async def test_tolerated_report_oddities(
         "",
         "MEDIUM",
     )
+
+
+async def test_a_credential_echoed_by_the_adapter_is_starred_out(
+    adapter: ScannerAdapterServer, client: ScannerAdapterClient, target: ScanTarget
+) -> None:
+    adapter.behaviour.fail = "report_500_echo"
+    message = await failure(client, target, adapter.url)
+    assert message.endswith(": failed (HTTP 500): registry refused Authorization: ***")
+    assert "registry-token-for-the-scanner" not in message
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b'{"error": "queue full"}', ": queue full"),
+        (b'{"message": "queue full"}', ": queue full"),
+        (b"upstream connect error\r\nreset", ": upstream connect error reset"),
+        (b"", ""),
+        (b"x" * 5000, ": " + "x" * 199 + "…"),
+    ],
+)
+async def test_error_bodies_of_any_shape(
+    adapter: ScannerAdapterServer,
+    client: ScannerAdapterClient,
+    target: ScanTarget,
+    body: bytes,
+    detail: str,
+) -> None:
+    adapter.behaviour.scan_error_body = body
+    assert await failure(client, target, adapter.url) == (
+        f"scan request: failed (HTTP 500){detail}"
+    )

@@ -11,7 +11,7 @@ from dockyard.supplychain.adapter import (
     ScannerAdapterClient,
     ScannerInfo,
 )
-from tests.supplychain_adapter.conftest import ADAPTER_AUTH
+from tests.supplychain_adapter.conftest import ADAPTER_AUTH, MakeClient
 from tests.support.scanner_adapter import (
     DOCKER_MANIFEST,
     OCI_MANIFEST,
@@ -111,3 +111,11 @@ async def test_health_of_a_failing_adapter_is_unhealthy_not_an_exception(
     health = await client.health()
     assert (health.healthy, health.metadata) == (False, None)
     assert health.message == "metadata: failed (HTTP 500): trivy database is not ready"
+
+
+async def test_the_configured_url_may_name_the_api_root(
+    adapter: ScannerAdapterServer, make_client: MakeClient
+) -> None:
+    client = make_client(f"{adapter.url}/api/v1/")
+    await client.metadata()
+    assert [r.path for r in adapter.requests] == ["/api/v1/metadata"]

@@ -18,6 +18,7 @@ import base64
 import hashlib
 import json
 import re
+import ssl
 import sys
 import threading
 import uuid
@@ -86,13 +87,16 @@ class AdapterBehaviour:
     findings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """digest → VulnerabilityItem objects for its report"""
     fail: str | None = None
-    """metadata_500, metadata_bad_json, scan_500, scan_no_id, report_500, report_404,
+    """metadata_500, metadata_bad_json, scan_500, scan_no_id, report_500, report_500_echo
+    (its message repeats the registry credential), report_404,
     report_bad_json, report_oversized(_chunked), report_never_finishes, report_wrong_digest"""
     oversized_bytes: int = 2 << 20
     metadata_body: bytes | None = None
     """sent as the 200 metadata answer instead of the real one"""
     report_body: bytes | None = None
     """sent as the 200 report answer instead of the real one"""
+    scan_error_body: bytes | None = None
+    """when set, POST /scan answers 500 with this body (any shape)"""
 
 
 @dataclass
@@ -117,7 +121,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class ScannerAdapterServer:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.behaviour = AdapterBehaviour()
         self.registry = StubRegistry()
         self.requests: list[Recorded] = []
@@ -125,8 +129,10 @@ class ScannerAdapterServer:
         self._lock = threading.Lock()
         self._puller = httpx.Client(timeout=30.0, trust_env=False)  # one SSL context, built once
         self._httpd = _Server(("127.0.0.1", 0), _handler(self))
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.port = int(self._httpd.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         # a short poll interval: shutdown() waits for the serving loop to look up
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -228,6 +234,9 @@ class ScannerAdapterServer:
             if b.refresh_after is not None:
                 headers["Refresh-After"] = b.refresh_after
             return 302, headers, b""
+        if b.fail == "report_500_echo":
+            auth = scan.request["registry"].get("authorization")
+            return _json(500, _error(f"registry refused Authorization: {auth}"))
         if b.fail == "report_500":
             return _json(500, _error("scanning failed: database is locked"))
         if scan.pull_error:
@@ -385,6 +394,8 @@ def _handler(server: ScannerAdapterServer) -> type[BaseHTTPRequestHandler]:
                 body = b.metadata_body or json.dumps(server.metadata()).encode()
                 return 200, {"Content-Type": METADATA}, body
             if path == "/api/v1/scan" and method == "POST":
+                if b.scan_error_body is not None:
+                    return 500, {"Content-Type": "text/plain"}, b.scan_error_body
                 if b.fail == "scan_500":
                     return _json(500, _error("enqueuing scan job: redis is down"))
                 status, answer = server.accept_scan(body, headers.get("content-type", ""))
@@ -407,8 +418,9 @@ def _handler(server: ScannerAdapterServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def scanner_adapter() -> Iterator[ScannerAdapterServer]:
-    server = ScannerAdapterServer()
+def scanner_adapter(tls: ssl.SSLContext | None = None) -> Iterator[ScannerAdapterServer]:
+    """The adapter on a free loopback port (over TLS with `tls`, a server context)."""
+    server = ScannerAdapterServer(tls)
     server.start()
     try:
         yield server

@@ -160,7 +160,7 @@ class ScannerAdapterClient:
                 if not meta.consumes(artifact.mime_type):
                     raise self._error(f"does not scan artifacts of type {artifact.mime_type}")
                 scan_id = await self._submit(artifact, url.rstrip("/"), registry_authorization)
-                report = await self._await_report(scan_id, meta, polls)
+                report = await self._await_report(scan_id, meta, polls, registry_authorization)
         except TimeoutError:
             raise self._error(
                 f"scan of {artifact.digest} timed out after {time.monotonic() - started:.1f} s "
@@ -185,11 +185,11 @@ class ScannerAdapterClient:
             what, "POST", "/scan", headers, json.dumps(body).encode("utf-8")
         )
         if answer.status != 202:
-            raise self._status_error(what, answer)
+            raise self._status_error(what, answer, (auth,))
         return self._parse(what, answer, wire.read_scan_id)
 
     async def _await_report(
-        self, scan_id: str, meta: AdapterMetadata, polls: list[int]
+        self, scan_id: str, meta: AdapterMetadata, polls: list[int], auth: str | None
     ) -> wire.WireReport:
         what = f"report of scan {scan_id}"
         path = f"/scan/{quote(scan_id, safe='')}/report"
@@ -200,7 +200,7 @@ class ScannerAdapterClient:
             if answer.status == 200:
                 return self._parse(what, answer, wire.read_report)
             if answer.status != 302:
-                raise self._status_error(what, answer)
+                raise self._status_error(what, answer, (auth,))
             await self._sleep(self._poll.interval(answer.headers.get("Refresh-After")))
 
     def _report(
@@ -237,9 +237,12 @@ class ScannerAdapterClient:
         except wire.WireError as exc:
             raise self._error(f"{what}: {exc}") from None
 
-    def _status_error(self, what: str, answer: _Answer) -> AdapterError:
+    def _status_error(
+        self, what: str, answer: _Answer, secrets: tuple[str | None, ...] = ()
+    ) -> AdapterError:
         status = answer.status
         detail = wire.error_message(answer.body) if answer.body else ""
+        detail = _redact(detail, (self.settings.authorization, *secrets))
         if status in (401, 403):
             reason = "the adapter refused Dockyard's credentials"
         elif status == 404 and what.startswith("report"):
@@ -285,10 +288,24 @@ class ScannerAdapterClient:
 
 
 def _base_url(url: str) -> str:
-    """The API root under the adapter's URL, without any user:password in it."""
+    """The API root under the adapter's URL (which may name it already), without any
+    user:password in it."""
     parsed = httpx.URL(url)
-    root = parsed.copy_with(username=None, password=None, query=None, fragment=None)
-    return str(root).rstrip("/") + "/api/v1"
+    root = str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+    root = root.rstrip("/")
+    return root if root.endswith("/api/v1") else root + "/api/v1"
+
+
+def _redact(text: str, secrets: tuple[str | None, ...]) -> str:
+    """`text` with each credential (the whole header value, and its token alone) starred
+    out, in case an adapter echoes one in an error message."""
+    for secret in secrets:
+        if not secret:
+            continue
+        for part in (secret, secret.partition(" ")[2]):
+            if len(part) >= 4:
+                text = text.replace(part, "***")
+    return text
 
 
 def _reason(exc: Exception) -> str:

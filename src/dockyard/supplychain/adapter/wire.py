@@ -88,6 +88,9 @@ def error_message(body: bytes) -> str:
         err = data.get("error")
         if isinstance(err, dict) and isinstance(err.get("message"), str):
             return _one_line(err["message"])
+        for text in (err, data.get("message")):  # {"error": "…"}, {"message": "…"}
+            if isinstance(text, str):
+                return _one_line(text)
     return _one_line(body[:400].decode("utf-8", "replace"))
 
 
