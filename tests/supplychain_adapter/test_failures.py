@@ -297,3 +297,12 @@ async def test_error_bodies_of_any_shape(
     assert await failure(client, target, adapter.url) == (
         f"scan request: failed (HTTP 500){detail}"
     )
+
+
+async def test_a_scan_id_that_is_not_printable_is_refused(
+    adapter: ScannerAdapterServer, client: ScannerAdapterClient, target: ScanTarget
+) -> None:
+    adapter.behaviour.scan_id = "job\n7"
+    assert await failure(client, target, adapter.url) == (
+        "scan request: scan response: id: not printable"
+    )

@@ -303,3 +303,14 @@ async def test_cvss_v2_when_there_is_no_v3(
         (4.3, "AV:N/AC:M/Au:N/C:N/I:P/A:N"),
         (None, "CVSS:3.1/AV:N"),
     ]
+
+
+async def test_scan_id_is_one_path_segment_whatever_it_holds(
+    adapter: ScannerAdapterServer, client: ScannerAdapterClient, target: ScanTarget
+) -> None:
+    adapter.behaviour.scan_id = "job/7 ?#%"
+    adapter.behaviour.pending_polls = 0
+    report = await scan(adapter, client, target)
+    assert report.scan_id == "job/7 ?#%"
+    [poll] = adapter.seen("GET", "/api/v1/scan/")
+    assert poll.path == "/api/v1/scan/job%2F7%20%3F%23%25/report"

@@ -95,6 +95,8 @@ class AdapterBehaviour:
     """sent as the 200 metadata answer instead of the real one"""
     report_body: bytes | None = None
     """sent as the 200 report answer instead of the real one"""
+    scan_id: str | None = None
+    """the id the next accepted scan gets (default: a fresh UUID)"""
     scan_error_body: bytes | None = None
     """when set, POST /scan answers 500 with this body (any shape)"""
 
@@ -185,7 +187,7 @@ class ScannerAdapterServer:
         problem = validate_scan_request(request)
         if problem is not None:
             return problem
-        scan = Scan(str(uuid.uuid4()), request)
+        scan = Scan(self.behaviour.scan_id or str(uuid.uuid4()), request)
         self._pull(scan)
         with self._lock:
             self.scans[scan.id] = scan

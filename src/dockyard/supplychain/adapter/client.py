@@ -159,7 +159,9 @@ class ScannerAdapterClient:
                 meta = await self.metadata()
                 if not meta.consumes(artifact.mime_type):
                     raise self._error(f"does not scan artifacts of type {artifact.mime_type}")
-                scan_id = await self._submit(artifact, url.rstrip("/"), registry_authorization)
+                scan_id = await self._submit(
+                    artifact, meta, url.rstrip("/"), registry_authorization
+                )
                 report = await self._await_report(scan_id, meta, polls, registry_authorization)
         except TimeoutError:
             raise self._error(
@@ -168,9 +170,10 @@ class ScannerAdapterClient:
             ) from None
         return self._report(artifact, scan_id, meta, report, polls[0])
 
-    async def _submit(self, artifact: ScanTarget, url: str, auth: str | None) -> str:
+    async def _submit(
+        self, artifact: ScanTarget, meta: AdapterMetadata, url: str, auth: str | None
+    ) -> str:
         what = "scan request"
-        meta = await self.metadata()
         content_type, body = wire.scan_request(
             artifact.repository,
             artifact.digest,

@@ -281,8 +281,8 @@ def scan_request(
 
 def read_scan_id(data: Any) -> str:
     scan_id = validate(WireScanResponse, data, "scan response").id
-    if not scan_id.isprintable() or "/" in scan_id:
-        raise WireError("scan response: id: not a printable path segment")
+    if not scan_id.isprintable():
+        raise WireError("scan response: id: not printable")
     return scan_id
 
 
