@@ -3,6 +3,7 @@ read into Findings."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -314,3 +315,19 @@ async def test_scan_id_is_one_path_segment_whatever_it_holds(
     assert report.scan_id == "job/7 ?#%"
     [poll] = adapter.seen("GET", "/api/v1/scan/")
     assert poll.path == "/api/v1/scan/job%2F7%20%3F%23%25/report"
+
+
+async def test_concurrent_scans_through_one_client(
+    adapter: ScannerAdapterServer, client: ScannerAdapterClient
+) -> None:
+    targets = []
+    for n in range(4):
+        manifest = b'{"schemaVersion": 2, "n": %d}' % n
+        digest = adapter.registry.add("team/app", manifest)
+        adapter.behaviour.findings[digest] = [item(id=f"CVE-2024-000{n}")]
+        targets.append(ScanTarget("team/app", digest, "application/vnd.oci.image.manifest.v1+json"))
+    reports = await asyncio.gather(*(scan(adapter, client, t) for t in targets))
+    assert [(r.digest, [f.id for f in r.findings]) for r in reports] == [
+        (t.digest, [f"CVE-2024-000{n}"]) for n, t in enumerate(targets)
+    ]
+    assert len(adapter.seen("GET", "/api/v1/metadata")) == 1

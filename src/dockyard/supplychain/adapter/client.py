@@ -96,6 +96,7 @@ class ScannerAdapterClient:
             trust_env=False,
         )
         self._metadata: AdapterMetadata | None = None
+        self._metadata_lock = asyncio.Lock()
 
     async def __aenter__(self) -> ScannerAdapterClient:
         return self
@@ -116,16 +117,17 @@ class ScannerAdapterClient:
 
     async def metadata(self, *, refresh: bool = False) -> AdapterMetadata:
         """The adapter's metadata (kept after the first read unless `refresh`)."""
-        if self._metadata is not None and not refresh:
+        held = self._metadata
+        async with self._metadata_lock:  # concurrent first scans read it once
+            if self._metadata is not None and not (refresh and self._metadata is held):
+                return self._metadata
+            what = "metadata"
+            accept = f"{wire.METADATA_V11}, {wire.METADATA_V10}"
+            answer = await self._request(what, "GET", "/metadata", {"Accept": accept})
+            if answer.status != 200:
+                raise self._status_error(what, answer)
+            self._metadata = self._parse(what, answer, wire.read_metadata)
             return self._metadata
-        what = "metadata"
-        answer = await self._request(
-            what, "GET", "/metadata", {"Accept": f"{wire.METADATA_V11}, {wire.METADATA_V10}"}
-        )
-        if answer.status != 200:
-            raise self._status_error(what, answer)
-        self._metadata = self._parse(what, answer, wire.read_metadata)
-        return self._metadata
 
     async def health(self) -> AdapterHealth:
         """Probe the adapter by reading its metadata afresh; never raises AdapterError."""
