@@ -87,6 +87,7 @@ async def test_wrong_adapter_credentials(
         ),
         ("report_oversized", "report of scan {id}: response larger than 1048576 bytes"),
         ("report_oversized_chunked", "report of scan {id}: response larger than 1048576 bytes"),
+        ("report_gzip_bomb", "report of scan {id}: response larger than 1048576 bytes"),
         ("report_wrong_digest", "report of scan {id} is for sha256:" + "0" * 64 + ", not {digest}"),
     ],
 )

@@ -15,6 +15,7 @@ the same server for tests that need no real Dockyard. Every request is recorded.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import re
@@ -88,8 +89,8 @@ class AdapterBehaviour:
     """digest → VulnerabilityItem objects for its report"""
     fail: str | None = None
     """metadata_500, metadata_bad_json, scan_500, scan_no_id, report_500, report_500_echo
-    (its message repeats the registry credential), report_404,
-    report_bad_json, report_oversized(_chunked), report_never_finishes, report_wrong_digest"""
+    (its message repeats the registry credential), report_404, report_bad_json,
+    report_oversized(_chunked), report_gzip_bomb, report_never_finishes, report_wrong_digest"""
     oversized_bytes: int = 2 << 20
     metadata_body: bytes | None = None
     """sent as the 200 metadata answer instead of the real one"""
@@ -247,6 +248,9 @@ class ScannerAdapterServer:
             return 200, {"Content-Type": accept}, b'{"vulnerabilities": [{"id": '
         if b.report_body is not None:
             return 200, {"Content-Type": accept}, b.report_body
+        if b.fail == "report_gzip_bomb":  # a few KiB on the wire, oversized_bytes unpacked
+            packed = gzip.compress(b" " * b.oversized_bytes + b"{}")
+            return 200, {"Content-Type": accept, "Content-Encoding": "gzip"}, packed
         if b.fail in ("report_oversized", "report_oversized_chunked"):
             headers = {"Content-Type": accept}
             if b.fail == "report_oversized_chunked":
