@@ -4,12 +4,13 @@ It keeps the adapter's side of the contract as the spec and Trivy's adapter do:
 GET /api/v1/metadata; POST /api/v1/scan validates the ScanRequest (400 for a body that
 is not JSON or has a value of the wrong JSON type, 422 for a missing or invalid field,
 415 for a Content-Type that is not a scan request) and answers 202 {"id"}; the scan
-really pulls the artifact's manifest from `registry.url` with `registry.authorization`
-(exchanging Basic credentials for a Bearer token where the registry asks, as docker
-does); GET /api/v1/scan/{id}/report answers 302 + Refresh-After for the first
-`pending_polls` polls, then 200 with the report whose vulnerabilities the test put in
-`findings[digest]` (or 500 when the pull failed). A stub registry (/v2/) is served by
-the same server for tests that need no real Dockyard. Every request is recorded.
+really pulls (at submission, before the 202) the artifact's manifest from `registry.url`
+with `registry.authorization` (exchanging Basic credentials for a Bearer token where the
+registry asks, as docker does); GET /api/v1/scan/{id}/report answers 302 + Refresh-After
+for the first `pending_polls` polls, then 200 with the report whose vulnerabilities the
+test put in `findings[digest]` (or 500 when the pull failed). A stub registry (/v2/) is
+served by the same server for tests that need no real Dockyard. Every request is
+recorded.
 """
 
 from __future__ import annotations

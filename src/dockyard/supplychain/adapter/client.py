@@ -6,6 +6,9 @@ while the adapter works and 200 with the report when it is done. Waiting out
 Refresh-After with asyncio.sleep is the protocol itself; the bounds and the sleep are
 injectable so tests need not wait. Redirects are never followed (the 302 is a status,
 not a redirect), as in Harbor's own client.
+
+Written over httpx by hand: no maintained Python client of this API exists (Harbor's
+own is Go, in goharbor/harbor src/pkg/scan/rest/v1).
 """
 
 from __future__ import annotations
