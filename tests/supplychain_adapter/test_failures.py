@@ -307,3 +307,12 @@ async def test_a_scan_id_that_is_not_printable_is_refused(
     assert await failure(client, target, adapter.url) == (
         "scan request: scan response: id: not printable"
     )
+
+
+async def test_adapter_text_in_messages_stays_one_bounded_line(
+    adapter: ScannerAdapterServer, client: ScannerAdapterClient, target: ScanTarget
+) -> None:
+    adapter.behaviour.produces = tuple(f"text/x-{n}\n" for n in range(2000))
+    message = await failure(client, target, adapter.url)
+    assert message.startswith("metadata: does not produce a vulnerability report")
+    assert len(message) <= 600 and message.endswith("…")

@@ -116,7 +116,8 @@ class ScannerAdapterClient:
         await self._http.aclose()
 
     def _error(self, message: str) -> AdapterError:
-        return AdapterError(self.name, message)
+        """One line, bounded: parts of `message` may come from the adapter."""
+        return AdapterError(self.name, wire.one_line(message, 600))
 
     async def metadata(self, *, refresh: bool = False) -> AdapterMetadata:
         """The adapter's metadata (kept after the first read unless `refresh`)."""

@@ -70,10 +70,10 @@ def load_json(body: bytes) -> Any:
     try:
         return json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        raise WireError(f"invalid JSON ({_one_line(str(exc), 120)})") from None
+        raise WireError(f"invalid JSON ({one_line(str(exc), 120)})") from None
 
 
-def _one_line(text: str, limit: int = 200) -> str:
+def one_line(text: str, limit: int = 200) -> str:
     flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
@@ -83,15 +83,15 @@ def error_message(body: bytes) -> str:
     try:
         data = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
-        return _one_line(body[:400].decode("utf-8", "replace"))
+        return one_line(body[:400].decode("utf-8", "replace"))
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return _one_line(err["message"])
+            return one_line(err["message"])
         for text in (err, data.get("message")):  # {"error": "…"}, {"message": "…"}
             if isinstance(text, str):
-                return _one_line(text)
-    return _one_line(body[:400].decode("utf-8", "replace"))
+                return one_line(text)
+    return one_line(body[:400].decode("utf-8", "replace"))
 
 
 class _Lenient(BaseModel):
@@ -210,7 +210,7 @@ def validate(model: type[_M], data: Any, what: str) -> _M:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise WireError(f"{what}: {where}: {_one_line(first['msg'], 120)}") from None
+        raise WireError(f"{what}: {where}: {one_line(first['msg'], 120)}") from None
 
 
 def read_metadata(data: Any) -> AdapterMetadata:
