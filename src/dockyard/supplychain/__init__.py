@@ -6,7 +6,7 @@ scanning against an offline database, and pull policies on the results.
     signatures/       cosign (tag form and Sigstore bundle) and notation verification
     sbom/             layers read streaming, package extractors, CycloneDX / SPDX
     vulndb/           OSV import, each ecosystem's version ordering, the matcher
-    adapter.py        a client of Harbor's Pluggable Scanner Adapter API
+    adapter/         a client of Harbor's Pluggable Scanner Adapter API
     store.py          the capability's tables: policies, SBOM index, scan reports
     enforce.py        the pull policies (cached verdicts per digest)
     service.py        SupplyChainService: what the API, the CLI and the jobs call
