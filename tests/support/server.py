@@ -99,8 +99,10 @@ def run_server(
     workers: int = 2,
     extra_args: list[str] | None = None,
     env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[RunningServer]:
-    port = free_port()
+    """`port`: a free port the caller chose (to name the server's URL in `env`)."""
+    port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"server-{port}.log"
     cmd = [
