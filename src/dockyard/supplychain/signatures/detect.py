@@ -1,0 +1,121 @@
+"""classify(manifest, media_type): whether a manifest is a signature, attestation or SBOM
+artifact, from its own JSON only (artifactType, config media type, layer media types and
+annotations; no blob is read). Cheap, bounded, never raises."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dockyard.supplychain.signatures import ArtifactKind
+
+MAX_CLASSIFY_BYTES = 4 << 20
+MAX_LAYERS_READ = 64
+
+SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+BUNDLE_TYPES = frozenset(
+    {
+        "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "application/vnd.dev.sigstore.bundle+json;version=0.3",
+        "application/vnd.dev.sigstore.bundle+json;version=0.2",
+        "application/vnd.dev.sigstore.bundle+json;version=0.1",
+    }
+)
+NOTARY_SIGNATURE = "application/vnd.cncf.notary.signature"
+DSSE_TYPES = frozenset(
+    {
+        "application/vnd.dsse.envelope.v1+json",
+        "application/vnd.in-toto+json",
+    }
+)
+SBOM_TYPES = frozenset(
+    {
+        "application/vnd.cyclonedx+json",
+        "application/vnd.cyclonedx+xml",
+        "application/vnd.cyclonedx",
+        "application/spdx+json",
+        "text/spdx+json",
+        "text/spdx",
+        "application/vnd.syft+json",
+        "application/vnd.cncf.openssf.sbom",
+    }
+)
+COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
+MANIFEST_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.artifact.manifest.v1+json",
+        "",
+    }
+)
+
+
+def _base(media_type: object) -> str:
+    """A media type without parameters (charset, version), except the bundle's own
+    `;version=` form, which names its format."""
+    if not isinstance(media_type, str):
+        return ""
+    text = media_type.strip().lower()
+    if text in BUNDLE_TYPES:
+        return text
+    return text.split(";", 1)[0].strip()
+
+
+def _is_sbom(media_type: str) -> bool:
+    return media_type in SBOM_TYPES or media_type.startswith(
+        ("application/vnd.cyclonedx", "application/spdx", "text/spdx")
+    )
+
+
+def _classify(doc: dict[str, Any], media_type: str) -> ArtifactKind | None:
+    declared = _base(doc.get("mediaType")) or _base(media_type)
+    if declared not in MANIFEST_TYPES:
+        return None  # an index or something else: never a signature
+    artifact_type = _base(doc.get("artifactType"))
+    config = doc.get("config")
+    config_type = _base(config.get("mediaType")) if isinstance(config, dict) else ""
+    raw_layers = doc.get("layers")
+    if not isinstance(raw_layers, list):
+        raw_layers = doc.get("blobs")  # the ORAS artifact manifest's name
+    layers = raw_layers[:MAX_LAYERS_READ] if isinstance(raw_layers, list) else []
+    layer_types = {_base(layer.get("mediaType")) for layer in layers if isinstance(layer, dict)}
+    annotations = doc.get("annotations")
+    predicate = (
+        annotations.get("dev.sigstore.bundle.predicateType")
+        if isinstance(annotations, dict)
+        else None
+    )
+
+    if NOTARY_SIGNATURE in (artifact_type, config_type):
+        return ArtifactKind.NOTATION
+    if artifact_type in BUNDLE_TYPES or layer_types & BUNDLE_TYPES:
+        if predicate in (None, COSIGN_SIGN_PREDICATE):
+            return ArtifactKind.COSIGN_BUNDLE
+        return ArtifactKind.ATTESTATION
+    if SIMPLESIGNING in layer_types:
+        return ArtifactKind.COSIGN
+    if artifact_type in DSSE_TYPES or layer_types & DSSE_TYPES:
+        return ArtifactKind.ATTESTATION
+    if _is_sbom(artifact_type) or _is_sbom(config_type) or any(_is_sbom(t) for t in layer_types):
+        return ArtifactKind.SBOM
+    return None
+
+
+def classify(manifest: bytes, media_type: str) -> ArtifactKind | None:
+    """The artifact kind of a manifest (None: an image, an index or another artifact)."""
+    if not manifest or len(manifest) > MAX_CLASSIFY_BYTES:
+        return None
+    stripped = manifest.lstrip()
+    if not stripped.startswith(b"{"):
+        return None
+    try:
+        doc = json.loads(manifest)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    try:
+        return _classify(doc, media_type)
+    except Exception:  # defensive: classify sits on the pull path and must never raise
+        return None
