@@ -8,7 +8,6 @@ import json
 import pytest
 
 from dockyard.supplychain.signatures import ArtifactKind, Reason, SignatureResult, TrustPolicy
-from tests.support import signing
 from tests.supplychain_sig.conftest import (
     IMAGE,
     IMAGE_DIGEST,
@@ -18,6 +17,7 @@ from tests.supplychain_sig.conftest import (
     run,
     trust_keys,
 )
+from tests.support import signing
 
 Keys = dict[str, signing.PrivateKey]
 
@@ -73,9 +73,7 @@ def test_generated_bundle_has_cosign_v3_shape(keys: Keys) -> None:
     statement = json.loads(base64.b64decode(envelope["payload"]))
     assert statement == {
         "_type": "https://in-toto.io/Statement/v1",
-        "subject": [
-            {"name": "registry.test/project/app", "digest": {"sha256": IMAGE_DIGEST[7:]}}
-        ],
+        "subject": [{"name": "registry.test/project/app", "digest": {"sha256": IMAGE_DIGEST[7:]}}],
         "predicateType": "https://sigstore.dev/cosign/sign/v1",
         "predicate": {},
     }
@@ -204,9 +202,15 @@ async def test_attestation_posing_as_a_signature_in_annotations(store: Store, ke
 @pytest.mark.parametrize(
     ("mutate", "detail"),
     [
-        (lambda b: b.pop("dsseEnvelope"), "the bundle has neither dsseEnvelope nor messageSignature"),
+        (
+            lambda b: b.pop("dsseEnvelope"),
+            "the bundle has neither dsseEnvelope nor messageSignature",
+        ),
         (lambda b: b.update(mediaType="application/x"), "unknown bundle mediaType"),
-        (lambda b: b.pop("verificationMaterial"), "bundle: verificationMaterial missing or not an object"),
+        (
+            lambda b: b.pop("verificationMaterial"),
+            "bundle: verificationMaterial missing or not an object",
+        ),
         (lambda b: b["dsseEnvelope"].update(payload="%%%"), "DSSE payload is not valid base64"),
         (lambda b: b["dsseEnvelope"].update(signatures=[]), "DSSE envelope has no signatures"),
         (

@@ -16,7 +16,6 @@ from dockyard.supplychain.signatures import (
     TrustedKey,
     TrustPolicy,
 )
-from tests.support import signing
 from tests.supplychain_sig.conftest import (
     IMAGE_DIGEST,
     OTHER_IMAGE_DIGEST,
@@ -27,6 +26,7 @@ from tests.supplychain_sig.conftest import (
     tag_candidate,
     trust_keys,
 )
+from tests.support import signing
 
 Keys = dict[str, signing.PrivateKey]
 
@@ -197,7 +197,10 @@ async def test_certificate_whose_key_is_trusted_verifies(store: Store, keys: Key
             {"dev.cosignproject.cosign/sig": "MEUCIQ=="},
             "the layer has no dev.cosignproject.cosign/signature annotation",
         ),
-        ({signing.COSIGN_SIGNATURE_ANNOTATION: "not base64!"}, "signature annotation is not valid base64"),
+        (
+            {signing.COSIGN_SIGNATURE_ANNOTATION: "not base64!"},
+            "signature annotation is not valid base64",
+        ),
         (
             {
                 signing.COSIGN_SIGNATURE_ANNOTATION: "AAAA",

@@ -113,7 +113,9 @@ def parse_descriptor(value: object, what: str) -> Descriptor:
         raise malformed(f"{what}: digest missing or not a sha256/sha512 digest")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0 or size > 1 << 62:
         raise malformed(f"{what}: size missing or out of range")
-    raw = value.get("annotations") or {}
+    raw = value.get("annotations")
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
         raise malformed(f"{what}: annotations is not an object")
     annotations = {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,12 +174,12 @@ def parse_cose(data: bytes) -> NotationEnvelope:
     if not isinstance(body, list | tuple) or len(body) != 4:
         raise malformed("COSE_Sign1 is not a 4-element array")
     protected_bytes, unprotected, payload, signature = body
-    if not isinstance(protected_bytes, bytes) or not isinstance(unprotected, dict):
+    if not isinstance(protected_bytes, bytes) or not isinstance(unprotected, Mapping):
         raise malformed("COSE_Sign1 headers malformed")
     if not isinstance(payload, bytes) or not isinstance(signature, bytes):
         raise malformed("COSE_Sign1 payload or signature missing")
     protected = _cbor(protected_bytes, "COSE protected header")
-    if not isinstance(protected, dict):
+    if not isinstance(protected, Mapping):
         raise malformed("COSE protected header is not a map")
     alg_id = protected.get(1)
     alg = COSE_ALGORITHMS.get(alg_id) if isinstance(alg_id, int) else None
