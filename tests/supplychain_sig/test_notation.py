@@ -355,3 +355,78 @@ def test_generated_jws_has_notation_headers(pki: signing.Pki) -> None:
     assert json.loads(base64.urlsafe_b64decode(envelope["payload"] + "==")) == {
         "targetArtifact": {"digest": IMAGE_DIGEST, "mediaType": signing.OCI_MANIFEST, "size": 7}
     }
+
+
+def _leaf_with(pki: signing.Pki, **extensions: object) -> signing.Pki:
+    """The pki with its leaf re-issued carrying other extensions."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(pki.leaf.subject)
+        .issuer_name(pki.root.subject)
+        .public_key(pki.leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(pki.leaf.not_valid_before_utc)
+        .not_valid_after(pki.leaf.not_valid_after_utc)
+    )
+    for extension in extensions.values():
+        assert isinstance(extension, x509.ExtensionType)
+        builder = builder.add_extension(extension, critical=False)
+    leaf = builder.sign(pki.root_key, hashes.SHA256())  # type: ignore[arg-type]
+    return signing.Pki(pki.root_key, pki.root, (), pki.leaf_key, leaf)
+
+
+@pytest.mark.parametrize(
+    ("extensions", "detail"),
+    [
+        ("ca", "the signing certificate is a CA certificate"),
+        ("server", "the signing certificate is not for code signing"),
+        ("encipher", "the signing certificate lacks keyUsage digitalSignature"),
+    ],
+)
+async def test_signing_certificate_requirements(store: Store, extensions: str, detail: str) -> None:
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    base = signing.make_ca_and_leaf()
+    chosen: dict[str, object] = {
+        "ca": {"bc": x509.BasicConstraints(ca=True, path_length=None)},
+        "server": {"eku": x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])},
+        "encipher": {
+            "ku": x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            )
+        },
+    }[extensions]
+    assert isinstance(chosen, dict)
+    pki = _leaf_with(base, **chosen)
+    manifest, blobs = sign(pki, "jws")
+    store.add(blobs)
+    verdict = await run(store, [referrer(manifest)], trust(pki))
+    assert [(r.reason, r.detail) for r in verdict.results] == [(Reason.UNTRUSTED_KEY, detail)]
+
+
+async def test_leaf_without_extensions_verifies(store: Store) -> None:
+    pki = _leaf_with(signing.make_ca_and_leaf())
+    manifest, blobs = sign(pki, "cose")
+    store.add(blobs)
+    assert (await run(store, [referrer(manifest)], trust(pki))).signed
+
+
+async def test_oras_artifact_manifest_with_blobs(store: Store, pki: signing.Pki) -> None:
+    manifest, blobs = sign(pki, "jws")
+    doc = json.loads(manifest)
+    doc["mediaType"] = "application/vnd.oci.artifact.manifest.v1+json"
+    doc["blobs"] = doc.pop("layers")
+    store.add(blobs)
+    assert (await run(store, [referrer(signing.compact_json(doc))], trust(pki))).signed

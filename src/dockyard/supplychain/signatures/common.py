@@ -139,6 +139,8 @@ class Manifest:
 def parse_manifest(content: bytes) -> Manifest:
     doc = parse_object(content, MAX_MANIFEST_BYTES, "manifest")
     layers = doc.get("layers")
+    if layers is None:
+        layers = doc.get("blobs")  # the ORAS artifact manifest early notation wrote
     if not isinstance(layers, list):
         raise malformed("manifest has no layers list")
     config = doc.get("config")

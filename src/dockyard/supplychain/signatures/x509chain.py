@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import (
     ExtensionPolicy,
     PolicyBuilder,
@@ -84,6 +84,35 @@ def _check_validity(cert: x509.Certificate, now: dt.datetime, role: str) -> None
         )
 
 
+def check_signing_certificate(cert: x509.Certificate) -> None:
+    """notation's signing-certificate requirements: not a CA, keyUsage digitalSignature
+    when keyUsage is present, EKU codeSigning when an EKU is present."""
+    try:
+        extensions = cert.extensions
+    except ValueError:
+        raise malformed("the signing certificate has malformed extensions") from None
+    try:
+        constraints = extensions.get_extension_for_class(x509.BasicConstraints).value
+        if constraints.ca:
+            raise Rejected(Reason.UNTRUSTED_KEY, "the signing certificate is a CA certificate")
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        usage = extensions.get_extension_for_class(x509.KeyUsage).value
+        if not usage.digital_signature:
+            raise Rejected(
+                Reason.UNTRUSTED_KEY, "the signing certificate lacks keyUsage digitalSignature"
+            )
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        purposes = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        if ExtendedKeyUsageOID.CODE_SIGNING not in purposes:
+            raise Rejected(Reason.UNTRUSTED_KEY, "the signing certificate is not for code signing")
+    except x509.ExtensionNotFound:
+        pass
+
+
 def validate_chain(
     chain: Sequence[x509.Certificate], anchors: Sequence[Anchor], now: dt.datetime
 ) -> str:
@@ -91,6 +120,7 @@ def validate_chain(
     (EXPIRED_CERTIFICATE, UNTRUSTED_KEY) otherwise."""
     leaf, rest = chain[0], list(chain[1:])
     _check_validity(leaf, now, "signing")
+    check_signing_certificate(leaf)
     for cert in rest:
         _check_validity(cert, now, "chain")
     builder = (
