@@ -374,7 +374,7 @@ def _leaf_with(pki: signing.Pki, **extensions: object) -> signing.Pki:
     for extension in extensions.values():
         assert isinstance(extension, x509.ExtensionType)
         builder = builder.add_extension(extension, critical=False)
-    leaf = builder.sign(pki.root_key, hashes.SHA256())  # type: ignore[arg-type]
+    leaf = builder.sign(pki.root_key, hashes.SHA256())
     return signing.Pki(pki.root_key, pki.root, (), pki.leaf_key, leaf)
 
 
@@ -391,7 +391,7 @@ async def test_signing_certificate_requirements(store: Store, extensions: str, d
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
     base = signing.make_ca_and_leaf()
-    chosen: dict[str, object] = {
+    options: dict[str, dict[str, object]] = {
         "ca": {"bc": x509.BasicConstraints(ca=True, path_length=None)},
         "server": {"eku": x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])},
         "encipher": {
@@ -407,9 +407,8 @@ async def test_signing_certificate_requirements(store: Store, extensions: str, d
                 decipher_only=False,
             )
         },
-    }[extensions]
-    assert isinstance(chosen, dict)
-    pki = _leaf_with(base, **chosen)
+    }
+    pki = _leaf_with(base, **options[extensions])
     manifest, blobs = sign(pki, "jws")
     store.add(blobs)
     verdict = await run(store, [referrer(manifest)], trust(pki))
