@@ -296,3 +296,34 @@ async def test_naive_now_is_taken_as_utc(store: Store, keys: Keys) -> None:
     store.add(blobs)
     now = dt.datetime(2030, 1, 1)
     assert (await run(store, [tag_candidate(manifest)], trust_keys(k=keys["p256"]), now)).signed
+
+
+async def test_a_bug_in_a_verifier_is_a_malformed_result(
+    store: Store, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dockyard.supplychain.signatures import verifier
+
+    async def explode(*args: object) -> object:
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(verifier, "verify_cosign", explode)
+    manifest, blobs = signing.cosign_tag_signature(IMAGE_DIGEST, REFERENCE, keys["p256"])
+    store.add(blobs)
+    verdict = await run(store, [tag_candidate(manifest)], trust_keys(k=keys["p256"]))
+    assert [(r.kind, r.reason, r.detail) for r in verdict.results] == [
+        (ArtifactKind.COSIGN, Reason.MALFORMED, "unreadable: ZeroDivisionError")
+    ]
+
+
+async def test_control_characters_do_not_reach_details(store: Store) -> None:
+    pki = signing.make_ca_and_leaf(leaf_subject=signing.name(C="US", CN="evil\x1b[31m\nname"))
+    manifest, blobs = signing.notation_signature(
+        IMAGE_DIGEST, signing.OCI_MANIFEST, len(IMAGE), pki.leaf_key, pki.chain
+    )
+    store.add(blobs)
+    policy = TrustPolicy(
+        notation_certificates=(TrustedCertificate("ca", signing.cert_pem(pki.root)),),
+        notation_identities=("x509.subject: C=US, CN=good",),
+    )
+    verdict = await run(store, [referrer(manifest)], policy)
+    assert verdict.results[0].detail == "identity C=US, CN=evil?[31m?name is not trusted"

@@ -236,7 +236,7 @@ async def test_tampered_jws_payload(store: Store, pki: signing.Pki) -> None:
     verdict = await run(store, [referrer(manifest)], trust(pki))
     assert verdict.reason is Reason.INVALID_SIGNATURE
     assert verdict.results[0].detail == (
-        "the ES256 signature does not verify with the signing certificate"
+        "the 'ES256' signature does not verify with the signing certificate"
     )
 
 

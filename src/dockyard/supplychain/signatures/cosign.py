@@ -132,7 +132,7 @@ async def _verify_layer(
     payload = await fetch_blob(read_blob, layer, "payload")
     digest, signed_at = payload_claims(payload)
     if digest != subject_digest:
-        raise Rejected(Reason.OTHER_DIGEST, f"the payload signs {digest[:80]}")
+        raise Rejected(Reason.OTHER_DIGEST, f"the payload signs {digest[:80]!r}")
     return check_signature(keys, signature, payload, cert), signed_at
 
 

@@ -98,7 +98,7 @@ async def verify_notation(
         ):
             raise Rejected(
                 Reason.INVALID_SIGNATURE,
-                f"the {envelope.alg[:16]} signature does not verify with the signing certificate",
+                f"the {envelope.alg[:16]!r} signature does not verify with the signing certificate",
             )
         _check_payload(envelope, subject_digest)
         if not trust.notation_certificates:

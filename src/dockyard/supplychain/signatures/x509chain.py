@@ -154,7 +154,8 @@ def subject_text(cert: x509.Certificate) -> str:
         label = _SHORT_NAMES.get(attribute.oid, attribute.oid.dotted_string)
         value = attribute.value if isinstance(attribute.value, str) else attribute.value.hex()
         parts.append(f"{label}={value}")
-    return ", ".join(parts)
+    text = ", ".join(parts)
+    return "".join(c if c.isprintable() else "?" for c in text[:256])
 
 
 def parse_dn(text: str) -> list[tuple[str, str]] | None:
