@@ -139,7 +139,62 @@ def test_hostile_manifests_never_raise(content: bytes) -> None:
 
 
 def test_odd_annotations_still_classify() -> None:
-    content = (
-        b'{"annotations": [], "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json"}'
+    content = signing.compact_json(
+        {
+            "annotations": [],
+            "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}],
+        }
     )
     assert classify(content, signing.OCI_MANIFEST) is ArtifactKind.COSIGN_BUNDLE
+
+
+RUNNABLE_LAYER = {
+    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "digest": "sha256:" + "2" * 64,
+    "size": 100,
+}
+
+
+@pytest.mark.parametrize(
+    ("artifact_type", "config_type", "extra"),
+    [
+        (None, signing.OCI_CONFIG, signing.SIMPLESIGNING),
+        (None, signing.OCI_CONFIG, "application/vnd.dsse.envelope.v1+json"),
+        (None, signing.OCI_CONFIG, "application/spdx+json"),
+        (signing.NOTARY_SIGNATURE, signing.OCI_CONFIG, "application/jose+json"),
+        (signing.BUNDLE_V03, signing.OCI_CONFIG, signing.BUNDLE_V03),
+        ("application/vnd.cyclonedx+json", signing.OCI_CONFIG, None),
+        (None, "application/vnd.docker.container.image.v1+json", "text/spdx+json"),
+    ],
+)
+def test_runnable_images_cannot_pose_as_exempt_artifacts(
+    artifact_type: str | None, config_type: str, extra: str | None
+) -> None:
+    """Pull policies exempt signatures, attestations and SBOMs: an image that adds one
+    such layer (or declares such an artifactType) over runnable layers stays an image."""
+    layers: list[dict[str, object]] = [RUNNABLE_LAYER]
+    if extra is not None:
+        layers.append({"mediaType": extra, "digest": "sha256:" + "3" * 64, "size": 10})
+    doc: dict[str, object] = {
+        "schemaVersion": 2,
+        "mediaType": signing.OCI_MANIFEST,
+        "config": {"mediaType": config_type, "digest": "sha256:" + "1" * 64, "size": 2},
+        "layers": layers,
+    }
+    if artifact_type is not None:
+        doc["artifactType"] = artifact_type
+    assert classify(signing.compact_json(doc), signing.OCI_MANIFEST) is None
+
+
+def test_sbom_declared_by_artifact_type_over_an_empty_config() -> None:
+    """`oras attach --artifact-type application/spdx+json` with a file of the default
+    layer type is an SBOM artifact (its config is the empty descriptor)."""
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": signing.OCI_MANIFEST,
+        "artifactType": "application/spdx+json",
+        "config": {"mediaType": signing.OCI_EMPTY, "digest": "sha256:" + "4" * 64, "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": 5}],
+    }
+    assert classify(signing.compact_json(doc), signing.OCI_MANIFEST) is ArtifactKind.SBOM

@@ -325,7 +325,7 @@ async def test_no_trust_store(store: Store, pki: signing.Pki) -> None:
         (
             b"{}",
             "application/pkcs7-signature",
-            "unsupported notation envelope 'application/pkcs7-signature'",
+            "not a signature manifest",
         ),
     ],
 )

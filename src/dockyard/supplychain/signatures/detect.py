@@ -1,16 +1,20 @@
 """classify(manifest, media_type): whether a manifest is a signature, attestation or SBOM
 artifact, from its own JSON only (artifactType, config media type, layer media types and
-annotations; no blob is read). Cheap, bounded, never raises."""
+annotations; no blob is read). Cheap, bounded, never raises.
+
+The kinds are exempt from pull policies, so a manifest is one only when all its layers are
+of the kind (a runnable image with one extra simplesigning layer is an image)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from dockyard.supplychain.signatures import ArtifactKind
 
 MAX_CLASSIFY_BYTES = 4 << 20
-MAX_LAYERS_READ = 64
+MAX_LAYERS_READ = 10_000
 
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 BUNDLE_TYPES = frozenset(
@@ -21,7 +25,16 @@ BUNDLE_TYPES = frozenset(
         "application/vnd.dev.sigstore.bundle+json;version=0.1",
     }
 )
+SIMPLESIGNING_TYPES = frozenset({SIMPLESIGNING})
 NOTARY_SIGNATURE = "application/vnd.cncf.notary.signature"
+NOTARY_ENVELOPES = frozenset({"application/jose+json", "application/cose"})
+IMAGE_CONFIGS = frozenset(
+    {
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.docker.container.image.v1+json",
+    }
+)
+"""configs of runnable images: an artifact declaring an SBOM type over one is not exempt"""
 DSSE_TYPES = frozenset(
     {
         "application/vnd.dsse.envelope.v1+json",
@@ -78,26 +91,38 @@ def _classify(doc: dict[str, Any], media_type: str) -> ArtifactKind | None:
     raw_layers = doc.get("layers")
     if not isinstance(raw_layers, list):
         raw_layers = doc.get("blobs")  # the ORAS artifact manifest's name
-    layers = raw_layers[:MAX_LAYERS_READ] if isinstance(raw_layers, list) else []
-    layer_types = {_base(layer.get("mediaType")) for layer in layers if isinstance(layer, dict)}
+    layers = raw_layers if isinstance(raw_layers, list) else []
+    if len(layers) > MAX_LAYERS_READ:
+        return None
+    types = [_base(layer.get("mediaType")) if isinstance(layer, dict) else "" for layer in layers]
+
+    def only(allowed: frozenset[str] | Callable[[str], bool]) -> bool:
+        """Every layer is of these types: the exemption at pull cannot be claimed by an
+        image that adds one signature-looking layer to runnable ones."""
+        accept = allowed if callable(allowed) else allowed.__contains__
+        return bool(types) and all(accept(t) for t in types)
+
     annotations = doc.get("annotations")
     predicate = (
         annotations.get("dev.sigstore.bundle.predicateType")
         if isinstance(annotations, dict)
         else None
     )
-
     if NOTARY_SIGNATURE in (artifact_type, config_type):
-        return ArtifactKind.NOTATION
-    if artifact_type in BUNDLE_TYPES or layer_types & BUNDLE_TYPES:
+        return ArtifactKind.NOTATION if only(NOTARY_ENVELOPES) else None
+    if artifact_type in BUNDLE_TYPES or any(t in BUNDLE_TYPES for t in types):
+        if not only(BUNDLE_TYPES):
+            return None
         if predicate in (None, COSIGN_SIGN_PREDICATE):
             return ArtifactKind.COSIGN_BUNDLE
         return ArtifactKind.ATTESTATION
-    if SIMPLESIGNING in layer_types:
+    if only(SIMPLESIGNING_TYPES):
         return ArtifactKind.COSIGN
-    if artifact_type in DSSE_TYPES or layer_types & DSSE_TYPES:
+    if only(DSSE_TYPES):
         return ArtifactKind.ATTESTATION
-    if _is_sbom(artifact_type) or _is_sbom(config_type) or any(_is_sbom(t) for t in layer_types):
+    if only(_is_sbom) or (
+        (_is_sbom(artifact_type) or _is_sbom(config_type)) and config_type not in IMAGE_CONFIGS
+    ):
         return ArtifactKind.SBOM
     return None
 
