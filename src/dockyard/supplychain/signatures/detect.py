@@ -54,6 +54,18 @@ SBOM_TYPES = frozenset(
     }
 )
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
+MARKERS = (
+    b"simplesigning",
+    b"sigstore",
+    b"notary",
+    b"dsse",
+    b"in-toto",
+    b"spdx",
+    b"cyclonedx",
+    b"syft",
+    b"openssf",
+)
+"""one of these is in every media type classify recognises (as real clients write them)"""
 MANIFEST_TYPES = frozenset(
     {
         "application/vnd.oci.image.manifest.v1+json",
@@ -131,6 +143,8 @@ def classify(manifest: bytes, media_type: str) -> ArtifactKind | None:
     """The artifact kind of a manifest (None: an image, an index or another artifact)."""
     if not manifest or len(manifest) > MAX_CLASSIFY_BYTES:
         return None
+    if not any(marker in manifest for marker in MARKERS):
+        return None  # the pull path's common case: an image, decided without parsing
     stripped = manifest.lstrip()
     if not stripped.startswith(b"{"):
         return None
