@@ -329,3 +329,33 @@ async def test_blobs_are_read_with_a_small_limit(store: Store, keys: Keys) -> No
     await run(store, [tag_candidate(manifest)], trust_keys(k=keys["p256"]))
     payload_digest = json.loads(manifest)["layers"][0]["digest"]
     assert store.reads == [(payload_digest, 1 << 20)]
+
+
+def test_ed25519ph_matches_rfc8032() -> None:
+    """RFC 8032 §7.3's Ed25519ph test vector, through both the maker and the verifier."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from dockyard.supplychain.signatures.keys import ed25519ph_verify
+
+    seed = bytes.fromhex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42")
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+    expected = bytes.fromhex(
+        "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41"
+        "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"
+    )
+    assert signing.ed25519ph_sign(key, b"abc") == expected
+    assert ed25519ph_verify(key.public_key(), expected, b"abc")
+    assert not ed25519ph_verify(key.public_key(), expected, b"abd")
+    assert not ed25519ph_verify(key.public_key(), expected[:63], b"abc")
+
+
+@pytest.mark.parametrize("pure", [True, False])
+async def test_ed25519_pure_and_prehashed(store: Store, keys: Keys, pure: bool) -> None:
+    payload = signing.simplesigning_payload(IMAGE_DIGEST, REFERENCE)
+    raw = signing.cosign_sign_raw(keys["ed25519"], payload, pure_ed25519=pure)
+    manifest, blobs = signing.cosign_tag_manifest(
+        [(payload, {signing.COSIGN_SIGNATURE_ANNOTATION: base64.b64encode(raw).decode()})]
+    )
+    store.add(blobs)
+    verdict = await run(store, [tag_candidate(manifest)], trust_keys(k=keys["ed25519"]))
+    assert verdict.signers == ("k",)

@@ -11,6 +11,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from nacl import bindings as nacl_bindings
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -99,15 +100,25 @@ def key_hint(key: PrivateKey) -> str:
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
-def cosign_sign_raw(key: PrivateKey, data: bytes) -> bytes:
+def cosign_sign_raw(key: PrivateKey, data: bytes, *, pure_ed25519: bool = False) -> bytes:
     """A signature as cosign makes it with a key file: ECDSA (ASN.1 DER) with the curve's
     default hash (P-256 SHA-256, P-384 SHA-384, P-521 SHA-512), RSA PKCS#1 v1.5 SHA-256,
-    pure Ed25519."""
+    Ed25519ph (cosign's default for Ed25519 keys; `pure_ed25519` for older cosign)."""
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.sign(data, ec.ECDSA(curve_hash(key.curve)))
     if isinstance(key, rsa.RSAPrivateKey):
         return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    return key.sign(data)
+    if pure_ed25519:
+        return key.sign(data)
+    return ed25519ph_sign(key, data)
+
+
+def ed25519ph_sign(key: ed25519.Ed25519PrivateKey, data: bytes) -> bytes:
+    """Ed25519ph (RFC 8032, SHA-512 prehash, empty context), through libsodium."""
+    _, secret = nacl_bindings.crypto_sign_seed_keypair(key.private_bytes_raw())
+    state = nacl_bindings.crypto_sign_ed25519ph_state()
+    nacl_bindings.crypto_sign_ed25519ph_update(state, data)
+    return bytes(nacl_bindings.crypto_sign_ed25519ph_final_create(state, secret))
 
 
 def curve_hash(curve: ec.EllipticCurve) -> hashes.HashAlgorithm:

@@ -2,9 +2,11 @@
 
 cosign (sigstore/sigstore's algorithm registry): ECDSA with SHA-256, or with the curve's
 default hash (P-384 SHA-384, P-521 SHA-512, which cosign v3 picks; v2 used SHA-256 for
-all); RSA PKCS#1 v1.5 SHA-256 (the default) or RSA-PSS SHA-256; pure Ed25519 (Ed25519ph
-is not in `cryptography`, so such signatures do not verify). notation: the JWS/COSE
-algorithm of the protected header, which must match the certificate key.
+all); RSA PKCS#1 v1.5 SHA-256 (the default) or RSA-PSS SHA-256; Ed25519ph (cosign's
+default for Ed25519 keys since it uploads hashedrekord entries; RFC 8032 with SHA-512 and
+an empty context, through PyNaCl's libsodium binding since `cryptography` has no
+Ed25519ph) or pure Ed25519 (older cosign). notation: the JWS/COSE algorithm of the
+protected header, which must match the certificate key.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from nacl import bindings as nacl_bindings
+from nacl.exceptions import BadSignatureError
 
 from dockyard.supplychain.signatures import TrustedKey
 
@@ -83,8 +87,11 @@ def cosign_verify(key: PublicKey, signature: bytes, data: bytes) -> bool:
     """Whether `signature` over `data` verifies with `key` under a scheme cosign signs with."""
     try:
         if isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature, data)
-            return True
+            try:
+                key.verify(signature, data)
+                return True
+            except InvalidSignature:
+                return ed25519ph_verify(key, signature, data)
         if isinstance(key, ec.EllipticCurvePublicKey):
             candidates: list[hashes.HashAlgorithm] = [hashes.SHA256()]
             if not isinstance(key.curve, ec.SECP256R1):
@@ -104,6 +111,23 @@ def cosign_verify(key: PublicKey, signature: bytes, data: bytes) -> bool:
             key.verify(signature, data, pss, hashes.SHA256())
             return True
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+
+
+def ed25519ph_verify(key: ed25519.Ed25519PublicKey, signature: bytes, data: bytes) -> bool:
+    """Ed25519ph (RFC 8032 §5.1, SHA-512 prehash, empty context), as Go's crypto/ed25519
+    and cosign make it."""
+    if len(signature) != 64:
+        return False
+    state = nacl_bindings.crypto_sign_ed25519ph_state()
+    nacl_bindings.crypto_sign_ed25519ph_update(state, data)
+    try:
+        return bool(
+            nacl_bindings.crypto_sign_ed25519ph_final_verify(
+                state, signature, key.public_bytes_raw()
+            )
+        )
+    except (BadSignatureError, ValueError, TypeError):
         return False
 
 
