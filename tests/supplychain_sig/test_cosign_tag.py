@@ -359,3 +359,19 @@ async def test_ed25519_pure_and_prehashed(store: Store, keys: Keys, pure: bool) 
     store.add(blobs)
     verdict = await run(store, [tag_candidate(manifest)], trust_keys(k=keys["ed25519"]))
     assert verdict.signers == ("k",)
+
+
+async def test_certificate_signature_with_only_keyless_identities(store: Store, keys: Keys) -> None:
+    """Keyless (Fulcio/Rekor) verification is not implemented: a certificate signature is
+    reported as signed by a key that is not trusted, not as 'nothing configured'."""
+    from dockyard.supplychain.signatures import KeylessIdentity
+
+    pki = signing.make_ca_and_leaf(keys["other"])
+    manifest, blobs = signing.cosign_tag_signature(
+        IMAGE_DIGEST, REFERENCE, keys["other"], certificate=pki.leaf
+    )
+    store.add(blobs)
+    trust = TrustPolicy(keyless=(KeylessIdentity("https://issuer.test", "dev@example.com"),))
+    verdict = await run(store, [tag_candidate(manifest)], trust)
+    assert verdict.reason is Reason.UNTRUSTED_KEY
+    assert "keyless verification is not supported" in verdict.results[0].detail

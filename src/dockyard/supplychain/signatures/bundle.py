@@ -93,8 +93,6 @@ def _decide(
     material: dict[str, Any],
 ) -> str:
     """The trusted key's name; raises Rejected with an honest reason otherwise."""
-    if not keys:
-        raise Rejected(Reason.NO_TRUST, "no cosign public key configured")
     for named in keys:
         if any(verifies(named.key, sig) for sig in signatures):
             return named.name
@@ -110,6 +108,8 @@ def _decide(
             "signed by a certificate key that is not trusted (keyless verification is not "
             "supported)",
         )
+    if not keys:
+        raise Rejected(Reason.NO_TRUST, "no cosign public key configured")
     hint = _hint(material)
     for named in keys:
         if hint == key_hint(named.key) or any(rsa_signed_by(named.key, s) for s in signatures):

@@ -93,8 +93,6 @@ def check_signature(
     keys: list[NamedKey], signature: bytes, data: bytes, cert: x509.Certificate | None
 ) -> str:
     """The name of the trusted key that verifies; raises Rejected otherwise."""
-    if not keys:
-        raise Rejected(Reason.NO_TRUST, "no cosign public key configured")
     for named in keys:
         if cosign_verify(named.key, signature, data):
             return named.name
@@ -109,6 +107,8 @@ def check_signature(
             "signed by a certificate key that is not trusted (keyless verification is not "
             "supported)",
         )
+    if not keys:
+        raise Rejected(Reason.NO_TRUST, "no cosign public key configured")
     for named in keys:
         if rsa_signed_by(named.key, signature):
             raise Rejected(
