@@ -13,7 +13,9 @@ for COSE), so tests can push signed images without cosign or notation installed.
   with one JWS (application/jose+json) or COSE_Sign1 (application/cose) layer.
 
 Every function returns `(manifest_bytes, {digest: blob_bytes})`: push the blobs, then the
-manifest (by digest for referrers, under `cosign_tag(...)` for the tag forms).
+manifest (by digest for referrers, under `cosign_tag(...)` for the tag forms). Import
+everything from here; signing_base.py (media types, keys) and signing_notation.py (x509
+PKI, JWS, COSE) hold parts of it.
 """
 
 from __future__ import annotations
