@@ -375,3 +375,45 @@ async def test_certificate_signature_with_only_keyless_identities(store: Store, 
     verdict = await run(store, [tag_candidate(manifest)], trust)
     assert verdict.reason is Reason.UNTRUSTED_KEY
     assert "keyless verification is not supported" in verdict.results[0].detail
+
+
+def test_payload_and_config_are_byte_exact_as_cosign_writes_them() -> None:
+    payload = signing.simplesigning_payload("sha256:" + "a" * 64, "registry.test/app")
+    assert payload == (
+        b'{"critical":{"identity":{"docker-reference":"registry.test/app"},"image":'
+        b'{"docker-manifest-digest":"sha256:' + b"a" * 64 + b'"},"type":'
+        b'"cosign container image signature"},"optional":null}'
+    )
+    key = signing.generate_key("p256")
+    manifest, blobs = signing.cosign_tag_signature("sha256:" + "a" * 64, "registry.test/app", key)
+    doc = json.loads(manifest)
+    config = blobs[doc["config"]["digest"]]
+    assert config == (
+        b'{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":'
+        b'"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":["'
+        + signing.sha256_digest(payload).encode()
+        + b'"]},"config":{}}'
+    )
+    assert doc["config"]["mediaType"] == "application/vnd.oci.image.config.v1+json"
+    assert [layer["mediaType"] for layer in doc["layers"]] == [signing.SIMPLESIGNING]
+
+
+async def test_go_style_capitalised_payload_keys(store: Store, keys: Keys) -> None:
+    """Go's encoding/json matches field names case-insensitively (old cosign wrote
+    Critical/Image/Type)."""
+    payload = signing.compact_json(
+        {
+            "Critical": {
+                "Identity": {"docker-reference": ""},
+                "Image": {"Docker-manifest-digest": IMAGE_DIGEST},
+                "Type": "cosign container image signature",
+            },
+            "Optional": None,
+        }
+    )
+    signature = base64.b64encode(signing.cosign_sign_raw(keys["p256"], payload)).decode()
+    manifest, blobs = signing.cosign_tag_manifest(
+        [(payload, {signing.COSIGN_SIGNATURE_ANNOTATION: signature})]
+    )
+    store.add(blobs)
+    assert (await run(store, [tag_candidate(manifest)], trust_keys(k=keys["p256"]))).signed

@@ -29,7 +29,6 @@ from dockyard.supplychain.signatures.common import (
     Rejected,
     b64decode,
     fetch_blob,
-    get_obj,
     malformed,
     parse_descriptor,
     parse_object,
@@ -59,7 +58,9 @@ def _lookup(obj: dict[str, Any], key: str) -> object:
 def payload_claims(payload: bytes) -> tuple[str, dt.datetime | None]:
     """The signed digest (and the optional timestamp) of a simplesigning payload."""
     doc = parse_object(payload, what="simplesigning payload")
-    critical = get_obj(doc, "critical", "simplesigning payload")
+    critical = _lookup(doc, "critical")
+    if not isinstance(critical, dict):
+        raise malformed("simplesigning payload: critical missing or not an object")
     if _lookup(critical, "type") != SIGNATURE_TYPE:
         raise malformed("critical.type is not 'cosign container image signature'")
     image = _lookup(critical, "image")
@@ -69,7 +70,7 @@ def payload_claims(payload: bytes) -> tuple[str, dt.datetime | None]:
     if not isinstance(digest, str):
         raise malformed("critical.image.docker-manifest-digest missing")
     signed_at = None
-    optional = doc.get("optional")
+    optional = _lookup(doc, "optional")
     if isinstance(optional, dict):
         stamp = optional.get("timestamp")
         if isinstance(stamp, int) and not isinstance(stamp, bool) and 0 < stamp < 1 << 40:
