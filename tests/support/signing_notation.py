@@ -255,7 +255,7 @@ def notation_jws(
         protected["crit"].append("io.cncf.notary.expiry")
         protected["io.cncf.notary.expiry"] = _rfc3339(expiry)
     protected.update(extra_protected or {})
-    header = _b64url(compact_json(protected))
+    header = _b64url(compact_json(dict(sorted(protected.items()))))  # Go sorts map keys
     body = _b64url(payload)
     signature = notation_sign_raw(leaf_key, alg, f"{header}.{body}".encode())
     return compact_json(
