@@ -84,6 +84,8 @@ class Verifier:
     async def candidates(self, repository: str, digest: str) -> list[sig.Candidate]:
         found: list[sig.Candidate] = []
         for record in await self._services.store.referrers(repository, digest, None):
+            if not record.content:  # the referrers listing carries descriptors, not bytes
+                record = await self._services.manifests.get(repository, record.digest)
             kind = sig.classify(record.content, record.media_type)
             if kind in (
                 sig.ArtifactKind.COSIGN_BUNDLE,
