@@ -174,3 +174,85 @@ def test_skopeo_pull_refused_then_allowed(
     sign_tag_form(registry, image, key)
     skopeo.copy(skopeo.ref(image.repository, "v1"), f"dir:{tmp_path / 'b'}")
     assert (tmp_path / "b" / "manifest.json").exists()
+
+
+def test_notation_trust_store_identities_and_expiry(
+    api: httpx.Client, registry: httpx.Client, project: str
+) -> None:
+    import datetime as dt
+
+    pki = signing.make_ca_and_leaf()
+    body = {
+        "signatures": {
+            "mode": "enforce",
+            "notation_certificates": [{"name": "corp-ca", "pem": signing.cert_pem(pki.root)}],
+            "notation_identities": ["x509.subject: C=US, ST=WA, L=Seattle, O=acme-rockets.io"],
+        }
+    }
+    ok(api.put(f"/projects/{project}/supplychain", json=body))
+    good = push_image(registry, f"{project}/n", "jws")
+    manifest, blobs = signing.notation_signature(
+        good.digest, good.media_type, good.size, pki.leaf_key, pki.chain, "jws"
+    )
+    push_artifact(registry, good.repository, None, manifest, blobs)
+    assert pull(registry, good.repository, "jws").status_code == 200
+    cose = push_image(registry, f"{project}/n", "cose")
+    manifest, blobs = signing.notation_signature(
+        cose.digest, cose.media_type, cose.size, pki.leaf_key, pki.chain, "cose"
+    )
+    push_artifact(registry, cose.repository, None, manifest, blobs)
+    assert pull(registry, cose.repository, "cose").status_code == 200
+    old = push_image(registry, f"{project}/n", "expired")
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    stale = signing.make_ca_and_leaf(root_key=pki.root_key, leaf_not_valid_after=past)
+    manifest, blobs = signing.notation_signature(
+        old.digest, old.media_type, old.size, stale.leaf_key, [stale.leaf, pki.root], "jws"
+    )
+    push_artifact(registry, old.repository, None, manifest, blobs)
+    assert "expired certificate" in denied_message(pull(registry, old.repository, "expired"))
+
+
+def test_attestation_is_not_a_signature_and_deleting_the_signature_refuses_again(
+    api: httpx.Client, registry: httpx.Client, project: str
+) -> None:
+    key = signing.generate_key("p256")
+    enforce(api, project, ("k", key))
+    image = push_image(registry, f"{project}/att", "1")
+    manifest, blobs = signing.cosign_attestation(image.digest, f"reg.test/{image.repository}", key)
+    att_tag = image.digest.replace(":", "-") + ".att"
+    push_artifact(registry, image.repository, att_tag, manifest, blobs)
+    assert "no signature" in denied_message(pull(registry, image.repository, "1"))
+    assert pull(registry, image.repository, att_tag).status_code == 200  # stays pullable
+    signature = sign_tag_form(registry, image, key)
+    assert pull(registry, image.repository, "1").status_code == 200
+    r = registry.delete(f"/v2/{image.repository}/manifests/{signature}")
+    assert r.status_code == 202, r.text
+    assert "no signature" in denied_message(pull(registry, image.repository, "1"))
+
+
+def test_copied_with_its_signature_stays_signed(
+    sc_server: RunningServer,
+    api: httpx.Client,
+    registry: httpx.Client,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    """skopeo copies the image and its cosign tag to another repository: same digest,
+    same signature, still verified there."""
+    require_binary("skopeo")
+    key = signing.generate_key("p256")
+    enforce(api, project, ("k", key))
+    image = push_image(registry, f"{project}/src", "1")
+    sign_tag_form(registry, image, key)
+    skopeo = Skopeo(sc_server.hostport, workdir=tmp_path, credentials=sc_server.admin)
+    sig_tag = image.digest.replace(":", "-") + ".sig"
+    for tag in ("1", sig_tag):
+        skopeo.copy(
+            skopeo.ref(image.repository, tag),
+            skopeo.ref(f"{project}/dst", tag),
+            "--preserve-digests",
+        )
+    r = pull(registry, f"{project}/dst", "1")
+    assert r.status_code == 200, r.text
+    assert r.headers["Docker-Content-Digest"] == image.digest
+    assert pull(registry, f"{project}/dst", sig_tag).status_code == 200
