@@ -12,6 +12,7 @@ time, so a cached verdict never outlives an entry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -70,6 +71,14 @@ def _now() -> Any:
     import datetime as dt
 
     return dt.datetime.now(dt.UTC)
+
+
+@functools.lru_cache(maxsize=4096)
+def _verdict_of(content: bytes) -> dict[str, Any]:
+    """A cached verdict's JSON, parsed once per entry (a cache hit hands back the same
+    bytes object, whose hash Python keeps): callers only read it."""
+    found: dict[str, Any] = json.loads(content)
+    return found
 
 
 class PolicyCache:
@@ -228,8 +237,7 @@ class Gate:
         key = f"~sc:{effective.version}:{digest}"
         held = await self._cache.get(repository, key)
         if held is not None:
-            found: dict[str, Any] = json.loads(held.content)
-            return found
+            return _verdict_of(held.content)
         token = await self._cache.token(repository)
         doc = await self._compute(repository, digest, effective)
         entry = _record(doc)
