@@ -256,11 +256,11 @@ def _pep440(version: str) -> Key:
 def _maven(version: str) -> Key:
     if not version.strip():
         raise ValueError("empty")
-    return MavenVersion(version)  # type: ignore[no-any-return]
+    return MavenVersion(version)
 
 
 def _rpm(version: str) -> Key:
-    return RpmVersion(version)  # type: ignore[no-any-return]
+    return RpmVersion(version)
 
 
 _PARSERS = {
