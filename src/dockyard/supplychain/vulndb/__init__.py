@@ -15,3 +15,18 @@ The interface the rest of the capability uses (service.py, jobs, CLI):
   version comparisons only on a name hit);
 - `versions.compare(ecosystem, a, b)` → -1/0/1 in the ecosystem's own ordering.
 """
+
+from dockyard.supplychain.vulndb.matcher import VulnIndex
+from dockyard.supplychain.vulndb.store import DbStatus, ImportResult, Progress, VulnDb
+from dockyard.supplychain.vulndb.versions import InvalidVersion, UnknownOrdering, compare
+
+__all__ = [
+    "DbStatus",
+    "ImportResult",
+    "InvalidVersion",
+    "Progress",
+    "UnknownOrdering",
+    "VulnDb",
+    "VulnIndex",
+    "compare",
+]
