@@ -220,3 +220,14 @@ def test_other_files_are_ignored(tmp_path: Path) -> None:
     found, skipped = read(root)
     assert [a.id for a in found] == ["PYSEC-2024-1"] and skipped == []
     assert osv.count_documents(root) == 1
+
+
+def test_a_truncated_zip_given_directly(tmp_path: Path) -> None:
+    good = dump(record("PYSEC-2024-1", "PyPI", "x", ecosystem_range(("introduced", "0"))))
+    path = tmp_path / "cut.zip"
+    path.write_bytes(zip_bytes({"ok.json": good})[:-30])
+    found, skipped = read(path)
+    assert found == []
+    assert [s.describe() for s in skipped] == [
+        "cut.zip: not a readable zip (File is not a zip file)"
+    ]

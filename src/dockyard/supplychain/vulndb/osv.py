@@ -311,7 +311,7 @@ def documents(path: Path) -> Iterator[Document | Skipped]:
                 yield _json_file(file, source)
             elif lower.endswith(".zip"):
                 yield from _zip_file(str(file), source, 1)
-    elif path.is_file() and zipfile.is_zipfile(path):
+    elif path.is_file() and (path.name.lower().endswith(".zip") or zipfile.is_zipfile(path)):
         yield from _zip_file(str(path), path.name, 1)
     elif path.is_file():
         yield _json_file(path, path.name)
@@ -324,7 +324,7 @@ def advisories(path: Path) -> Iterator[Advisory | Skipped]:
 
 def count_documents(path: Path) -> int | None:
     """How many documents `documents(path)` will yield, or None when zips hold zips."""
-    if path.is_file() and not zipfile.is_zipfile(path):
+    if path.is_file() and not (path.name.lower().endswith(".zip") or zipfile.is_zipfile(path)):
         return 1
     zips = [path] if path.is_file() else []
     total = 0
