@@ -194,7 +194,9 @@ async def test_a_withdrawn_record_removes_the_advisory(
     assert await db.import_osv(gone) == result(1, unchanged=1, generation=2)
 
 
-async def test_hostile_records_are_counted_and_named(db: VulnDb, tmp_path: Path) -> None:
+async def test_hostile_records_are_counted_and_named(
+    db: VulnDb, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     root = tmp_path / "in"
     root.mkdir()
     (root / "a.json").write_bytes(dump(pysec("2024-01-01T00:00:00Z", "2.0")))
@@ -212,15 +214,22 @@ async def test_hostile_records_are_counted_and_named(db: VulnDb, tmp_path: Path)
     ]
     assert got.reasons[1] == "c.json: over 1048576 bytes"
     assert got.reasons[3] == "e.zip!f.json: over 1048576 bytes"
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [f"vulndb import: skipped {reason}" for reason in got.reasons]
 
 
-async def test_only_the_first_reasons_are_kept(db: VulnDb, tmp_path: Path) -> None:
+async def test_only_the_first_reasons_are_kept(
+    db: VulnDb, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     root = tmp_path / "in"
     root.mkdir()
     for i in range(15):
         (root / f"{i:02}.json").write_bytes(b"[]")
     got = await db.import_osv(root)
     assert (got.files, got.skipped, got.generation) == (15, 15, 0)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 11
+    assert warned[-1] == "vulndb import: skipped 15 records in all (the first 10 are logged above)"
     assert [r.split(":", 1)[0] for r in got.reasons] == [f"{i:02}.json" for i in range(10)]
     assert await db.generation() == 0
 

@@ -1,10 +1,12 @@
 """VulnDb: the imported advisories in the metadata database (vulndb/tables.py).
 
-An import is one write transaction: a reader sees the database before it or after it,
+An import writes in one transaction: a reader sees the database before it or after it,
 never half of it, and the generation moves (once) only when an advisory was added,
-replaced by a newer `modified`, or withdrawn. Records are read in a worker thread and
-written in batches, so neither a large zip nor the event loop waits on the whole of it.
-On SQLite that transaction holds the write lock for the length of the import.
+replaced by a newer `modified`, or withdrawn. Records are read and compared with the
+stored ones first, in batches, outside that transaction (in a worker thread, so the
+event loop does not wait on a large zip); only the changes are staged and then written,
+so the write lock (SQLite) is held for the writing alone, and not at all for a
+re-import of the same data.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
+import tempfile
 import zlib
 from collections.abc import Callable, Generator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,6 +33,7 @@ from dockyard.supplychain.vulndb.tables import advisories, affected, state
 
 BATCH = 500
 MAX_REASONS = 10
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
 
 
@@ -101,6 +106,49 @@ def _batches(path: Path, size: int) -> Generator[_Batch, None, None]:
         yield batch
 
 
+def _newest(items: list[osv.Advisory], counts: _Counts) -> dict[str, osv.Advisory]:
+    """One record per id, the latest `modified`; the others count as unchanged."""
+    newest: dict[str, osv.Advisory] = {}
+    for item in items:
+        held = newest.get(item.id)
+        if held is None or held.modified < item.modified:
+            newest[item.id] = item
+    counts.unchanged += len(items) - len(newest)
+    return newest
+
+
+async def _stored(conn: AsyncConnection, ids: list[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    q = select(advisories.c.id, advisories.c.modified).where(advisories.c.id.in_(ids))
+    return {r.id: r.modified for r in await conn.execute(q)}
+
+
+def _change(before: str | None, item: osv.Advisory) -> str | None:
+    """What storing `item` does where `before` is the stored `modified` (None: none)."""
+    if before is not None and before >= item.modified:
+        return None
+    if item.withdrawn:
+        return None if before is None else "removed"
+    return "added" if before is None else "updated"
+
+
+def _stage(file: IO[bytes], items: list[osv.Advisory]) -> None:
+    for a in items:
+        line = [a.id, a.modified, a.withdrawn, a.record, a.packages]
+        file.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+
+
+def _unstage(file: IO[bytes], count: int) -> list[osv.Advisory]:
+    items: list[osv.Advisory] = []
+    while len(items) < count and (line := file.readline()):
+        id, modified, withdrawn, record, packages = json.loads(line)
+        items.append(
+            osv.Advisory(id, modified, withdrawn, record, tuple((e, n) for e, n in packages))
+        )
+    return items
+
+
 def _survey(root: Path) -> int | None:
     if not (root.is_dir() or root.is_file()):
         raise InvalidRequest(f"{root} is neither a folder nor a file")
@@ -134,24 +182,40 @@ class VulnDb:
     async def import_osv(
         self, path: str | Path, progress: Progress | None = None, *, batch_size: int = BATCH
     ) -> ImportResult:
-        """Import OSV records from a folder, a zip, or a JSON file (osv.documents)."""
+        """Import OSV records from a folder, a zip, or a JSON file (osv.documents).
+
+        First every record is read, validated and compared with what is stored (no lock
+        held), and the ones that change something are staged in a temporary file; then
+        one write transaction applies them (checking each again) and moves the
+        generation. A re-import of the same data writes nothing but the import time."""
         root = Path(path)
         total = await asyncio.to_thread(_survey, root)
         counts = _Counts()
         now = dt.datetime.now(dt.UTC)
-        with closing(_batches(root, batch_size)) as batches:
-            async with self._write.begin() as conn:
-                generation = await self._locked_generation(conn)
+        with tempfile.TemporaryFile() as staged:
+            with closing(_batches(root, batch_size)) as batches:
                 while (batch := await asyncio.to_thread(next, batches, None)) is not None:
-                    await self._apply(conn, batch, counts)
+                    changes = await self._changes(batch, counts)
+                    if changes:
+                        await asyncio.to_thread(_stage, staged, changes)
                     if progress is not None:
                         progress(counts.files, total)
-                changed = bool(counts.added or counts.updated or counts.removed)
+            await asyncio.to_thread(staged.seek, 0)
+            async with self._write.begin() as conn:
+                generation = await self._locked_generation(conn)
+                while chunk := await asyncio.to_thread(_unstage, staged, batch_size):
+                    await self._apply(conn, chunk, counts)
                 values: dict[str, Any] = {"imported_at": now}
-                if changed:
+                if counts.added or counts.updated or counts.removed:
                     generation += 1
                     values |= {"generation": generation, "changed_at": now}
                 await conn.execute(update(state).where(state.c.id == 1).values(**values))
+        if counts.skipped > MAX_REASONS:
+            log.warning(
+                "vulndb import: skipped %d records in all (the first %d are logged above)",
+                counts.skipped,
+                MAX_REASONS,
+            )
         return ImportResult(
             counts.files,
             counts.added,
@@ -162,6 +226,23 @@ class VulnDb:
             tuple(counts.reasons),
             generation,
         )
+
+    async def _changes(self, batch: _Batch, counts: _Counts) -> list[osv.Advisory]:
+        """The batch's records that change the database as it is now (read, no lock)."""
+        counts.files += batch.files
+        for skip in batch.skips:
+            counts.skipped += 1
+            if len(counts.reasons) < MAX_REASONS:
+                counts.reasons.append(skip.describe())
+                log.warning("vulndb import: skipped %s", skip.describe())
+        newest = _newest(batch.items, counts)
+        if not newest:
+            return []
+        async with self._read.connect() as conn:
+            stored = await _stored(conn, list(newest))
+        changes = [a for a in newest.values() if _change(stored.get(a.id), a) is not None]
+        counts.unchanged += len(newest) - len(changes)
+        return changes
 
     @staticmethod
     async def _locked_generation(conn: AsyncConnection) -> int:
@@ -177,42 +258,27 @@ class VulnDb:
         return int(found)
 
     @staticmethod
-    async def _apply(conn: AsyncConnection, batch: _Batch, counts: _Counts) -> None:
-        counts.files += batch.files
-        for skip in batch.skips:
-            counts.skipped += 1
-            if len(counts.reasons) < MAX_REASONS:
-                counts.reasons.append(skip.describe())
-        newest: dict[str, osv.Advisory] = {}
-        for item in batch.items:
-            held = newest.get(item.id)
-            if held is None or held.modified < item.modified:
-                newest[item.id] = item
-        counts.unchanged += len(batch.items) - len(newest)
-        if not newest:
-            return
-        rows = await conn.execute(
-            select(advisories.c.id, advisories.c.modified).where(advisories.c.id.in_(newest))
-        )
-        stored = {r.id: r.modified for r in rows}
+    async def _apply(conn: AsyncConnection, items: list[osv.Advisory], counts: _Counts) -> None:
+        """Write staged records, each compared again with what is stored."""
+        newest = _newest(items, counts)
+        stored = await _stored(conn, list(newest))
         gone: list[str] = []
         fresh: list[osv.Advisory] = []
         for item in newest.values():
             before = stored.get(item.id)
-            if before is not None and before >= item.modified:
+            change = _change(before, item)
+            if change is None:
                 counts.unchanged += 1
-            elif item.withdrawn:
-                if before is None:
-                    counts.unchanged += 1
-                else:
-                    counts.removed += 1
-                    gone.append(item.id)
+                continue
+            if change == "removed":
+                counts.removed += 1
+            elif change == "added":
+                counts.added += 1
             else:
-                if before is None:
-                    counts.added += 1
-                else:
-                    counts.updated += 1
-                    gone.append(item.id)
+                counts.updated += 1
+            if before is not None:
+                gone.append(item.id)
+            if change != "removed":
                 fresh.append(item)
         if gone:
             await conn.execute(delete(affected).where(affected.c.advisory_id.in_(gone)))

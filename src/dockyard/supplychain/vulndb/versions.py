@@ -30,7 +30,6 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 import semver
-from packaging.version import InvalidVersion as _PepInvalid
 from packaging.version import Version as PepVersion
 from univers.versions import MavenVersion, RpmVersion
 
@@ -104,7 +103,7 @@ def _cached(ordering: str, version: str) -> Key | None:
         return None
     try:
         return parse(version)
-    except (ValueError, TypeError, IndexError, _PepInvalid):
+    except Exception:  # whatever a parser raises on hostile input: not a version
         return None
 
 
