@@ -231,3 +231,17 @@ def test_a_truncated_zip_given_directly(tmp_path: Path) -> None:
     assert [s.describe() for s in skipped] == [
         "cut.zip: not a readable zip (File is not a zip file)"
     ]
+
+
+def test_upstream_ids_count_as_aliases() -> None:
+    rec = record(
+        "UBUNTU-CVE-2024-1",
+        "Ubuntu:22.04:LTS",
+        "x",
+        ecosystem_range(("introduced", "0")),
+        aliases=["USN-1-1", "CVE-2024-1"],
+        upstream=["CVE-2024-1", "GHSA-aaaa-bbbb-cccc"],
+    )
+    adv = osv.parse(dump(rec), "x.json")
+    assert isinstance(adv, osv.Advisory)
+    assert adv.record["aliases"] == ["USN-1-1", "CVE-2024-1", "GHSA-aaaa-bbbb-cccc"]

@@ -104,6 +104,7 @@ class _Record(_Model):
     modified: dt.datetime
     withdrawn: dt.datetime | None = None
     aliases: list[str] = Field(default_factory=list, max_length=200)
+    upstream: list[str] = Field(default_factory=list, max_length=200)
     summary: str = ""
     details: str = ""
     severity: list[_Severity] = Field(default_factory=list, max_length=20)
@@ -184,7 +185,9 @@ def parse(data: bytes, source: str) -> Advisory | Skipped:
         return Skipped(source, f"{rec.id} names no affected package")
     record = {
         "id": rec.id,
-        "aliases": rec.aliases,
+        # distributions name the CVE a record is about as `upstream` (OSV 1.7), not as an
+        # alias: both are what an allowlist entry may name
+        "aliases": list(dict.fromkeys((*rec.aliases, *rec.upstream))),
         "summary": _summary(rec),
         "severity": [[s.type, s.score] for s in rec.severity],
         "text_severity": _text_severity(rec.database_specific),
