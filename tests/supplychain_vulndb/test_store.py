@@ -8,14 +8,15 @@ import datetime as dt
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from dockyard.errors import InvalidRequest
 from dockyard.supplychain.model import Distro, ImageContents, Package
-from dockyard.supplychain.vulndb import ImportResult, VulnDb
-from dockyard.supplychain.vulndb.tables import advisories, affected
+from dockyard.supplychain.vulndb import ImportResult, VulnDb, osv
+from dockyard.supplychain.vulndb.tables import advisories, affected, state
 from tests.supplychain_vulndb.conftest import Engines
 from tests.supplychain_vulndb.osv_support import (
     DATASET,
@@ -296,3 +297,39 @@ async def test_findings_from_the_stored_dataset(db: VulnDb) -> None:
         ("DEBIAN-CVE-2023-4911", "libc6", ("2.36-9+deb12u3",)),
         ("PYSEC-2023-74", "requests", ("2.31.0",)),
     ]
+
+
+class _Watching(VulnDb):
+    """Reads, through the reader engine, what another connection sees after each chunk
+    the import writes."""
+
+    seen: list[tuple[int, int]]
+
+    async def _apply(self, conn: Any, items: list[osv.Advisory], counts: Any) -> None:
+        await super()._apply(conn, items, counts)
+        status = await self.status()
+        self.seen.append((status.generation, status.advisories))
+
+
+async def test_a_reader_never_sees_half_an_import(engines: Engines) -> None:
+    db = _Watching(engines)
+    db.seen = []
+    assert await db.import_osv(DATASET, batch_size=5) == result(24, added=LIVE, unchanged=1)
+    assert db.seen == [(0, 0)] * 5  # 24 staged records, 5 a chunk
+    assert (await db.status()).advisories == LIVE
+
+
+async def test_an_unreadable_row_is_left_out_of_the_index(
+    db: VulnDb, engines: Engines, caplog: pytest.LogCaptureFixture
+) -> None:
+    await db.import_osv(DATASET)
+    async with engines.write_engine.begin() as conn:
+        await conn.execute(
+            advisories.insert().values(
+                id="BAD-1", modified="2024-01-01T00:00:00.000000Z", record=b"x"
+            )
+        )
+        await conn.execute(update(state).values(generation=5))
+    index = await db.index()
+    assert (index.generation, index.advisories) == (5, LIVE)
+    assert any("advisory BAD-1 is unreadable" in r.getMessage() for r in caplog.records)

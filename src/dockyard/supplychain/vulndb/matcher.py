@@ -211,11 +211,11 @@ class VulnIndex:
             record["summary"],
             tuple(record["references"]),
         )
-        self.advisories += 1
-        for a in record["affected"]:
-            entry = _compile_entry(advisory, record, a)
+        entries = [(a["name"], _compile_entry(advisory, record, a)) for a in record["affected"]]
+        for name, entry in entries:  # all compiled first: a bad record adds nothing
             names = self._table.setdefault(entry.ecosystem, {})
-            names.setdefault(_name_key(entry.ecosystem, a["name"]), []).append(entry)
+            names.setdefault(_name_key(entry.ecosystem, name), []).append(entry)
+        self.advisories += 1
 
     def match(self, contents: ImageContents) -> list[Finding]:
         """The findings for every package of `contents`, most severe first."""

@@ -344,10 +344,11 @@ class VulnDb:
         for _ in range(5):
             index = VulnIndex(generation)
             async with self._read.connect() as conn:
-                result = await conn.stream(select(advisories.c.record).order_by(advisories.c.id))
+                q = select(advisories.c.id, advisories.c.record).order_by(advisories.c.id)
+                result = await conn.stream(q)
                 async for part in result.partitions(1000):
-                    blobs = [r.record for r in part]
-                    await asyncio.to_thread(_add_all, index, blobs)
+                    rows = [(r.id, r.record) for r in part]
+                    await asyncio.to_thread(_add_all, index, rows)
             after = await self.generation()
             if after == generation:
                 return index
@@ -355,6 +356,9 @@ class VulnDb:
         return index
 
 
-def _add_all(index: VulnIndex, blobs: list[bytes]) -> None:
-    for blob in blobs:
-        index.add(_unpack(blob))
+def _add_all(index: VulnIndex, rows: list[tuple[str, bytes]]) -> None:
+    for id, blob in rows:
+        try:
+            index.add(_unpack(blob))
+        except (ValueError, KeyError, TypeError, zlib.error) as exc:  # a row not written here
+            log.warning("vulndb: advisory %s is unreadable and left out (%s)", id, exc)
