@@ -14,6 +14,15 @@ The interface the rest of the capability uses (service.py, jobs, CLI):
 - `VulnIndex.match(contents)` → list[Finding]: pure, fast (a dict lookup per package,
   version comparisons only on a name hit);
 - `versions.compare(ecosystem, a, b)` → -1/0/1 in the ecosystem's own ordering.
+
+As built: `import_osv(path, progress=None, *, batch_size=500)` takes a folder, a zip,
+a zip of zips or one JSON file; `progress(done, total)` gets the documents read so far
+and their number (None when zips hold zips); a path that is neither a folder nor a
+file raises InvalidRequest. ImportResult: files, added, updated, removed, unchanged,
+skipped, reasons (the first ten "<file>: <reason>"), generation, `.changed`. DbStatus:
+generation, advisories, ecosystems ({OSV ecosystem: advisories}), imported_at,
+changed_at. VulnIndex: `.generation`, `.advisories`, `match`. `compare` raises
+InvalidVersion / UnknownOrdering (both ValueError).
 """
 
 from dockyard.supplychain.vulndb.matcher import VulnIndex
