@@ -3,14 +3,17 @@ against records made for one rule each."""
 
 from __future__ import annotations
 
+import contextlib
+import random
 import time
 from pathlib import Path
 from typing import Any
 
 from dockyard.supplychain.model import Distro, Finding, ImageContents, Package, Severity
-from dockyard.supplychain.vulndb import VulnIndex, osv
+from dockyard.supplychain.vulndb import InvalidVersion, VulnIndex, compare, osv
 from tests.supplychain_vulndb.osv_support import DATASET, dump, ecosystem_range, record
 
+LOG4J = "org.apache.logging.log4j:log4j-core"
 BOOKWORM = Distro("debian", "12", "bookworm")
 JAMMY = Distro("ubuntu", "22.04", "jammy")
 ALPINE = Distro("alpine", "3.18.4")
@@ -499,3 +502,23 @@ def test_matching_is_fast() -> None:
         DATASET_INDEX.match(contents)
     per_sbom = (time.perf_counter() - start) / rounds
     assert per_sbom < 0.002, f"{per_sbom * 1e3:.3f} ms per SBOM"
+
+
+def test_hostile_package_values_never_raise() -> None:
+    rng = random.Random(11)
+    alphabet = "0123456789.-_~+:^abcrpgitvAZ\x00é/@ "
+    odd = ["", " ", "\x00", "é" * 300, "1" * 5000, "v", "go", "1:", ":1", "-r", "_p", "~"]
+    odd += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(400)]
+    names = ["openssl", "glibc", "requests", "lodash", "stdlib", LOG4J, "busybox", "semver"]
+    packages = tuple(
+        Package(t, rng.choice(names), version, "pkg:x", source_name=rng.choice(["", "openssl"]))
+        for version in odd
+        for t in ("deb", "apk", "pypi", "npm", "golang", "maven", "rpm")
+    )
+    for distro in (BOOKWORM, JAMMY, ALPINE, Distro("rocky", "9"), Distro("debian", ""), None):
+        found = DATASET_INDEX.match(ImageContents(distro, packages))
+        assert all(isinstance(f, Finding) for f in found)
+    for ordering in ("dpkg", "apk", "pep440", "semver", "go", "maven", "rpm"):
+        for a in odd:
+            with contextlib.suppress(InvalidVersion):
+                assert compare(ordering, a, "1.0") in (-1, 0, 1)
