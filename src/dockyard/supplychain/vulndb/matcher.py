@@ -23,6 +23,7 @@ text_severity, references: [url], affected: [{ecosystem, name, ranges: [{type, e
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -35,6 +36,7 @@ _INTRODUCED, _FIXED, _LAST_AFFECTED, _LIMIT = range(4)
 _KINDS = {"introduced": _INTRODUCED, "fixed": _FIXED, "last_affected": _LAST_AFFECTED}
 _PEP503 = re.compile(r"[-_.]+")
 _MAJOR_MINOR = re.compile(r"(\d+)(?:\.(\d+))?")
+_SHORT = 64
 
 
 def pep503(name: str) -> str:
@@ -112,7 +114,8 @@ class _Entry:
     advisory: _Advisory
     ecosystem: str
     ranges: tuple[_Range, ...]
-    versions: frozenset[str]
+    versions: tuple[str, ...] | frozenset[str]
+    """a tuple while short (a set's table costs several times its strings' pointers)"""
     severity: Severity
     score: float | None
     vector: str | None
@@ -129,9 +132,9 @@ def _compile_entry(advisory: _Advisory, record: dict[str, Any], a: dict[str, Any
         compiled = _compile_range(ordering, r["events"])
         if compiled is not None:
             ranges.append(compiled)
-    versions = set(a["versions"])
+    versions = {sys.intern(x) for x in a["versions"]}  # the same few strings, many times
     if own == "go":
-        versions |= {v.go_semver(x) for x in a["versions"]}
+        versions |= {sys.intern(v.go_semver(x)) for x in a["versions"]}
     found = assess(
         [*a["severity"], *record["severity"]], (a["text_severity"], record["text_severity"])
     )
@@ -139,7 +142,7 @@ def _compile_entry(advisory: _Advisory, record: dict[str, Any], a: dict[str, Any
         advisory,
         ecosystem,
         tuple(ranges),
-        frozenset(versions),
+        tuple(sorted(versions)) if len(versions) <= _SHORT else frozenset(versions),
         found.severity,
         found.score,
         found.vector,

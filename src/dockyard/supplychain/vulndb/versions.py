@@ -62,6 +62,7 @@ _ECOSYSTEM_ORDERING = {
 }
 
 
+@lru_cache(maxsize=1024)
 def ordering_of(ecosystem: str) -> str | None:
     """The ordering of an OSV ecosystem ("Debian:12" → dpkg), or an ordering's own name."""
     if ecosystem in ORDERINGS:
