@@ -64,6 +64,9 @@ CASES: list[tuple[Distro | None, str, str, str, set[str]]] = [
     (None, "golang", "golang.org/x/net", "v0.15.0", {"GO-2023-2102"}),
     (None, "golang", "golang.org/x/net", "v0.17.0", set()),
     (None, "golang", "stdlib", "go1.21.3", {"GO-2023-2185"}),
+    (None, "golang", "stdlib", "1.21.3", {"GO-2023-2185"}),  # as the SBOM spells it
+    (None, "golang", "stdlib", "1.21rc2", {"GO-2023-2185"}),
+    (None, "golang", "stdlib", "1.21.4", set()),
     (None, "golang", "stdlib", "go1.20.10", {"GO-2023-2185"}),
     (None, "golang", "stdlib", "go1.20.11", set()),
     (None, "golang", "stdlib", "go1.21.4", set()),

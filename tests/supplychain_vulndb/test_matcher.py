@@ -501,7 +501,9 @@ def test_matching_is_fast() -> None:
     for _ in range(rounds):
         DATASET_INDEX.match(contents)
     per_sbom = (time.perf_counter() - start) / rounds
-    assert per_sbom < 0.002, f"{per_sbom * 1e3:.3f} ms per SBOM"
+    # ~0.4 ms on an idle machine of this kind; the bound leaves room for a busy one and
+    # still catches anything worse than linear in the packages
+    assert per_sbom < 0.005, f"{per_sbom * 1e3:.3f} ms per SBOM"
 
 
 def test_hostile_package_values_never_raise() -> None:

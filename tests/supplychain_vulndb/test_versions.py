@@ -246,6 +246,9 @@ def test_go_semver_spellings() -> None:
     assert go_semver("go1.20.11") == "1.20.11"
     assert go_semver("v0.17.0") == "0.17.0"
     assert go_semver("1.21") == "1.21.0"
+    assert go_semver("1.21rc2") == "1.21.0-rc.2"  # the SBOM's stdlib drops the "go"
+    assert go_semver("1.21.3") == "1.21.3"
+    assert go_semver("v2.0.0+incompatible") == "2.0.0+incompatible"
 
 
 # -- Maven -------------------------------------------------------------------------------

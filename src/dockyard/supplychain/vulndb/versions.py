@@ -227,20 +227,18 @@ def _semver(version: str) -> Key:
     return (parsed.major, parsed.minor, parsed.patch, pre)
 
 
-_GO_TOOLCHAIN = re.compile(r"go(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:(alpha|beta|rc)(\d+))?")
-_GO_SHORT = re.compile(r"v?(\d+)\.(\d+)")
+_GO_TOOLCHAIN = re.compile(r"(?:go)?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:(alpha|beta|rc)(\d+))?")
 
 
 def go_semver(version: str) -> str:
-    """Go's spellings as semver: v1.2.3 → 1.2.3; go1.21rc2 → 1.21.0-rc.2; 1.21 → 1.21.0."""
+    """Go's spellings as semver: v1.2.3 → 1.2.3; the toolchain's go1.21rc2 or 1.21rc2 →
+    1.21.0-rc.2, go1.21 or 1.21 → 1.21.0."""
     version = version.strip()
     t = _GO_TOOLCHAIN.fullmatch(version)
     if t is not None:
         major, minor, patch, word, n = t.groups()
         text = f"{major}.{minor or 0}.{patch or 0}"
         return f"{text}-{word}.{n}" if word else text
-    if _GO_SHORT.fullmatch(version):
-        version += ".0"
     return version[1:] if version.startswith("v") else version
 
 
