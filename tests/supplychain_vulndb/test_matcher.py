@@ -524,3 +524,27 @@ def test_hostile_package_values_never_raise() -> None:
         for a in odd:
             with contextlib.suppress(InvalidVersion):
                 assert compare(ordering, a, "1.0") in (-1, 0, 1)
+
+
+def test_debian_testing_is_named_by_its_codename() -> None:
+    index = index_of(
+        record(
+            "DEBIAN-CVE-2024-1",
+            "Debian:13",
+            "zlib",
+            ecosystem_range(("introduced", "0"), ("fixed", "1:1.3.dfsg-3.1")),
+        )
+    )
+    assert hits(
+        index,
+        Distro("debian", "", "trixie"),
+        pkg("deb", "zlib1g", "1:1.3.dfsg-3", source_name="zlib"),
+    ) == [("DEBIAN-CVE-2024-1", "zlib1g", "1:1.3.dfsg-3", "1:1.3.dfsg-3.1")]
+    assert (
+        hits(
+            index,
+            Distro("debian", "", "sid"),
+            pkg("deb", "zlib1g", "1:1.3.dfsg-3", source_name="zlib"),
+        )
+        == []
+    )

@@ -5,7 +5,8 @@ into sort keys (versions.py); `match` resolves the image's ecosystems once, does
 lookup per package, and parses an installed version only when its name has advisories.
 
 Which ecosystem and version a package is matched in:
-- deb (Debian "Debian:<major>", Ubuntu "Ubuntu:<version>" and "Ubuntu:<version>:LTS"):
+- deb (Debian "Debian:<major>", from the codename where VERSION_ID is missing as on
+  testing; Ubuntu "Ubuntu:<version>" and "Ubuntu:<version>:LTS"):
   Debian and Ubuntu advisories name source packages and source versions, so the source
   name and version (dpkg's `Source: name (version)`) are matched when the SBOM has them
   (a binNMU "1.2-3+b1" is source "1.2-3"); the finding still names the binary package
@@ -37,6 +38,13 @@ _KINDS = {"introduced": _INTRODUCED, "fixed": _FIXED, "last_affected": _LAST_AFF
 _PEP503 = re.compile(r"[-_.]+")
 _MAJOR_MINOR = re.compile(r"(\d+)(?:\.(\d+))?")
 _SHORT = 64
+_DEBIAN_RELEASES = {
+    "buster": "10",
+    "bullseye": "11",
+    "bookworm": "12",
+    "trixie": "13",
+    "forky": "14",
+}
 
 
 def pep503(name: str) -> str:
@@ -172,8 +180,13 @@ def _os_ecosystems(contents: ImageContents) -> dict[str, tuple[str, ...]]:
         "maven": ("Maven",),
     }
     d = contents.distro
-    mm = _major_minor(d.version_id) if d is not None else None
-    if d is None or mm is None:
+    if d is None:
+        return found
+    version_id = d.version_id
+    if not version_id and d.id.lower() == "debian":  # testing and sid name no VERSION_ID
+        version_id = _DEBIAN_RELEASES.get(d.codename.lower(), "")
+    mm = _major_minor(version_id)
+    if mm is None:
         return found
     major, minor = mm
     distro = d.id.lower()
