@@ -245,3 +245,14 @@ def test_upstream_ids_count_as_aliases() -> None:
     adv = osv.parse(dump(rec), "x.json")
     assert isinstance(adv, osv.Advisory)
     assert adv.record["aliases"] == ["USN-1-1", "CVE-2024-1", "GHSA-aaaa-bbbb-cccc"]
+
+
+def test_a_zip_bomb_inside_a_zip_is_not_unpacked(tmp_path: Path) -> None:
+    inner = b"PK" + b"\0" * (16 << 20)  # 16 MiB that deflate to a few KiB
+    path = tmp_path / "outer.zip"
+    path.write_bytes(zip_bytes({"Debian/all.zip": inner}))
+    found, skipped = read(path)
+    assert found == []
+    assert [s.describe() for s in skipped] == [
+        "outer.zip!Debian/all.zip: expands more than 50 times"
+    ]

@@ -20,8 +20,10 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_RECORD_BYTES = 1 << 20
-MAX_ARCHIVE_BYTES = 8 << 30
+MAX_ARCHIVE_BYTES = 2 << 30
 """a zip inside a zip is copied to a temporary file (zips need to seek): at most this"""
+MAX_ARCHIVE_RATIO = 50
+"""a zip inside a zip is compressed already: one that expands more than this is a bomb"""
 MAX_DEPTH = 3
 MAX_SUMMARY = 500
 MAX_REFERENCES = 5
@@ -241,6 +243,9 @@ def _nested_zip(
         return
     if info.file_size > MAX_ARCHIVE_BYTES:
         yield Skipped(source, f"over {MAX_ARCHIVE_BYTES} bytes")
+        return
+    if info.file_size > MAX_ARCHIVE_RATIO * max(info.compress_size, 1 << 16):
+        yield Skipped(source, f"expands more than {MAX_ARCHIVE_RATIO} times")
         return
     with tempfile.TemporaryFile() as tmp:
         try:
