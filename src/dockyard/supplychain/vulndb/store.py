@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gzip
 import json
 import logging
 import tempfile
@@ -133,13 +134,18 @@ def _change(before: str | None, item: osv.Advisory) -> str | None:
     return "added" if before is None else "updated"
 
 
-def _stage(file: IO[bytes], items: list[osv.Advisory]) -> None:
+def _gzip(file: IO[bytes], mode: str) -> gzip.GzipFile:
+    """The staging file, compressed (fast): trimmed records are repetitive JSON."""
+    return gzip.GzipFile(fileobj=file, mode=mode, compresslevel=1)
+
+
+def _stage(file: gzip.GzipFile, items: list[osv.Advisory]) -> None:
     for a in items:
         line = [a.id, a.modified, a.withdrawn, a.record, a.packages]
         file.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
 
 
-def _unstage(file: IO[bytes], count: int) -> list[osv.Advisory]:
+def _unstage(file: gzip.GzipFile, count: int) -> list[osv.Advisory]:
     items: list[osv.Advisory] = []
     while len(items) < count and (line := file.readline()):
         id, modified, withdrawn, record, packages = json.loads(line)
@@ -192,24 +198,25 @@ class VulnDb:
         total = await asyncio.to_thread(_survey, root)
         counts = _Counts()
         now = dt.datetime.now(dt.UTC)
-        with tempfile.TemporaryFile() as staged:
-            with closing(_batches(root, batch_size)) as batches:
+        with tempfile.TemporaryFile() as spool:
+            with closing(_batches(root, batch_size)) as batches, _gzip(spool, "wb") as staged:
                 while (batch := await asyncio.to_thread(next, batches, None)) is not None:
                     changes = await self._changes(batch, counts)
                     if changes:
                         await asyncio.to_thread(_stage, staged, changes)
                     if progress is not None:
                         progress(counts.files, total)
-            await asyncio.to_thread(staged.seek, 0)
-            async with self._write.begin() as conn:
-                generation = await self._locked_generation(conn)
-                while chunk := await asyncio.to_thread(_unstage, staged, batch_size):
-                    await self._apply(conn, chunk, counts)
-                values: dict[str, Any] = {"imported_at": now}
-                if counts.added or counts.updated or counts.removed:
-                    generation += 1
-                    values |= {"generation": generation, "changed_at": now}
-                await conn.execute(update(state).where(state.c.id == 1).values(**values))
+            await asyncio.to_thread(spool.seek, 0)
+            with _gzip(spool, "rb") as staged:
+                async with self._write.begin() as conn:
+                    generation = await self._locked_generation(conn)
+                    while chunk := await asyncio.to_thread(_unstage, staged, batch_size):
+                        await self._apply(conn, chunk, counts)
+                    values: dict[str, Any] = {"imported_at": now}
+                    if counts.added or counts.updated or counts.removed:
+                        generation += 1
+                        values |= {"generation": generation, "changed_at": now}
+                    await conn.execute(update(state).where(state.c.id == 1).values(**values))
         if counts.skipped > MAX_REASONS:
             log.warning(
                 "vulndb import: skipped %d records in all (the first %d are logged above)",
