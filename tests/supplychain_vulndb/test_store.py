@@ -333,3 +333,16 @@ async def test_an_unreadable_row_is_left_out_of_the_index(
     index = await db.index()
     assert (index.generation, index.advisories) == (5, LIVE)
     assert any("advisory BAD-1 is unreadable" in r.getMessage() for r in caplog.records)
+
+
+async def test_two_imports_at_once_queue(db: VulnDb, engines: Engines) -> None:
+    other = VulnDb(engines)
+    first, second = await asyncio.gather(
+        db.import_osv(DATASET, batch_size=4), other.import_osv(DATASET, batch_size=4)
+    )
+    # whichever wrote second found it all there already (in its staging or its re-check)
+    assert sorted([first.added, second.added]) == [0, LIVE]
+    assert {first.generation, second.generation} == {1}
+    assert first.unchanged + second.unchanged == 1 + 24  # the withdrawn one; all again
+    assert await db.generation() == 1
+    assert await rows(engines) == (LIVE, 24)
