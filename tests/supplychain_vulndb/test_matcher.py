@@ -548,3 +548,16 @@ def test_debian_testing_is_named_by_its_codename() -> None:
         )
         == []
     )
+
+
+def test_an_entry_naming_no_versions_affects_every_version() -> None:
+    everything = record("GHSA-1", "npm", "demo")  # neither ranges nor versions
+    git_only = record(
+        "GHSA-2",
+        "npm",
+        "demo",
+        {"type": "GIT", "repo": "https://example.org/demo", "events": [{"introduced": "0"}]},
+    )
+    index = index_of(everything, git_only)
+    assert hits(index, None, pkg("npm", "demo", "1.0.0")) == [("GHSA-1", "demo", "1.0.0")]
+    assert hits(index, None, pkg("npm", "demo", "not-semver")) == [("GHSA-1", "demo", "not-semver")]

@@ -61,6 +61,7 @@ def test_a_record_is_trimmed_to_what_the_matcher_reads() -> None:
                 "versions": [],
                 "severity": [],
                 "text_severity": "high",
+                "all_versions": False,
             },
             {
                 "ecosystem": "Debian:11",
@@ -74,6 +75,7 @@ def test_a_record_is_trimmed_to_what_the_matcher_reads() -> None:
                 "versions": [],
                 "severity": [],
                 "text_severity": "not yet assigned",
+                "all_versions": False,
             },
         ],
     }

@@ -18,7 +18,7 @@ Which ecosystem and version a package is matched in:
 
 The trimmed record (osv.parse) is {id, aliases, summary, severity: [[type, score]],
 text_severity, references: [url], affected: [{ecosystem, name, ranges: [{type, events:
-[[kind, version]]}], versions, severity, text_severity}]}.
+[[kind, version]]}], versions, severity, text_severity, all_versions}]}.
 """
 
 from __future__ import annotations
@@ -127,6 +127,8 @@ class _Entry:
     severity: Severity
     score: float | None
     vector: str | None
+    everything: bool = False
+    """the record names neither ranges nor versions: every version is affected"""
 
 
 def _compile_entry(advisory: _Advisory, record: dict[str, Any], a: dict[str, Any]) -> _Entry:
@@ -154,6 +156,7 @@ def _compile_entry(advisory: _Advisory, record: dict[str, Any], a: dict[str, Any
         found.severity,
         found.score,
         found.vector,
+        bool(a.get("all_versions", False)),
     )
 
 
@@ -264,7 +267,7 @@ class VulnIndex:
     ) -> None:
         keys: dict[str, v.Key | None] = {}
         for entry in entries:
-            hit = False
+            hit = entry.everything
             fixes: tuple[str, ...] = ()
             for r in entry.ranges:
                 if r.ordering not in keys:

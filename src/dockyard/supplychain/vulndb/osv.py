@@ -180,6 +180,9 @@ def parse(data: bytes, source: str) -> Advisory | Skipped:
                 "versions": a.versions,
                 "severity": [[s.type, s.score] for s in a.severity],
                 "text_severity": _text_severity(a.ecosystem_specific, a.database_specific),
+                # neither ranges (of any type) nor versions: every version is affected,
+                # as osv-scanner reads it
+                "all_versions": not a.ranges and not a.versions,
             }
         )
         packages[(a.package.ecosystem, a.package.name)] = None
