@@ -98,9 +98,8 @@ async def _adapter_scan(
 
 async def rematch(ctx: JobContext, payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
     service = SupplyChainService(ctx.services)
-    db = service.vulndb()
-    index = await db.index()
-    generation = await db.generation()
+    index = await service.vulndb().index()
+    generation = index.generation
     matched = changed = 0
     async for batch in service.store.all_sboms():
         await ctx.checkpoint()

@@ -245,9 +245,8 @@ class SupplyChainService:
         return out
 
     async def match(self, contents: ImageContents) -> tuple[list[Finding], int]:
-        db = self.vulndb()
-        index = await db.index()
-        return index.match(contents), await db.generation()
+        index = await self.vulndb().index()
+        return index.match(contents), index.generation
 
     async def import_vulndb(
         self, path: Path, progress: Callable[[int, int | None], None] | None = None
@@ -256,8 +255,7 @@ class SupplyChainService:
         stored SBOM."""
         result = await self.vulndb().import_osv(path, progress)
         out = asdict(result)
-        changed = result.added + result.updated + result.removed
-        out["job_id"] = await self.enqueue_rematch() if changed else None
+        out["job_id"] = await self.enqueue_rematch() if result.changed else None
         return out
 
     async def vulndb_status(self) -> dict[str, Any]:
