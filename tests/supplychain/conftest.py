@@ -5,8 +5,12 @@ so tests share the server."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +30,7 @@ def sc_server(
     base: Path = tmp_path_factory.mktemp(f"supplychain-{request.param}")
     if request.param == "embedded":
         with run_server(base / "data", env=ENV) as srv:
+            srv.env = ENV  # type: ignore[attr-defined]
             yield srv
         return
     from tests.support.postgres import temporary_database_sync
@@ -57,3 +62,24 @@ def project(api: httpx.Client) -> str:
     name = unique("sc")
     ok(api.post("/projects", json={"name": name, "public": False}), 201)
     return name
+
+
+def dockyard(
+    server: RunningServer, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """A `dockyard` command against the server's own store (its data dir, its env)."""
+    return subprocess.run(
+        [sys.executable, "-m", "dockyard", *args, "--data-dir", str(server.data_dir)],
+        env={**os.environ, **getattr(server, "env", {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def wait_job(api: httpx.Client, job_id: int, timeout: float = 60) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        job: dict[str, Any] = ok(api.get(f"/jobs/{job_id}"))
+        return job if job["state"] in ("succeeded", "failed", "cancelled") else None
+
+    return wait_for(f"job {job_id}", finished, timeout=timeout)
