@@ -17,6 +17,7 @@ import sqlite3
 import struct
 import tarfile
 import zipfile
+import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ MT_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 MT_TAR = "application/vnd.oci.image.layer.v1.tar"
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_CONFIG = "application/vnd.oci.image.config.v1+json"
+ZSTD_MAGIC_FOR_TESTS = b"\x28\xb5\x2f\xfd"
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def apk_installed(
     for entry in entries:
         fields = {"C": "Q1abc=", **entry, "T": entry.get("T", "a package")}
         body = "".join(f"{k}:{v}\n" for k, v in fields.items())
-        blocks.append(body + f"F:usr/lib\nR:lib{entry['P']}.so\n")
+        blocks.append(body + f"F:usr/lib\nR:lib{entry.get('P', 'x')}.so\n")
     return {path: "\n".join(blocks).encode() + b"\n"}
 
 
@@ -437,12 +439,16 @@ def image(layers: Sequence[bytes], *, media_types: Sequence[str] | None = None) 
     these layer blobs; media types sniffed from the blobs unless given."""
     types = tuple(media_types) if media_types is not None else tuple(_media_type(b) for b in layers)
     diff_ids = []
-    for blob, mt in zip(layers, types, strict=True):
-        if mt.endswith("+gzip"):
-            raw = gzip.decompress(blob)
-        elif mt.endswith("+zstd"):
-            raw = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
-        else:
+    for blob in layers:
+        kind = _media_type(blob)  # by magic: a hostile blob's media type may lie
+        try:
+            if kind == MT_GZIP:
+                raw = gzip.decompress(blob)
+            elif kind == MT_ZSTD:
+                raw = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+            else:
+                raw = blob
+        except (OSError, EOFError, zlib.error, zstandard.ZstdError):
             raw = blob
         diff_ids.append(digest(raw))
     config = json.dumps(

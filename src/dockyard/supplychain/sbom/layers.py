@@ -178,7 +178,7 @@ def _scan(source: ChunkSource, lower: Mapping[str, Entry], limits: Limits) -> _L
     if not source.peek(1):
         return _LayerResult()  # an empty blob: an empty layer
     inner, compression = decompressed(source)
-    stream = Bounded(inner, source, limits)
+    stream = Bounded(inner, source, limits, compression)
     scanner = _Scanner(lower, limits)
     count = 0
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gzip
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import IO, Protocol, cast
@@ -142,14 +143,21 @@ def decompressed(source: ChunkSource) -> tuple[Reader, str]:
 class Bounded:
     """Counts the uncompressed bytes read and refuses past the limits."""
 
-    def __init__(self, inner: Reader, source: ChunkSource, limits: Limits) -> None:
+    def __init__(
+        self, inner: Reader, source: ChunkSource, limits: Limits, compression: str
+    ) -> None:
         self._inner = inner
+        self._compression = compression
         self._source = source
         self._limits = limits
         self.total = 0
 
     def read(self, size: int = -1, /) -> bytes:
-        data = self._inner.read(size)
+        try:
+            data = self._inner.read(size)
+        except (EOFError, zlib.error, zstandard.ZstdError, OSError) as exc:
+            # gzip.BadGzipFile is an OSError; tarfile would mislabel these
+            raise Refused(f"truncated or corrupt {self._compression} stream: {exc}") from None
         self.total += len(data)
         limits = self._limits
         if self.total > limits.max_layer_bytes:
