@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
 from dockyard.supplychain.model import Distro, Package
-from dockyard.supplychain.sbom.extractors import Kind, classify
-from dockyard.supplychain.sbom.extractors import apk, dpkg, golang, java, npm, osrelease
+from dockyard.supplychain.sbom.extractors import (
+    Kind,
+    apk,
+    classify,
+    dpkg,
+    golang,
+    java,
+    npm,
+    osrelease,
+    rpm,
+)
 from dockyard.supplychain.sbom.extractors import python as py
-from dockyard.supplychain.sbom.extractors import rpm
 from tests.support import images as im
 
 DEBIAN = Distro("debian", "12", "bookworm")
 
 
-def only(files: dict[str, object]) -> bytes:
+def only(files: Mapping[str, object]) -> bytes:
     (value,) = files.values()
     assert isinstance(value, bytes)
     return value
 
 
 def test_os_release_quotes_comments_and_case() -> None:
-    data = b'# comment\nNAME="Debian GNU/Linux"\nID=Debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n'
+    data = (
+        b'# comment\nNAME="Debian GNU/Linux"\nID=Debian\nVERSION_ID="12"\n'
+        b"VERSION_CODENAME=bookworm\n"
+    )
     assert osrelease.parse_os_release(data) == Distro("debian", "12", "bookworm")
     assert osrelease.parse_os_release(b"ID='alpine'\nVERSION_ID=3.19.1\n") == Distro(
         "alpine", "3.19.1"
@@ -241,7 +254,7 @@ def test_rpm_header_garbage_is_an_rpm_error(blob: bytes) -> None:
 
 
 def test_rpm_not_sqlite_is_an_rpm_error() -> None:
-    with pytest.raises(rpm.RpmError, match="unreadable rpmdb.sqlite"):
+    with pytest.raises(rpm.RpmError, match=r"unreadable rpmdb\.sqlite"):
         rpm.extract("var/lib/rpm/rpmdb.sqlite", b"SQLite format 3\0" + b"\x01" * 200, None)
 
 

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from dockyard.supplychain.sbom import Layer, LayerRefused, Limits, read_image
-from tests.support import images as im
 from tests.supplychain_sbom.helpers import names, read, streamed
+from tests.support import images as im
 
 
 def _zero_bomb(name: str, size: int = 10 << 30) -> Iterator[bytes]:
@@ -187,4 +187,4 @@ async def test_mutated_layers_never_crash() -> None:
 
 
 def test_zstd_magic_constant_matches() -> None:
-    assert im.ZSTD_MAGIC_FOR_TESTS == im.layer({}, compression="zstd")[:4]
+    assert im.layer({}, compression="zstd")[:4] == im.ZSTD_MAGIC_FOR_TESTS

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dockyard.supplychain.model import Distro, Package
 from dockyard.supplychain.sbom import Limits
-from tests.support import images as im
 from tests.supplychain_sbom.helpers import names, read
+from tests.support import images as im
 
 SITE = "usr/local/lib/python3.11/site-packages"
 STATUS = "var/lib/dpkg/status"
@@ -222,9 +222,9 @@ async def test_members_over_their_limits_are_warned_and_skipped() -> None:
     limits = Limits(max_member_bytes=64, max_binary_bytes=256)
     contents = await read(layer, limits=limits)
     assert contents.packages == ()
-    status_size = len(
-        im.dpkg_status([{"Package": "a", "Version": "1", "Architecture": "all"}])[STATUS]
-    )  # type: ignore[arg-type]
+    status = im.dpkg_status([{"Package": "a", "Version": "1", "Architecture": "all"}])[STATUS]
+    assert isinstance(status, bytes)
+    status_size = len(status)
     binary_size = len(im.go_binary_bytes())
     jar_size = len(im.jar_bytes("g", "big", "1.0"))
     assert contents.warnings == (

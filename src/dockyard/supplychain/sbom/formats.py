@@ -148,7 +148,7 @@ def _spdx_license(values: Sequence[str]) -> tuple[object, str | None]:
     """(the declared license expression or NOASSERTION, a comment with the raw text)."""
     if not values:
         return SpdxNoAssertion(), None
-    text = " AND ".join(f"({v})" if len(values) > 1 else v for v in values)
+    text = " AND ".join(f"({v})" if len(values) > 1 and " " in v else v for v in values)
     info = spdx_licensing.validate(text)
     if info.errors or info.invalid_symbols:
         return SpdxNoAssertion(), f"declared license: {text}"
