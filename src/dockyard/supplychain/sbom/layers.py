@@ -18,7 +18,7 @@ import tarfile
 import zlib
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any, cast
 
 import zstandard
@@ -26,15 +26,16 @@ import zstandard
 from dockyard.supplychain.model import ImageContents
 from dockyard.supplychain.sbom import Layer, LayerRefused, Limits, OpenLayer
 from dockyard.supplychain.sbom.extractors import (
+    DEFERRED,
     Entry,
     Kind,
     classify,
     distro_of,
     extract_all,
+    extract_now,
     golang,
     java,
 )
-from dockyard.supplychain.sbom.extractors.python import headers_only
 from dockyard.supplychain.sbom.stream import (
     Bounded,
     ChunkSource,
@@ -43,7 +44,7 @@ from dockyard.supplychain.sbom.stream import (
     decompressed,
 )
 
-_TAR_BUFSIZE = 1 << 20
+_TAR_BUFSIZE = 32 << 10  # larger: tarfile's stream re-slices its buffer per header
 _MAX_EXT_HEADER = 1 << 20
 _EXT_TYPES = frozenset(
     {
@@ -84,6 +85,15 @@ def normalize(name: str) -> str | None:
     return "/".join(parts)
 
 
+def _relocated(entry: Entry, old: str, new: str) -> Entry:
+    """A hardlinked file's entry, its packages' locations at the link's path."""
+    packages = tuple(
+        replace(p, location=new + p.location[len(old) :]) if p.location.startswith(old) else p
+        for p in entry.packages
+    )
+    return Entry(entry.kind, entry.data, packages)
+
+
 def _is_tar_layer(media_type: str) -> bool:
     subtype = media_type.rpartition("/")[2]
     return ("layer" in subtype or "rootfs" in subtype) and "tar" in subtype
@@ -121,7 +131,7 @@ class _Scanner:
         elif ti.islnk() and kind is not None:
             target = normalize(ti.linkname)
             if target is not None and target in files:
-                files[path] = files[target]
+                files[path] = _relocated(files[target], target, path)
 
     def _open(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> IO[bytes]:
         f = tf.extractfile(ti)
@@ -138,15 +148,17 @@ class _Scanner:
             out.warnings.append(f"{path}: {ti.size} bytes, over the {limit}-byte limit; skipped")
             return
         data = self._open(tf, ti).read(limit)
-        if kind is Kind.JAR:
-            try:
+        try:
+            if kind in DEFERRED:
+                out.files[path] = Entry(kind, data)
+            elif kind is Kind.JAR:
                 pkgs = java.extract(path, data, nested_budget=limits.max_binary_bytes)
-            except java.JarError as exc:
-                out.warnings.append(f"{path}: {exc}")
-                return
-            out.files[path] = Entry(kind, packages=tuple(pkgs))
-        else:
-            out.files[path] = Entry(kind, headers_only(data) if kind is Kind.PYTHON else data)
+                out.files[path] = Entry(kind, packages=tuple(pkgs))
+            else:
+                pkgs = extract_now(kind, path, data)
+                out.files[path] = Entry(kind, packages=tuple(pkgs))
+        except Exception as exc:  # hostile bytes: one file's failure is a warning
+            out.warnings.append(f"{path}: {exc}")
 
     def _binary(self, tf: tarfile.TarFile, ti: tarfile.TarInfo, path: str) -> None:
         f = self._open(tf, ti)

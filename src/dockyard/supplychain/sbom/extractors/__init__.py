@@ -65,6 +65,19 @@ def classify(path: str) -> Kind | None:
     return None
 
 
+DEFERRED = frozenset({Kind.OS_RELEASE, Kind.DPKG, Kind.APK, Kind.RPM, Kind.RPM_LEGACY})
+"""kinds whose bytes are kept until the end: their packages' URLs name the distro"""
+
+
+def extract_now(kind: Kind, path: str, data: bytes) -> list[Package]:
+    """The packages of a file that needs no distro (Python, npm)."""
+    if kind is Kind.PYTHON:
+        return python.extract(path, data)
+    if kind is Kind.NPM:
+        return npm.extract(path, data)
+    raise ValueError(f"{kind.value} is read at the end")
+
+
 def distro_of(files: Mapping[str, Entry]) -> Distro | None:
     """/etc/os-release, else /usr/lib/os-release (os-release(5)); symlinks not followed."""
     for path in osrelease.PATHS:
@@ -85,10 +98,6 @@ def _extract(path: str, entry: Entry, distro: Distro | None) -> list[Package]:
             return apk.extract(path, data, distro)
         case Kind.RPM:
             return rpm.extract(path, data, distro)
-        case Kind.PYTHON:
-            return python.extract(path, data)
-        case Kind.NPM:
-            return npm.extract(path, data)
         case Kind.RPM_LEGACY:
             raise ValueError("BerkeleyDB/NDB rpm databases are not read")
         case _:

@@ -40,6 +40,7 @@ def headers_only(data: bytes) -> bytes:
 
 
 def extract(path: str, data: bytes) -> list[Package]:
+    """The distribution a metadata file describes (none without Name and Version)."""
     msg = HeaderParser().parsestr(headers_only(data).decode("utf-8", "replace"))
     name, version = (msg.get("Name") or "").strip(), (msg.get("Version") or "").strip()
     if not name or not version:
