@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 import pytest
@@ -435,3 +436,13 @@ def test_jar_name_version_from_file_name_and_garbage() -> None:
     )
     with pytest.raises(java.JarError):
         java.extract("x.jar", b"not a zip", nested_budget=0)
+
+
+def test_go_scan_of_many_fake_candidates_is_bounded_and_fast() -> None:
+    fake = golang.MAGIC + bytes([8, 2]) + b"\0" * 16 + b"\x02xx" + b"\x80" * 13
+    assert len(fake) == 48
+    started = time.monotonic()
+    assert _scan(b"\x7fELF" + b"\0" * 12 + fake * 100_000) is None
+    long_claim = golang.MAGIC + bytes([8, 2]) + b"\0" * 16 + b"\x03go1" + b"\xff\xff\x7f"
+    assert _scan(b"\0" * 16 + (long_claim + b"\0" * (-len(long_claim) % 16)) * 10_000) is None
+    assert time.monotonic() - started < 2

@@ -23,6 +23,8 @@ MAGIC = b"\xff Go buildinf:"
 _HEADER = 32
 _FLAG_INLINE = 0x2
 _MAX_BLOB = 4 << 20
+_MAX_VERSION = 256
+_MAX_CANDIDATES = 256
 _CHUNK = 1 << 20
 
 
@@ -40,7 +42,10 @@ class BuildInfo:
     modinfo: str
 
 
-def _uvarint(blob: bytes, pos: int) -> tuple[int, int]:
+Buffer = bytes | bytearray | memoryview
+
+
+def _uvarint(blob: Buffer, pos: int) -> tuple[int, int]:
     value = shift = 0
     for i in range(10):
         if pos + i >= len(blob):
@@ -53,40 +58,45 @@ def _uvarint(blob: bytes, pos: int) -> tuple[int, int]:
     raise ValueError("varint too long")
 
 
-def _string(blob: bytes, pos: int) -> tuple[str, int]:
-    length, pos = _uvarint(blob, pos)
-    if length > _MAX_BLOB:
+def _span(blob: Buffer, pos: int, limit: int) -> tuple[int, int]:
+    """(start, end) of a varint-prefixed string; checked before anything is copied."""
+    length, start = _uvarint(blob, pos)
+    if length > limit:
         raise ValueError("string too long")
-    if pos + length > len(blob):
+    if start + length > len(blob):
         raise _Truncated
-    return blob[pos : pos + length].decode("utf-8", "replace"), pos + length
+    return start, start + length
 
 
-def parse_buildinfo(blob: bytes) -> BuildInfo | None:
+def parse_buildinfo(blob: Buffer) -> BuildInfo | None:
     """The build info at the start of blob; None if it is not one. Raises _Truncated
     when blob ends too early, BuildInfoError for the pre-1.18 layout."""
     if len(blob) < _HEADER:
         raise _Truncated
-    if not blob.startswith(MAGIC) or blob[14] not in (4, 8):
+    if bytes(blob[: len(MAGIC)]) != MAGIC or blob[14] not in (4, 8):
         return None
     if not blob[15] & _FLAG_INLINE:
         raise BuildInfoError("Go build info in the pre-1.18 layout is not read")
     try:
-        version, pos = _string(blob, _HEADER)
-        mod, _ = _string(blob, pos)
+        start, end = _span(blob, _HEADER, _MAX_VERSION)
+        version = bytes(blob[start:end]).decode("utf-8", "replace")
+        if not version.startswith(("go", "devel")):
+            return None
+        start, end = _span(blob, end, _MAX_BLOB)
     except ValueError:
         return None
-    if not version.startswith(("go", "devel")):
-        return None
+    mod = bytes(blob[start:end]).decode("utf-8", "replace")
     mod = mod[16:-16] if len(mod) >= 33 and mod[-17] == "\n" else ""  # strip the sentinels
     return BuildInfo(version, mod)
 
 
 def find_buildinfo(read: Callable[[int], bytes]) -> BuildInfo | None:
-    """Scan a binary, read sequentially through read(n), for its build info."""
+    """Scan a binary, read sequentially through read(n), for its build info. At most
+    _MAX_CANDIDATES aligned magics are tried, none copied until it parses whole."""
     buf = bytearray()
     base = start = 0  # file offset of buf[0]; where the next search begins in buf
     eof = False
+    tried = 0
     while True:
         idx = buf.find(MAGIC, start)
         if idx < 0:
@@ -102,11 +112,15 @@ def find_buildinfo(read: Callable[[int], bytes]) -> BuildInfo | None:
         start = idx + 1
         if (base + idx) % 16:
             continue
+        tried += 1
+        if tried > _MAX_CANDIDATES:
+            return None
         while True:
             try:
-                info = parse_buildinfo(bytes(buf[idx : idx + _MAX_BLOB]))
+                with memoryview(buf) as view:
+                    info = parse_buildinfo(view[idx : idx + _HEADER + 16 + _MAX_BLOB])
             except _Truncated:
-                if eof or len(buf) - idx >= _MAX_BLOB:
+                if eof or len(buf) - idx >= _HEADER + 16 + _MAX_BLOB:
                     break
                 chunk = read(_CHUNK)
                 eof = not chunk
