@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Mapping
 
@@ -446,3 +447,18 @@ def test_go_scan_of_many_fake_candidates_is_bounded_and_fast() -> None:
     long_claim = golang.MAGIC + bytes([8, 2]) + b"\0" * 16 + b"\x03go1" + b"\xff\xff\x7f"
     assert _scan(b"\0" * 16 + (long_claim + b"\0" * (-len(long_claim) % 16)) * 10_000) is None
     assert time.monotonic() - started < 2
+
+
+def test_rpm_one_bad_header_is_skipped_and_counted() -> None:
+    db = only(im.rpmdb_sqlite([_rpm("bash", "5.1.8", "9.el9"), _rpm("zlib", "1.2.11", "40.el9")]))
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(db)
+    conn.execute("UPDATE Packages SET blob = ? WHERE hnum = 2", (b"\0\0\0\x09\0\0\0\x01",))
+    conn.commit()
+    broken = conn.serialize()
+    warnings: list[str] = []
+    got = rpm.extract("var/lib/rpm/rpmdb.sqlite", broken, None, warnings)
+    assert [(p.name, p.purl) for p in got] == [("bash", "pkg:rpm/bash@5.1.8-9.el9?arch=x86_64")]
+    assert warnings == ["var/lib/rpm/rpmdb.sqlite: 1 unreadable package headers skipped"]
+    long_string = rpm.parse_header(im.rpm_header({im.RPM_NAME: "x" * 10_000}))
+    assert long_string == {im.RPM_NAME: "x" * 10_000}

@@ -89,7 +89,7 @@ def distro_of(files: Mapping[str, Entry]) -> Distro | None:
     return None
 
 
-def _extract(path: str, entry: Entry, distro: Distro | None) -> list[Package]:
+def _extract(path: str, entry: Entry, distro: Distro | None, warnings: list[str]) -> list[Package]:
     data = entry.data or b""
     match entry.kind:
         case Kind.DPKG:
@@ -97,7 +97,7 @@ def _extract(path: str, entry: Entry, distro: Distro | None) -> list[Package]:
         case Kind.APK:
             return apk.extract(path, data, distro)
         case Kind.RPM:
-            return rpm.extract(path, data, distro)
+            return rpm.extract(path, data, distro, warnings)
         case Kind.RPM_LEGACY:
             raise ValueError("BerkeleyDB/NDB rpm databases are not read")
         case _:
@@ -115,7 +115,7 @@ def extract_all(
         if entry.kind is Kind.OS_RELEASE:
             continue
         try:
-            found += _extract(path, entry, distro)
+            found += _extract(path, entry, distro, warnings)
         except Exception as exc:  # hostile bytes: one file's failure is a warning
             warnings.append(f"{path}: {entry.kind.value} not read: {exc}")
     return found, warnings

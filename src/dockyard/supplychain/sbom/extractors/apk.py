@@ -46,7 +46,7 @@ def extract(path: str, data: bytes, distro: Distro | None) -> list[Package]:
             version=version,
             qualifiers={k: v for k, v in qualifiers.items() if v},
         ).to_string()
-        license_ = rec.get("L", "")
+        license_ = rec.get("L", "")[:256]
         found.append(
             Package(
                 type="apk",

@@ -9,6 +9,8 @@ from packageurl import PackageURL
 
 from dockyard.supplychain.model import Package
 
+_MAX_LICENSE = 256
+
 
 def is_manifest(parts: list[str]) -> bool:
     """Path components of a package's own package.json (not a file inside a package)."""
@@ -23,12 +25,12 @@ def _licenses(doc: dict[str, Any]) -> tuple[str, ...]:
     value = doc.get("license")
     if isinstance(value, dict):
         value = value.get("type")
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and 0 < len(value) <= _MAX_LICENSE:
         return (value,)
     old = doc.get("licenses")
     if isinstance(old, list):
         names = [e.get("type") if isinstance(e, dict) else e for e in old]
-        return tuple(n for n in names if isinstance(n, str) and n)
+        return tuple(n for n in names if isinstance(n, str) and 0 < len(n) <= _MAX_LICENSE)
     return ()
 
 

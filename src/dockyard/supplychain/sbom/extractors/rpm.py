@@ -32,6 +32,7 @@ _WANTED = {NAME, VERSION, RELEASE, EPOCH, LICENSE, ARCH, SOURCERPM}
 _INT32, _STRING, _I18NSTRING = 4, 6, 9
 _MAX_ENTRIES = 65_536
 _MAX_PACKAGES = 200_000
+MAX_LICENSE = 256
 
 
 class RpmError(ValueError):
@@ -46,19 +47,20 @@ def parse_header(blob: bytes) -> dict[int, str | int]:
     store = 8 + 16 * il
     if il > _MAX_ENTRIES or store + dl > len(blob):
         raise RpmError("header counts exceed the blob")
-    data = memoryview(blob)[store : store + dl]
+    end_of_store = store + dl
     tags: dict[int, str | int] = {}
     for i in range(il):
         tag, typ, offset, count = struct.unpack_from(">IIII", blob, 8 + 16 * i)
         if tag not in _WANTED or offset >= dl:
             continue
+        at = store + offset
         if typ == _INT32 and count >= 1 and offset + 4 <= dl:
-            tags[tag] = struct.unpack_from(">I", data, offset)[0]
+            tags[tag] = struct.unpack_from(">I", blob, at)[0]
         elif typ in (_STRING, _I18NSTRING):
-            end = bytes(data[offset : offset + 4096]).find(b"\0")
+            end = blob.find(b"\0", at, end_of_store)
             if end < 0:
                 raise RpmError(f"unterminated string for tag {tag}")
-            tags[tag] = bytes(data[offset : offset + end]).decode("utf-8", "replace")
+            tags[tag] = blob[at:end].decode("utf-8", "replace")
     return tags
 
 
@@ -85,13 +87,21 @@ def headers(data: bytes) -> list[bytes]:
     return [bytes(row[0]) for row in rows if isinstance(row[0], bytes | memoryview)]
 
 
-def extract(path: str, data: bytes, distro: Distro | None) -> list[Package]:
-    """The packages of a SQLite rpmdb. Raises RpmError for an unreadable database."""
+def extract(
+    path: str, data: bytes, distro: Distro | None, warnings: list[str] | None = None
+) -> list[Package]:
+    """The packages of a SQLite rpmdb. Raises RpmError for an unreadable database; an
+    unreadable header is skipped (counted in warnings)."""
     namespace = distro.id if distro is not None else None
     qualifier = distro_qualifier(distro)
     found: list[Package] = []
+    skipped = 0
     for blob in headers(data):
-        tags = parse_header(blob)
+        try:
+            tags = parse_header(blob)
+        except RpmError:
+            skipped += 1
+            continue
         name, version, release = (str(tags.get(t, "")) for t in (NAME, VERSION, RELEASE))
         if not name or not version or name == "gpg-pubkey":
             continue
@@ -110,7 +120,7 @@ def extract(path: str, data: bytes, distro: Distro | None) -> list[Package]:
             qualifiers={k: v for k, v in qualifiers.items() if v},
         ).to_string()
         source_name, source_version = _source(str(tags.get(SOURCERPM, "")))
-        license_ = str(tags.get(LICENSE, ""))
+        license_ = str(tags.get(LICENSE, ""))[:MAX_LICENSE]
         found.append(
             Package(
                 type="rpm",
@@ -123,4 +133,6 @@ def extract(path: str, data: bytes, distro: Distro | None) -> list[Package]:
                 licenses=(license_,) if license_ else (),
             )
         )
+    if skipped and warnings is not None:
+        warnings.append(f"{path}: {skipped} unreadable package headers skipped")
     return found
