@@ -462,3 +462,22 @@ def test_rpm_one_bad_header_is_skipped_and_counted() -> None:
     assert warnings == ["var/lib/rpm/rpmdb.sqlite: 1 unreadable package headers skipped"]
     long_string = rpm.parse_header(im.rpm_header({im.RPM_NAME: "x" * 10_000}))
     assert long_string == {im.RPM_NAME: "x" * 10_000}
+
+
+def test_rpm_a_view_named_packages_is_refused() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        "CREATE VIEW Packages AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1"
+        " FROM c) SELECT randomblob(1000000) AS blob FROM c"
+    )
+    conn.commit()
+    data = conn.serialize()
+    with pytest.raises(rpm.RpmError, match="no Packages table"):
+        rpm.extract("var/lib/rpm/rpmdb.sqlite", data, None)
+
+
+def test_rpm_work_is_bounded_by_a_progress_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    db = only(im.rpmdb_sqlite([_rpm(f"p{i}", "1", "1") for i in range(2000)]))
+    monkeypatch.setattr(rpm, "_MAX_PROGRESS_CALLS", 1)
+    with pytest.raises(rpm.RpmError, match="interrupted"):
+        rpm.extract("var/lib/rpm/rpmdb.sqlite", db, None)

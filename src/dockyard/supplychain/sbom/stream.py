@@ -90,6 +90,8 @@ class ChunkSource:
             raise Refused("reading was abandoned")
         fut = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop)
         self._waiting = fut
+        if self._closed:  # close() may have run before _waiting was set
+            fut.cancel()
         try:
             item = fut.result()
         except concurrent.futures.CancelledError:

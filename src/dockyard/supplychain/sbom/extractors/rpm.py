@@ -33,6 +33,7 @@ _INT32, _STRING, _I18NSTRING = 4, 6, 9
 _MAX_ENTRIES = 65_536
 _MAX_PACKAGES = 200_000
 MAX_LICENSE = 256
+_MAX_PROGRESS_CALLS = 200_000  # of 1000 VM steps each
 
 
 class RpmError(ValueError):
@@ -75,10 +76,24 @@ def _source(sourcerpm: str) -> tuple[str, str]:
 
 
 def headers(data: bytes) -> list[bytes]:
-    """The header blobs of a SQLite rpmdb (read from memory)."""
+    """The header blobs of a SQLite rpmdb (read from memory). Packages must be a real
+    table (a view could compute rows without end), schema code is not trusted, and a
+    progress budget bounds the work a corrupt file can cause."""
     conn = sqlite3.connect(":memory:")
+    steps = [0]
+
+    def budget() -> int:
+        steps[0] += 1
+        return 1 if steps[0] > _MAX_PROGRESS_CALLS else 0
+
     try:
         conn.deserialize(data)
+        conn.set_progress_handler(budget, 1000)
+        conn.execute("PRAGMA trusted_schema = OFF")
+        conn.execute("PRAGMA cell_size_check = ON")
+        kind = conn.execute("SELECT type FROM sqlite_master WHERE name = 'Packages'").fetchone()
+        if kind is None or kind[0] != "table":
+            raise RpmError("rpmdb.sqlite has no Packages table")
         rows = conn.execute("SELECT blob FROM Packages LIMIT ?", (_MAX_PACKAGES,)).fetchall()
     except sqlite3.Error as exc:
         raise RpmError(f"unreadable rpmdb.sqlite: {exc}") from None
