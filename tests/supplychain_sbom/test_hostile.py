@@ -188,3 +188,21 @@ async def test_mutated_layers_never_crash() -> None:
 
 def test_zstd_magic_constant_matches() -> None:
     assert im.layer({}, compression="zstd")[:4] == im.ZSTD_MAGIC_FOR_TESTS
+
+
+def _gnu_sparse_with_extensions() -> bytes:
+    ti = tarfile.TarInfo("data/sparse")
+    ti.type = tarfile.GNUTYPE_SPARSE
+    block = bytearray(ti.tobuf(format=tarfile.GNU_FORMAT))
+    block[482] = 1  # isextended: extension blocks follow
+    block[148:156] = b" " * 8
+    checksum = sum(block[:512])
+    block[148:156] = b"%06o\0 " % checksum
+    ext = bytearray(512)
+    ext[504] = 1  # and another, and another...
+    return bytes(block[:512]) + bytes(ext) * 1000
+
+
+async def test_old_gnu_sparse_extension_blocks_are_refused() -> None:
+    with pytest.raises(LayerRefused, match="old GNU sparse member with extension blocks"):
+        await read(im.compress(_gnu_sparse_with_extensions()))

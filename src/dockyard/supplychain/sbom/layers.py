@@ -60,12 +60,17 @@ _ELF = b"\x7fELF"
 
 
 class _BoundedTarInfo(tarfile.TarInfo):
-    """Refuses pax / GNU long-name headers past 1 MiB (tarfile would read them whole)."""
+    """Refuses pax / GNU long-name headers past 1 MiB (tarfile would read them whole)
+    and old-GNU sparse members with extension blocks (tarfile would collect an
+    unbounded sparse map; container tools write PAX sparse files instead)."""
 
-    def _proc_member(self, tarfile: tarfile.TarFile) -> Any:
+    def _proc_member(self, tf: tarfile.TarFile) -> Any:
         if self.type in _EXT_TYPES and self.size > _MAX_EXT_HEADER:
             raise Refused(f"extended tar header of {self.size} bytes")
-        return super()._proc_member(tarfile)  # type: ignore[misc]
+        sparse = getattr(self, "_sparse_structs", None)
+        if self.type == tarfile.GNUTYPE_SPARSE and sparse is not None and sparse[1]:
+            raise Refused("old GNU sparse member with extension blocks")
+        return super()._proc_member(tf)  # type: ignore[misc]
 
 
 @dataclass(slots=True)
