@@ -261,3 +261,11 @@ async def test_unreadable_files_are_warnings_not_failures() -> None:
     assert len(contents.warnings) == 2
     assert contents.warnings[0].startswith("opt/app/broken.jar: unreadable archive")
     assert contents.warnings[1].startswith("var/lib/rpm/rpmdb.sqlite: rpm not read: unreadable")
+
+
+async def test_empty_layers_of_every_kind() -> None:
+    blobs = [im.layer({}, compression=c) for c in ("gzip", "zstd", "none")]
+    blobs += [b"", im.compress(b"", "gzip"), im.compress(b"", "zstd")]
+    contents = await read(*blobs, im.layer(im.npm_package("after", "1.0.0")))
+    assert names(contents) == [("npm", "after", "1.0.0")]
+    assert contents.warnings == ()

@@ -383,6 +383,9 @@ def go_binary_bytes(
     return bytes(out)
 
 
+go_binary_with_buildinfo = go_binary_bytes
+
+
 def go_binary(path: str = "usr/local/bin/app", **kwargs: object) -> Files:
     """{path: an executable Go binary}; kwargs as go_binary_bytes."""
     return {path: File(go_binary_bytes(**kwargs), 0o755)}  # type: ignore[arg-type]

@@ -218,6 +218,8 @@ def _scan(source: ChunkSource, lower: Mapping[str, Entry], limits: Limits) -> _L
         # gzip.BadGzipFile is an OSError
         raise Refused(f"truncated or corrupt {compression} stream: {exc}") from None
     except tarfile.TarError as exc:
+        if count == 0 and stream.total == 0:
+            return _LayerResult()  # compressed nothing: an empty layer too
         if count == 0:
             raise Refused(f"not a tar archive ({exc})") from None
         raise Refused(f"corrupt tar stream after {count} members: {exc}") from None
