@@ -481,3 +481,29 @@ def test_rpm_work_is_bounded_by_a_progress_budget(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(rpm, "_MAX_PROGRESS_CALLS", 1)
     with pytest.raises(rpm.RpmError, match="interrupted"):
         rpm.extract("var/lib/rpm/rpmdb.sqlite", db, None)
+
+
+def test_a_shaded_jar_lists_what_it_bundles_and_itself() -> None:
+    shaded = im.jar_bytes("org.jctools", "jctools-core", "4.0.5")  # only the bundled pom
+    got = java.extract("opt/opentelemetry-sdk-trace-1.44.1.jar", shaded, nested_budget=0)
+    assert [(p.name, p.version) for p in got] == [
+        ("org.jctools:jctools-core", "4.0.5"),
+        ("opentelemetry-sdk-trace", "1.44.1"),
+    ]
+    osgi = im.jar_bytes(
+        "",
+        "",
+        "",
+        pom=False,
+        manifest={
+            "Bundle-SymbolicName": "com.diffplug.durian.collect;singleton:=true",
+            "Bundle-Version": "1.2.0",
+            "Implementation-Version": '"1.2"',
+        },
+    )
+    (pkg,) = java.extract("lib/durian-collect-1.2.0.jar", osgi, nested_budget=0)
+    assert (pkg.name, pkg.version, pkg.purl) == (
+        "com.diffplug.durian:durian-collect",
+        "1.2.0",
+        "pkg:maven/com.diffplug.durian/durian-collect@1.2.0",
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from contextlib import suppress
 from pathlib import PurePosixPath
 
 from packageurl import PackageURL
@@ -68,44 +69,61 @@ def _maven(group: str, artifact: str, version: str, location: str) -> Package:
     return Package(type="maven", name=name, version=version, purl=purl, location=location)
 
 
-def _from_zip(zf: zipfile.ZipFile, location: str, file_name: str) -> list[Package]:
-    infos = zf.infolist()[:_MAX_ENTRIES]
+def _pom_packages(zf: zipfile.ZipFile, location: str) -> list[Package]:
+    """One package per META-INF/maven/<group>/<artifact>/pom.properties (a shaded jar
+    carries those of what it bundles)."""
     found: list[Package] = []
-    for info in infos:
+    for info in zf.infolist()[:_MAX_ENTRIES]:
         parts = info.filename.split("/")
-        if (
-            len(parts) == 5
-            and parts[:2] == ["META-INF", "maven"]
-            and parts[4] == ("pom.properties")
-        ):
-            text = _read_small(zf, info)
-            props = _properties(text) if text is not None else {}
-            group = props.get("groupId", parts[2])
-            artifact = props.get("artifactId", parts[3])
-            version = props.get("version", "")
-            if artifact and version:
-                found.append(_maven(group, artifact, version, location))
-    if found:
-        return found
-    try:
-        info = zf.getinfo("META-INF/MANIFEST.MF")
-    except KeyError:
-        return []
-    text = _read_small(zf, info)
-    attrs = _manifest(text) if text is not None else {}
+        if len(parts) != 5 or parts[:2] != ["META-INF", "maven"] or parts[4] != "pom.properties":
+            continue
+        text = _read_small(zf, info)
+        props = _properties(text) if text is not None else {}
+        artifact, version = props.get("artifactId", parts[3]), props.get("version", "")
+        if artifact and version:
+            found.append(_maven(props.get("groupId", parts[2]), artifact, version, location))
+    return found
+
+
+def _own_package(zf: zipfile.ZipFile, location: str, file_name: str) -> Package | None:
+    """The archive itself from its name (artifact-version.jar) and MANIFEST.MF."""
+    attrs: dict[str, str] = {}
+    with suppress(KeyError):
+        text = _read_small(zf, zf.getinfo("META-INF/MANIFEST.MF"))
+        attrs = _manifest(text) if text is not None else {}
     stem = PurePosixPath(file_name).stem
     match = _FILE_VERSION.match(stem)
     symbolic = attrs.get("Bundle-SymbolicName", "").split(";")[0].strip()
-    artifact = attrs.get("Implementation-Title") or symbolic or (match["name"] if match else stem)
-    version = (
-        attrs.get("Implementation-Version")
-        or attrs.get("Bundle-Version")
-        or (match["version"] if match else "")
+    # the file's name is the best artifact id (a title is prose); an OSGi symbolic name
+    # is usually the group plus one segment
+    artifact = (
+        (match["name"] if match else "")
+        or symbolic.rpartition(".")[2]
+        or attrs.get("Implementation-Title", "")
+        or stem
     )
-    group = attrs.get("Implementation-Vendor-Id", "")
-    if not artifact or not version:
-        return []
-    return [_maven(group, artifact.strip(), version.strip(), location)]
+    version = (  # build tools name jars artifact-version.jar; manifests often say less
+        (match["version"] if match else "")
+        or attrs.get("Implementation-Version")
+        or attrs.get("Bundle-Version")
+        or ""
+    )
+    group = attrs.get("Implementation-Vendor-Id", "") or symbolic.rpartition(".")[0]
+    if not artifact.strip() or not version.strip():
+        return None
+    return _maven(group, artifact.strip(), version.strip(), location)
+
+
+def _from_zip(zf: zipfile.ZipFile, location: str, file_name: str) -> list[Package]:
+    """The pom.properties packages; the archive's own identity from its name and
+    manifest when none of them is the archive itself (or there are none)."""
+    found = _pom_packages(zf, location)
+    named = _FILE_VERSION.match(PurePosixPath(file_name).stem)
+    artifacts = {p.name.rpartition(":")[2] for p in found}
+    if found and (named is None or named["name"] in artifacts):
+        return found
+    own = _own_package(zf, location, file_name)
+    return [*found, own] if own is not None else found
 
 
 def extract(path: str, data: bytes, nested_budget: int) -> list[Package]:
