@@ -507,3 +507,13 @@ def test_a_shaded_jar_lists_what_it_bundles_and_itself() -> None:
         "1.2.0",
         "pkg:maven/com.diffplug.durian/durian-collect@1.2.0",
     )
+
+
+def test_go_gopath_mode_binary_has_only_the_standard_library() -> None:
+    modinfo = "path\tgithub.com/containers/skopeo/cmd/skopeo\nbuild\t-compiler=gc\n"
+    blob = im.go_buildinfo_blob("go1.19.8", modinfo)
+    info = _scan(b"\x7fELF" + b"\0" * 12 + blob)
+    assert info is not None
+    assert [(p.name, p.version) for p in golang.packages(info, "usr/bin/skopeo")] == [
+        ("stdlib", "1.19.8")
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from typing import Any
 
 import pytest
@@ -413,3 +414,31 @@ def test_hostile_shapes_inside_a_valid_document_are_skipped() -> None:
     }
     parsed = parse_sbom(json.dumps(doc).encode(), CYCLONEDX_JSON)
     assert parsed.packages == (Package("npm", "x", "1", "pkg:npm/x@1"),)
+
+
+def _mutate(node: Any, rng: random.Random) -> Any:
+    """Replace random values of a JSON tree with values of other types."""
+    odd: list[Any] = [None, 5, -1.5, "", "pkg:", [], {}, [None], {"a": None}, True, "x" * 50]
+    if rng.random() < 0.08:
+        return rng.choice(odd)
+    if isinstance(node, dict):
+        return {k: _mutate(v, rng) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_mutate(v, rng) for v in node]
+    return node
+
+
+def test_structurally_mutated_documents_never_crash() -> None:
+    rng = random.Random(5)
+    originals = [
+        json.loads(to_cyclonedx(SUBJECT, CONTENTS)),
+        json.loads(to_spdx(SUBJECT, CONTENTS)),
+    ]
+    for original in originals:
+        for _ in range(200):
+            content = json.dumps(_mutate(original, rng)).encode()
+            try:
+                parsed = parse_sbom(content, CYCLONEDX_JSON)
+            except ValueError:
+                continue
+            assert all(p.name and p.version and p.purl.startswith("pkg:") for p in parsed.packages)

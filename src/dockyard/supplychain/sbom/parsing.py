@@ -110,13 +110,17 @@ def _package(
     return pkg, distro
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _strings(values: list[Any]) -> tuple[str, ...]:
     return tuple(v for v in values if isinstance(v, str) and v)
 
 
 def _cdx_licenses(component: dict[str, Any]) -> tuple[str, ...]:
     out: list[Any] = []
-    for entry in component.get("licenses") or []:
+    for entry in _list(component.get("licenses")):
         if not isinstance(entry, dict):
             continue
         if "expression" in entry:
@@ -129,7 +133,7 @@ def _cdx_licenses(component: dict[str, Any]) -> tuple[str, ...]:
 
 def _cdx_properties(component: dict[str, Any]) -> dict[str, str]:
     props: dict[str, str] = {}
-    for prop in component.get("properties") or []:
+    for prop in _list(component.get("properties")):
         if isinstance(prop, dict) and isinstance(prop.get("name"), str):
             name, value = prop["name"], prop.get("value")
             if isinstance(value, str):
@@ -143,7 +147,7 @@ def _cyclonedx(doc: dict[str, Any]) -> ImageContents:
     packages: list[Package] = []
     distro: Distro | None = None
     qualifier = ""
-    stack: list[Any] = list(reversed(doc.get("components") or []))
+    stack: list[Any] = list(reversed(_list(doc.get("components"))))
     seen = 0
     while stack and seen < MAX_PACKAGES:
         comp = stack.pop()
@@ -196,7 +200,8 @@ def _spdx(doc: dict[str, Any]) -> ImageContents:
         if not isinstance(entry, dict):
             continue
         name, version = entry.get("name"), entry.get("versionInfo")
-        if entry.get("primaryPackagePurpose") in _OS_PURPOSE and distro is None:
+        purpose = entry.get("primaryPackagePurpose")
+        if isinstance(purpose, str) and purpose in _OS_PURPOSE and distro is None:
             if isinstance(name, str) and name:
                 version_id = version if isinstance(version, str) else ""
                 comment = entry.get("comment")
@@ -207,7 +212,7 @@ def _spdx(doc: dict[str, Any]) -> ImageContents:
             continue
         purls = [
             ref.get("referenceLocator")
-            for ref in entry.get("externalRefs") or []
+            for ref in _list(entry.get("externalRefs"))
             if isinstance(ref, dict)
             and ref.get("referenceType") == "purl"
             and ref.get("referenceCategory") in ("PACKAGE-MANAGER", "PACKAGE_MANAGER")
