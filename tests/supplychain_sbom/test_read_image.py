@@ -269,3 +269,31 @@ async def test_empty_layers_of_every_kind() -> None:
     contents = await read(*blobs, im.layer(im.npm_package("after", "1.0.0")))
     assert names(contents) == [("npm", "after", "1.0.0")]
     assert contents.warnings == ()
+
+
+async def test_many_whiteouts_over_many_files_stay_fast() -> None:
+    import time
+
+    base = im.layer(
+        {
+            f"app/node_modules/p{i}/package.json": b'{"name": "p%d", "version": "1.0.0"}' % i
+            for i in range(3000)
+        }
+    )
+    upper = im.layer(
+        {f"gone/f{i}": None for i in range(20_000)} | {"app/node_modules/p7": None},
+        opaque=["app/node_modules/p8", "x/y"],
+    )
+    started = time.monotonic()
+    contents = await read(base, upper)
+    assert len(contents.packages) == 2998
+    assert {p.name for p in contents.packages}.isdisjoint({"p7", "p8"})
+    assert time.monotonic() - started < 10
+
+
+async def test_an_opaque_root_hides_everything_below() -> None:
+    base = im.layer(im.npm_package("a", "1.0.0"))
+    upper = im.layer({"x": b"", **im.npm_package("b", "2.0.0")})
+    opaque_root = im.compress(im.tar_bytes({}, opaque=[""], raw_names=True))
+    contents = await read(base, upper, opaque_root)
+    assert names(contents) == []

@@ -246,14 +246,23 @@ async def _read_layer(
 
 def _apply(state: dict[str, Entry], layer: _LayerResult) -> None:
     """Lay one layer over the state: opaque dirs and whiteouts hide lower paths, any
-    member at a kept path replaces it, then the layer's kept files are added."""
+    member at a kept path replaces it, then the layer's kept files are added. Each
+    kept path's ancestors are looked up (not each whiteout scanned over every path)."""
+    whiteouts, opaque = set(layer.whiteouts), set(layer.opaque)
     doomed: set[str] = set(layer.shadowed)
-    for directory in layer.opaque:
-        prefix = f"{directory}/" if directory else ""
-        doomed.update(p for p in state if p.startswith(prefix))
-    for path in layer.whiteouts:
-        prefix = f"{path}/"
-        doomed.update(p for p in state if p == path or p.startswith(prefix))
+    if "" in opaque:
+        doomed.update(state)
+    elif whiteouts or opaque:
+        for path in state:
+            if path in whiteouts:
+                doomed.add(path)
+                continue
+            head = path
+            while "/" in head:
+                head = head.rpartition("/")[0]
+                if head in whiteouts or head in opaque:
+                    doomed.add(path)
+                    break
     for path in doomed:
         state.pop(path, None)
     state.update(layer.files)
