@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dockyard.supplychain.model import Distro, Package
 from dockyard.supplychain.sbom import Limits
 from tests.supplychain_sbom.helpers import names, read
@@ -297,3 +299,19 @@ async def test_an_opaque_root_hides_everything_below() -> None:
     opaque_root = im.compress(im.tar_bytes({}, opaque=[""], raw_names=True))
     contents = await read(base, upper, opaque_root)
     assert names(contents) == []
+
+
+async def test_the_number_of_kept_files_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockyard.supplychain.sbom import layers
+
+    monkeypatch.setattr(layers, "_MAX_KEPT", 3)
+    files: im.Files = {}
+    for i in range(5):
+        files |= im.npm_package(f"p{i}", "1.0.0")
+    contents = await read(im.layer(files))
+    assert names(contents) == [
+        ("npm", "p0", "1.0.0"),
+        ("npm", "p1", "1.0.0"),
+        ("npm", "p2", "1.0.0"),
+    ]
+    assert contents.warnings == ("more than 3 package files; the rest skipped",)

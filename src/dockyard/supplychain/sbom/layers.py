@@ -56,6 +56,7 @@ _EXT_TYPES = frozenset(
     }
 )
 _OPAQUE = ".wh..wh..opq"
+_MAX_KEPT = 200_000  # package files (and Go binaries) kept for one image
 _ELF = b"\x7fELF"
 
 
@@ -111,6 +112,7 @@ class _Scanner:
         self.lower = lower
         self.limits = limits
         self.out = _LayerResult()
+        self.warned_full = False
 
     def member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
         path = normalize(ti.name)
@@ -128,6 +130,8 @@ class _Scanner:
         if path in self.lower:
             self.out.shadowed.add(path)
         kind = classify(path)
+        if (kind is not None or ti.mode & 0o111) and self._full():
+            return
         if ti.isreg():
             if kind is not None:
                 self._keep(tf, ti, path, kind)
@@ -137,6 +141,15 @@ class _Scanner:
             target = normalize(ti.linkname)
             if target is not None and target in files:
                 files[path] = _relocated(files[target], target, path)
+
+    def _full(self) -> bool:
+        """Whether the image already has _MAX_KEPT files kept (warned once)."""
+        if len(self.out.files) + len(self.lower) < _MAX_KEPT:
+            return False
+        if not self.warned_full:
+            self.warned_full = True
+            self.out.warnings.append(f"more than {_MAX_KEPT} package files; the rest skipped")
+        return True
 
     def _open(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> IO[bytes]:
         f = tf.extractfile(ti)
