@@ -517,3 +517,17 @@ def test_go_gopath_mode_binary_has_only_the_standard_library() -> None:
     assert [(p.name, p.version) for p in golang.packages(info, "usr/bin/skopeo")] == [
         ("stdlib", "1.19.8")
     ]
+
+
+def test_dpkg_stray_bytes_lose_only_what_they_touch() -> None:
+    data = only(
+        im.dpkg_status(
+            [
+                {"Package": "a", "Version": "1", "Architecture": "all"},
+                {"Package": "b", "Version": "2", "Architecture": "all"},
+            ]
+        )
+    )
+    broken = b"\xff\xfe garbage line\n\x00\n" + data.replace(b"Priority: optional", b"\xff\xff")
+    got = dpkg.extract("s", broken, None)
+    assert [(p.name, p.version) for p in got] == [("a", "1"), ("b", "2")]

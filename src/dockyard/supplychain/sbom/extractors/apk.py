@@ -1,5 +1,6 @@
 """Alpine packages: /lib/apk/db/installed (P: name, V: version, A: arch, o: origin,
-L: license)."""
+L: license). Read by hand: apk-tools is C and no maintained Python library reads its
+database; the format is one `X:value` line per field, blank-line separated."""
 
 from __future__ import annotations
 

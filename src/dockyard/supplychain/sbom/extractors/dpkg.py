@@ -1,4 +1,9 @@
-"""Debian packages: /var/lib/dpkg/status and distroless /var/lib/dpkg/status.d/*."""
+"""Debian packages: /var/lib/dpkg/status and distroless /var/lib/dpkg/status.d/*.
+
+The deb822 paragraphs are split here rather than with python-debian's Deb822: tried
+on mutated status files it raised (UnicodeDecodeError, ValueError) and logged per
+line, so one stray byte would lose every package of the image; this reader decodes
+with replacement and skips what it cannot read."""
 
 from __future__ import annotations
 
@@ -50,7 +55,7 @@ def extract(path: str, data: bytes, distro: Distro | None) -> list[Package]:
         if not name or not version or not _installed(para.get("Status")):
             continue
         source_name, source_version = name, version
-        if source := para.get("Source", "").strip():
+        if source := para.get("Source", "").strip():  # "glibc" or "shadow (1:4.13+dfsg1-1)"
             source_name, _, rest = source.partition(" ")
             rest = rest.strip()
             if rest.startswith("(") and rest.endswith(")"):

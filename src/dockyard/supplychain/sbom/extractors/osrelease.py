@@ -1,4 +1,6 @@
-"""os-release(5): the distro of an image (ID=, VERSION_ID=, VERSION_CODENAME=)."""
+"""os-release(5): the distro of an image (ID=, VERSION_ID=, VERSION_CODENAME=).
+The stdlib reads only the host's file (platform.freedesktop_os_release), so the
+KEY=value lines are split here and their shell quoting undone with shlex."""
 
 from __future__ import annotations
 

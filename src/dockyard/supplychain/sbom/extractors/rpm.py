@@ -2,7 +2,8 @@
 (/var/lib/rpm/rpmdb.sqlite, /usr/lib/sysimage/rpm/rpmdb.sqlite).
 
 The table Packages(hnum, blob) holds one RPM header per package. No maintained Python
-library parses a header blob without librpm, so the index is read by hand here: it is
+library parses a header blob without librpm (rpmfile reads .rpm files: a lead and
+magic-prefixed headers, not rpmdb's bare blobs), so the index is read by hand: it is
 two big-endian int32 counts (entries, data bytes), then 16-byte entries (tag, type,
 offset, count), then the data store. The database is opened from memory
 (sqlite3 deserialize): nothing is written to disk. BerkeleyDB and NDB databases are
