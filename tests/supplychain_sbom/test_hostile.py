@@ -10,17 +10,23 @@ import tarfile
 import time
 import zlib
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
+import zstandard
 
 from dockyard.supplychain.sbom import Layer, LayerRefused, Limits, read_image
 from tests.supplychain_sbom.helpers import names, read, streamed
 from tests.support import images as im
 
 
-def _zero_bomb(name: str, size: int = 10 << 30) -> Iterator[bytes]:
-    """A gzip'd tar holding one `size`-byte file of zeros, compressed on the fly."""
-    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+def _zero_bomb(name: str, compression: str, size: int = 10 << 30) -> Iterator[bytes]:
+    """A compressed tar holding one `size`-byte file of zeros, compressed on the fly."""
+    comp: Any = (
+        zlib.compressobj(6, zlib.DEFLATED, 31)
+        if compression == "gzip"
+        else zstandard.ZstdCompressor().compressobj()
+    )
     ti = tarfile.TarInfo(name)
     ti.size = size
     yield comp.compress(ti.tobuf(format=tarfile.PAX_FORMAT))
@@ -30,9 +36,14 @@ def _zero_bomb(name: str, size: int = 10 << 30) -> Iterator[bytes]:
     yield comp.flush()
 
 
-@pytest.mark.parametrize("name", ["data/sparse.img", "var/lib/dpkg/status"])
-async def test_a_10_gib_file_of_zeros_is_refused_by_its_ratio_early(name: str) -> None:
-    layers, open_layer, pulled = streamed(lambda: _zero_bomb(name))
+@pytest.mark.parametrize(
+    ("name", "compression"),
+    [("data/sparse.img", "gzip"), ("var/lib/dpkg/status", "gzip"), ("data/img", "zstd")],
+)
+async def test_a_10_gib_file_of_zeros_is_refused_by_its_ratio_early(
+    name: str, compression: str
+) -> None:
+    layers, open_layer, pulled = streamed(lambda: _zero_bomb(name, compression))
     started = time.monotonic()
     with pytest.raises(LayerRefused, match=r"compression ratio over 200:1"):
         await read_image(layers, open_layer)
