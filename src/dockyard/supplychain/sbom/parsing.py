@@ -14,7 +14,7 @@ from packageurl import PackageURL
 
 from dockyard.supplychain.model import Distro, ImageContents, Package
 from dockyard.supplychain.sbom.extractors.python import normalize
-from dockyard.supplychain.sbom.extractors.rpm import _source as rpm_source
+from dockyard.supplychain.sbom.extractors.rpm import source_of as rpm_source
 
 MAX_DOCUMENT = 64 << 20
 MAX_PACKAGES = 1_000_000

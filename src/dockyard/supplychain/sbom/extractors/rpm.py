@@ -66,7 +66,7 @@ def parse_header(blob: bytes) -> dict[int, str | int]:
     return tags
 
 
-def _source(sourcerpm: str) -> tuple[str, str]:
+def source_of(sourcerpm: str) -> tuple[str, str]:
     """glibc-2.34-60.el9.src.rpm -> (glibc, 2.34-60.el9)."""
     stem = sourcerpm.removesuffix(".rpm")
     stem = stem.rsplit(".", 1)[0] if stem.endswith((".src", ".nosrc")) else stem
@@ -135,7 +135,7 @@ def extract(
             version=evr,
             qualifiers={k: v for k, v in qualifiers.items() if v},
         ).to_string()
-        source_name, source_version = _source(str(tags.get(SOURCERPM, "")))
+        source_name, source_version = source_of(str(tags.get(SOURCERPM, "")))
         license_ = str(tags.get(LICENSE, ""))[:MAX_LICENSE]
         found.append(
             Package(
