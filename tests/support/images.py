@@ -5,6 +5,15 @@ binary with real build info, jars, and the OCI manifest + config of an image.
 File builders return ``{path: content}`` fragments to merge into ``layer({...})``;
 a value of ``None`` is a whiteout, ``File(data, mode)`` sets the mode. Everything is
 deterministic (mtime 0, gzip mtime 0), so the same arguments give the same digests.
+
+    img = image([
+        layer({**os_release("debian", "12"), **dpkg_status([{"Package": "libc6",
+               "Version": "2.36-9", "Source": "glibc", "Architecture": "amd64"}])}),
+        layer({**python_dist_info("requests", "2.31.0"), **go_binary("usr/bin/app"),
+               "var/lib/dpkg/status": None}, compression="zstd"),   # a whiteout
+    ])
+    img.manifest, img.config, img.blobs      # to push: bytes, bytes, {digest: bytes}
+    await read_image(img.layers(), img.open_layer)
 """
 
 from __future__ import annotations
