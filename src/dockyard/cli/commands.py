@@ -177,7 +177,9 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option(min=1, max=64, help="Jobs run at once. \\[default: 2]")
     ] = None,
-    once: Annotated[bool, typer.Option("--once", help="Run what is due now, then exit.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run what is due now, then exit.")
+    ] = False,
 ) -> None:
     """Run background jobs, schedules and event delivery without serving HTTP.
 
