@@ -16,6 +16,7 @@ from cyclonedx.contrib.license.factories import LicenseFactory
 from cyclonedx.model import Property
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.dependency import Dependency
 from cyclonedx.model.license import DisjunctiveLicense, License
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
@@ -138,9 +139,11 @@ def to_cyclonedx(subject: Subject, contents: ImageContents) -> bytes:
                 properties=props,
             ),
         )
-    for component in components:
-        bom.components.add(component)
-    bom.register_dependency(root, components)
+    bom.components.update(components)
+    # the root depends on every component; Bom.register_dependency is quadratic
+    bom.dependencies.add(
+        Dependency(ref=root.bom_ref, dependencies=[Dependency(ref=c.bom_ref) for c in components])
+    )
     return JsonV1Dot6(bom).output_as_string(indent=2).encode()
 
 
