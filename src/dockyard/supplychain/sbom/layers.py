@@ -294,6 +294,12 @@ async def read_image(
         result = await _read_layer(layer, open_layer, limits, state)
         _apply(state, result)
         warnings += result.warnings
+    return await asyncio.to_thread(_contents, state, warnings)
+
+
+def _contents(state: Mapping[str, Entry], warnings: list[str]) -> ImageContents:
+    """The final filesystem's packages (OS databases parsed now that the distro is
+    known), sorted; in the worker thread too (an rpmdb can take a while)."""
     distro = distro_of(state)
     packages, failed = extract_all(state, distro)
     unique = sorted(set(packages), key=lambda p: (p.type, p.name, p.version, p.location, p.purl))
