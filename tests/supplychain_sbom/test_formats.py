@@ -442,3 +442,15 @@ def test_structurally_mutated_documents_never_crash() -> None:
             except ValueError:
                 continue
             assert all(p.name and p.version and p.purl.startswith("pkg:") for p in parsed.packages)
+
+
+def test_escaped_lone_surrogates_are_replaced() -> None:
+    doc = (
+        b'{"bomFormat": "CycloneDX", "components": [{"type": "operating-system", "name":'
+        b' "deb\\udce9", "version": "1"}, {"purl": "pkg:npm/x@1", "name": "x", "properties":'
+        b' [{"name": "dockyard:location", "value": "a\\ud800b"}]}]}'
+    )
+    parsed = parse_sbom(doc, CYCLONEDX_JSON)
+    assert parsed.distro == Distro("deb?", "1")
+    assert parsed.packages[0].location == "a?b"
+    assert to_cyclonedx(SUBJECT, parsed) and to_spdx(SUBJECT, parsed)

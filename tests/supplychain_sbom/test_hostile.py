@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import random
 import tarfile
 import time
@@ -15,7 +16,15 @@ from typing import Any
 import pytest
 import zstandard
 
-from dockyard.supplychain.sbom import Layer, LayerRefused, Limits, read_image
+from dockyard.supplychain.sbom import (
+    Layer,
+    LayerRefused,
+    Limits,
+    Subject,
+    read_image,
+    to_cyclonedx,
+    to_spdx,
+)
 from tests.supplychain_sbom.helpers import names, read, streamed
 from tests.support import images as im
 
@@ -217,3 +226,20 @@ def _gnu_sparse_with_extensions() -> bytes:
 async def test_old_gnu_sparse_extension_blocks_are_refused() -> None:
     with pytest.raises(LayerRefused, match="old GNU sparse member with extension blocks"):
         await read(im.compress(_gnu_sparse_with_extensions()))
+
+
+async def test_member_names_that_are_not_utf8_reach_the_documents_replaced() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tf:
+        data = b'{"name": "x", "version": "1.0.0"}'
+        ti = tarfile.TarInfo("app/node_modules/x\xe9/package.json")
+        ti.size = len(data)
+        tf.addfile(ti, io.BytesIO(data))
+    contents = await read(im.compress(buf.getvalue()))
+    (pkg,) = contents.packages
+    assert pkg.location == "app/node_modules/x\ufffd/package.json"
+    subject = Subject("acme/x", "sha256:" + "0" * 64)
+    assert b"x\\ufffd" in to_cyclonedx(subject, contents) or "x\ufffd".encode() in to_cyclonedx(
+        subject, contents
+    )
+    assert to_spdx(subject, contents)

@@ -84,7 +84,10 @@ class _LayerResult:
 
 
 def normalize(name: str) -> str | None:
-    """A member name relative to the root; None for ".." components or the root."""
+    """A member name relative to the root; None for ".." components or the root.
+    Bytes that are not UTF-8 (tarfile keeps them as surrogates) become U+FFFD."""
+    if not name.isascii():
+        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     parts = [p for p in name.split("/") if p and p != "."]
     if not parts or ".." in parts:
         return None

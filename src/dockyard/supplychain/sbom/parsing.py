@@ -97,17 +97,22 @@ def _package(
     if purl.type == "rpm" and qualifiers.get("epoch") and ":" not in ver:
         ver = f"{qualifiers['epoch']}:{ver}"
     pkg = Package(
-        type=purl.type,
-        name=name,
-        version=ver,
-        purl=purl.to_string(),
-        location=location,
-        source_name=source_name,
-        source_version=source_version or (ver if source_name else ""),
-        licenses=licenses,
+        type=_safe(purl.type),
+        name=_safe(name),
+        version=_safe(ver),
+        purl=_safe(purl.to_string()),
+        location=_safe(location),
+        source_name=_safe(source_name),
+        source_version=_safe(source_version or (ver if source_name else "")),
+        licenses=tuple(_safe(v) for v in licenses),
     )
     distro = qualifiers.get("distro", "") if purl.type in _OS_TYPES else ""
-    return pkg, distro
+    return pkg, _safe(distro)
+
+
+def _safe(text: str) -> str:
+    """JSON may escape lone surrogates ("\\udce9"): they cannot be encoded, so "?"."""
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _list(value: Any) -> list[Any]:
@@ -162,7 +167,7 @@ def _cyclonedx(doc: dict[str, Any]) -> ImageContents:
             if isinstance(name, str) and name:
                 version_id = version if isinstance(version, str) else ""
                 codename = _cdx_properties(comp).get("dockyard:codename", "")
-                distro = Distro(id=name.lower(), version_id=version_id, codename=codename)
+                distro = Distro(_safe(name.lower()), _safe(version_id), _safe(codename))
             continue
         props = _cdx_properties(comp)
         found = _package(
@@ -208,7 +213,7 @@ def _spdx(doc: dict[str, Any]) -> ImageContents:
                 codename = ""
                 if isinstance(comment, str) and comment.startswith("codename: "):
                     codename = comment[len("codename: ") :]
-                distro = Distro(id=name.lower(), version_id=version_id, codename=codename)
+                distro = Distro(_safe(name.lower()), _safe(version_id), _safe(codename))
             continue
         purls = [
             ref.get("referenceLocator")
