@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
+from packageurl import PackageURL
 from spdx_tools.spdx.parser.json.json_parser import parse_from_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
@@ -454,3 +455,50 @@ def test_escaped_lone_surrogates_are_replaced() -> None:
     assert parsed.distro == Distro("deb?", "1")
     assert parsed.packages[0].location == "a?b"
     assert to_cyclonedx(SUBJECT, parsed) and to_spdx(SUBJECT, parsed)
+
+
+def test_odd_strings_everywhere_still_make_valid_documents_that_read_back() -> None:
+    rng = random.Random(9)
+    alphabet = 'aZ09 -_.:/@+~%#?&="\\\n\téü中\ufffd'
+
+    def text(n: int = 10) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(1, n)))
+
+    validator = JsonStrictValidator(SchemaVersion.V1_6)
+    for _ in range(40):
+        packages = []
+        for _ in range(4):
+            kind = rng.choice(["deb", "npm", "maven", "pypi", "golang", "rpm", "apk"])
+            name, version = text(), text()
+            try:
+                purl = PackageURL(
+                    type=kind,
+                    namespace=rng.choice([None, text()]),
+                    name=name,
+                    version=version,
+                    qualifiers={"arch": text()},
+                ).to_string()
+                PackageURL.from_string(purl)
+            except (ValueError, TypeError):  # packageurl refuses some
+                continue
+            packages.append(
+                Package(
+                    kind,
+                    name,
+                    version,
+                    purl,
+                    text(30),
+                    text(),
+                    text(),
+                    tuple(text(20) for _ in range(rng.randint(0, 3))),
+                )
+            )
+        contents = ImageContents(
+            rng.choice([None, Distro(text(), text(), text())]), tuple(packages)
+        )
+        subject = Subject(text(), "sha256:" + "0" * 64, rng.choice([None, text()]))
+        cdx = to_cyclonedx(subject, contents)
+        assert validator.validate_str(cdx.decode()) is None
+        expected = len({(p.purl, p.location) for p in packages})
+        assert len(parse_sbom(cdx, CYCLONEDX_JSON).packages) == expected
+        assert len(parse_sbom(to_spdx(subject, contents), SPDX_JSON).packages) == expected

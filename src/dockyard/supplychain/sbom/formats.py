@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from importlib import metadata
+from urllib.parse import quote
 from uuid import uuid4
 
 from cyclonedx.contrib.license.factories import LicenseFactory
@@ -51,13 +53,26 @@ def _tool_version() -> str:
         return "0"
 
 
-def image_purl(subject: Subject) -> PackageURL:
+def image_purl(subject: Subject) -> str:
     """pkg:oci/<last path segment>@<digest>?repository_url=<repository>[&tag=]."""
     qualifiers = {"repository_url": subject.repository}
     if subject.tag:
         qualifiers["tag"] = subject.tag
-    name = subject.repository.rpartition("/")[2]
-    return PackageURL(type="oci", name=name, version=subject.digest, qualifiers=qualifiers)
+    name = next((part for part in reversed(subject.repository.split("/")) if part), "image")
+    attempts = ((name, qualifiers), (name, None), ("image", None))
+    for candidate, quals in attempts:  # packageurl refuses some odd names and values
+        with suppress(ValueError, TypeError):
+            return PackageURL(
+                type="oci", name=candidate, version=subject.digest, qualifiers=quals
+            ).to_string()
+    return f"pkg:oci/image@{quote(subject.digest, safe=':')}"
+
+
+def _parsed_purl(text: str) -> PackageURL | None:
+    try:
+        return PackageURL.from_string(text)
+    except ValueError:
+        return None
 
 
 def _sorted(packages: Sequence[Package]) -> list[Package]:
@@ -90,17 +105,17 @@ def _cdx_licenses(values: Sequence[str]) -> list[License]:
 
 
 def _cdx_component(ref: str, pkg: Package) -> Component:
-    purl = PackageURL.from_string(pkg.purl)
+    purl = _parsed_purl(pkg.purl)
     props = [Property(name=PROP_LOCATION, value=pkg.location)] if pkg.location else []
     if pkg.source_name:
         props.append(Property(name=PROP_SOURCE_NAME, value=pkg.source_name))
     if pkg.source_version:
         props.append(Property(name=PROP_SOURCE_VERSION, value=pkg.source_version))
-    maven = purl.type == "maven"
+    maven = purl is not None and purl.type == "maven"
     return Component(
         type=ComponentType.LIBRARY,
-        name=purl.name if maven else pkg.name,
-        group=purl.namespace if maven else None,
+        name=purl.name if purl is not None and maven else pkg.name,
+        group=purl.namespace if purl is not None and maven else None,
         version=pkg.version,
         purl=purl,
         bom_ref=ref,
@@ -111,13 +126,13 @@ def _cdx_component(ref: str, pkg: Package) -> Component:
 
 def to_cyclonedx(subject: Subject, contents: ImageContents) -> bytes:
     """A CycloneDX 1.6 JSON BOM: the image as metadata.component, the OS, the packages."""
-    root_purl = image_purl(subject)
+    root_ref = image_purl(subject)
     root = Component(
         type=ComponentType.CONTAINER,
         name=subject.repository,
         version=subject.digest,
-        purl=root_purl,
-        bom_ref=root_purl.to_string(),
+        purl=_parsed_purl(root_ref),
+        bom_ref=root_ref,
     )
     bom = Bom()
     bom.metadata.component = root
@@ -152,10 +167,13 @@ def _spdx_license(values: Sequence[str]) -> tuple[object, str | None]:
     if not values:
         return SpdxNoAssertion(), None
     text = " AND ".join(f"({v})" if len(values) > 1 and " " in v else v for v in values)
-    info = spdx_licensing.validate(text)
-    if info.errors or info.invalid_symbols:
-        return SpdxNoAssertion(), f"declared license: {text}"
-    return spdx_licensing.parse(text), None
+    try:
+        info = spdx_licensing.validate(text)
+        if not info.errors and not info.invalid_symbols:
+            return spdx_licensing.parse(text), None
+    except Exception:  # license-expression raises odd errors on odd text
+        pass
+    return SpdxNoAssertion(), f"declared license: {text}"
 
 
 def _spdx_id(kind: str, key: str, seen: set[str]) -> str:
@@ -178,7 +196,8 @@ def to_spdx(subject: Subject, contents: ImageContents) -> bytes:
         spdx_id="SPDXRef-DOCUMENT",
         name=f"{subject.repository}@{subject.digest}",
         document_namespace=(
-            f"https://dockyard.invalid/spdx/{subject.repository}/{subject.digest}/{uuid4()}"
+            f"https://dockyard.invalid/spdx/{quote(subject.repository, safe='/')}/"
+            f"{quote(subject.digest, safe=':')}/{uuid4()}"
         ),
         creators=[Actor(ActorType.TOOL, f"dockyard-{_tool_version()}")],
         created=created,
@@ -190,7 +209,7 @@ def to_spdx(subject: Subject, contents: ImageContents) -> bytes:
         version=subject.digest,
         files_analyzed=False,
         primary_package_purpose=PackagePurpose.CONTAINER,
-        external_references=[_purl_ref(image_purl(subject).to_string())],
+        external_references=[_purl_ref(image_purl(subject))],
     )
     packages = [image]
     relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, "SPDXRef-Image")]
