@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import zstandard
+from packageurl import PackageURL
 
 from dockyard.supplychain.sbom import (
     Layer,
@@ -203,7 +204,9 @@ async def test_mutated_layers_never_crash() -> None:
                 contents = await read(bytes(blob))
             except LayerRefused:
                 continue
-            assert all(p.name and p.version and p.purl for p in contents.packages)
+            for pkg in contents.packages:
+                assert pkg.name and pkg.version
+                assert PackageURL.from_string(pkg.purl).type == pkg.type
 
 
 def test_zstd_magic_constant_matches() -> None:

@@ -151,7 +151,7 @@ def modules(info: BuildInfo) -> list[tuple[str, str]]:
                 found[-1] = [fields[1], fields[2]]
             else:
                 found[-1][1] = "(devel)"
-    return [(p, v) for p, v in found]
+    return [(p, v) for p, v in found if v]  # a module line without a version is damage
 
 
 def packages(info: BuildInfo, location: str) -> list[Package]:
