@@ -40,9 +40,7 @@ BLOB_UNKNOWN = register("BLOB_UNKNOWN", 404, "blob unknown to registry")
 BLOB_UPLOAD_INVALID = register("BLOB_UPLOAD_INVALID", 400, "blob upload invalid")
 BLOB_UPLOAD_RANGE = register("BLOB_UPLOAD_INVALID", 416, "requested range not satisfiable")
 BLOB_UPLOAD_UNKNOWN = register("BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry")
-DIGEST_INVALID = register(
-    "DIGEST_INVALID", 400, "provided digest did not match uploaded content"
-)
+DIGEST_INVALID = register("DIGEST_INVALID", 400, "provided digest did not match uploaded content")
 MANIFEST_BLOB_UNKNOWN = register(
     "MANIFEST_BLOB_UNKNOWN", 400, "manifest references a blob unknown to the registry"
 )

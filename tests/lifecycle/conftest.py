@@ -149,6 +149,7 @@ def store(
             "production", d.replicas, d.env, base / "cli", d.database_url, s3_keys, s3_write
         )
 
+
 # the retention, immutability and pull-statistics tests' server and clients
 from tests.lifecycle.retention_support import (  # noqa: E402
     admin_api,

@@ -63,7 +63,7 @@ def test_adapter_scans_with_a_one_repository_token(
         }
         ok(api.put(f"/projects/{project}/supplychain", json=policy))
         image = push_image(registry, f"{project}/app", "1")
-        assert "not scanned" in denied_message(pull(registry, image.repository, "1"))
+        assert "not yet scanned" in denied_message(pull(registry, image.repository, "1"))
         adapter.behaviour.findings[image.digest] = [
             {
                 "id": "CVE-2024-0001",

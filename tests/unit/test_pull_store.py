@@ -56,9 +56,7 @@ async def _rows(store: SqlMetadataStore) -> dict[str, tuple[int, dt.datetime]]:
     ap = s.artifact_pulls
     async with store.read_engine.connect() as conn:
         rows = (await conn.execute(select(ap.c.digest, ap.c.pull_count, ap.c.last_pulled_at))).all()
-    return {
-        r.digest: (int(r.pull_count), r.last_pulled_at.replace(tzinfo=dt.UTC)) for r in rows
-    }
+    return {r.digest: (int(r.pull_count), r.last_pulled_at.replace(tzinfo=dt.UTC)) for r in rows}
 
 
 async def _pulled_events(store: SqlMetadataStore) -> list[dict[str, Any]]:

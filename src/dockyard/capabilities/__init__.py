@@ -10,6 +10,8 @@ reads `REGISTERED` (the one list, below) at the places each contribution belongs
 - `router`: an APIRouter mounted into the management API under /api/v1
   (http/api/app.py), with the same errors, auth and OpenAPI document;
 - `cli`: a typer app added as `dockyard <name> …` (cli/commands.py);
+- `commands`: a function that adds top-level commands to the root typer app
+  (`dockyard scan REF`), for a verb that reads better without a group;
 - `pull_policies`: given the built Services, policies the registry runs on every
   manifest GET/HEAD (registry/policies.py; each answers from its own cache);
 - `migrations`: the folder of its Alembic revisions, on its own branch labelled with
@@ -54,6 +56,8 @@ class Capability:
     """policies for the pull path, built from the Services once they are up"""
     cli: Callable[[], typer.Typer] | None = None
     """its command group"""
+    commands: Callable[[typer.Typer], None] | None = None
+    """adds top-level commands to the root app (cli/commands.py)"""
     migrations: Path | None = None
     """its Alembic versions folder; the first revision has branch_labels=(name,) and
     depends_on the core revision it needs"""

@@ -194,12 +194,9 @@ _COMMON = [
 _COMMON_NAMES = [p.name for p in _COMMON]
 
 
-def command(
-    app: typer.Typer, name: str, *, as_group: bool = False
-) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def command(app: typer.Typer, name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Register `func(api, as_json, ...)` as `name`, with the connection options added
-    and its failures shown as one line; with `as_group`, as the group's own action (a
-    capability whose command is its group: `dockyard scan REF`)."""
+    and its failures shown as one line."""
 
     def register(func: Callable[..., None]) -> Callable[..., None]:
         own = [
@@ -224,10 +221,7 @@ def command(
 
         run.__signature__ = inspect.Signature([*own, *_COMMON])  # type: ignore[attr-defined]
         run.__annotations__ = {p.name: p.annotation for p in [*own, *_COMMON]}
-        if as_group:
-            app.callback(invoke_without_command=True, help=func.__doc__)(run)
-        else:
-            app.command(name)(run)
+        app.command(name)(run)
         return func
 
     return register

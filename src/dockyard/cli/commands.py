@@ -35,6 +35,8 @@ app.add_typer(schedules_app, name="schedules")
 for _capability in REGISTERED:  # each capability's command group (dockyard.capabilities)
     if _capability.cli is not None:
         app.add_typer(_capability.cli(), name=_capability.name)
+    if _capability.commands is not None:
+        _capability.commands(app)
 
 ConfigOpt = Annotated[
     Path | None,
@@ -177,9 +179,7 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option(min=1, max=64, help="Jobs run at once. \\[default: 2]")
     ] = None,
-    once: Annotated[
-        bool, typer.Option("--once", help="Run what is due now, then exit.")
-    ] = False,
+    once: Annotated[bool, typer.Option("--once", help="Run what is due now, then exit.")] = False,
 ) -> None:
     """Run background jobs, schedules and event delivery without serving HTTP.
 

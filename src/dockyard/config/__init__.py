@@ -77,7 +77,6 @@ class ServerSettings(_Section):
         "the request's Host only when it is one of these or a local name or address",
     )
 
-
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, v: list[str]) -> list[str]:
@@ -87,6 +86,7 @@ class ServerSettings(_Section):
             except ValueError:
                 raise ValueError(f"{entry!r} is not an address or a network (CIDR)") from None
         return v
+
 
 class FilesystemStorage(_Section):
     driver: Literal["filesystem"] = "filesystem"

@@ -157,9 +157,7 @@ async def handle_http(app: HttpApp, scope: Scope, receive: Receive, send: Send) 
                 )
                 return
             log.exception("could not send response for %s %s", scope["method"], scope["path"][:200])
-            await error_response(e.UNKNOWN)(
-                scope, receive_counted, send_wrapped
-            )
+            await error_response(e.UNKNOWN)(scope, receive_counted, send_wrapped)
     finally:
         elapsed = time.perf_counter() - t0
         status = status or DISCONNECTED  # no response at all: the client left first

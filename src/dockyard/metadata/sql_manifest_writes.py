@@ -62,9 +62,7 @@ def _check_references(conn: Connection, rid: int, manifest: NewManifest) -> None
                 )
     if manifest.child_refs:
         wanted = {d for d, _ in manifest.child_refs}
-        q = select(m.c.digest, m.c.size).where(
-            m.c.repository_id == rid, m.c.digest.in_(wanted)
-        )
+        q = select(m.c.digest, m.c.size).where(m.c.repository_id == rid, m.c.digest.in_(wanted))
         if _locks(conn):  # nor delete a child manifest this index relies on
             q = q.with_for_update(read=True)
         rows = conn.execute(q)

@@ -33,10 +33,10 @@ def _vulndb_cli() -> typer.Typer:
     return vulndb_app()
 
 
-def _scan_cli() -> typer.Typer:
-    from dockyard.supplychain.cli import scan_app
+def _scan_command(app: typer.Typer) -> None:
+    from dockyard.supplychain.cli import add_scan
 
-    return scan_app()
+    add_scan(app)
 
 
 def _pull_policies(services: Any) -> list[PullPolicy]:
@@ -57,11 +57,11 @@ def capability() -> tuple[Capability, ...]:
             migrations=MIGRATIONS,
             router=_router,
             cli=_cli,
+            commands=_scan_command,
             pull_policies=_pull_policies,
             jobs=(SCAN_KIND, REMATCH_KIND),
             schedules=schedules,
             consumers=(CONSUMER,),
         ),
         Capability(name="vulndb", cli=_vulndb_cli),
-        Capability(name="scan", cli=_scan_cli),
     )

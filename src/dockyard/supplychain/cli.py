@@ -120,10 +120,10 @@ def _findings(api: Api, ref: str, severity: str | None, as_json: bool) -> None:
     emit(report["vulnerabilities"], FINDING_COLUMNS, False)
 
 
-def scan_app() -> typer.Typer:
-    app = typer.Typer(help="Scan an artifact now and show its vulnerabilities.")
+def add_scan(app: typer.Typer) -> None:
+    """`dockyard scan REF`, a top-level command."""
 
-    @command(app, "scan", as_group=True)
+    @command(app, "scan")
     def scan(
         api: Api,
         as_json: bool,
@@ -146,8 +146,6 @@ def scan_app() -> typer.Typer:
                 typer.echo(f"index: platform {child} is scanned as its own job", err=True)
             return
         _findings(api, ref, None, as_json)
-
-    return app
 
 
 def app() -> typer.Typer:

@@ -77,9 +77,7 @@ class DockyardApi(FastAPI):
         return doc
 
 
-def _json(
-    error: e.ErrorCode, message: str, detail: Any = None, headers: Any = None
-) -> Response:
+def _json(error: e.ErrorCode, message: str, detail: Any = None, headers: Any = None) -> Response:
     if error.status == 401:
         headers = {**(headers or {}), **CHALLENGE}
     return error_response(error, message, detail, headers)

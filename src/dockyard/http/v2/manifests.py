@@ -79,7 +79,9 @@ def _manifest_headers(record: ManifestRecord) -> dict[str, str]:
     }
 
 
-async def _check_pull(request: Request, name: str, reference: str, record: ManifestRecord) -> list[str]:
+async def _check_pull(
+    request: Request, name: str, reference: str, record: ManifestRecord
+) -> list[str]:
     """The pull-path policies; each audit-mode warning as a `Warning` header value (RFC
     7234's 299 "miscellaneous persistent warning", as distribution-spec allows)."""
     principal = getattr(request.state, "principal", None)
