@@ -85,6 +85,7 @@ def test_adapter_scans_with_a_one_repository_token(
             timeout=60,
         )
         assert done["state"] == "succeeded", done
+        assert "trivy" in (done["result"] or {}), done
         report = ok(
             api.get(
                 f"/projects/{project}/repositories/app/-/artifacts/1/vulnerabilities",

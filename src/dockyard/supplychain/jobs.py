@@ -58,23 +58,25 @@ async def scan(ctx: JobContext, payload: Mapping[str, Any]) -> Mapping[str, Any]
         return {"children": children}
     if not is_image(record, parse(record.content)):
         raise PermanentFailure(f"{repository}@{digest} is not an image")
+    out: dict[str, Any] = {}
     stored = await service.store.sbom(digest)
-    if stored is not None:
-        contents = stored.contents
-    else:
+    contents = None if stored is None else stored.contents
+    if contents is None:
         try:
             contents = await service.generate_sbom(repository, record)
-        except sbom.LayerRefused as exc:
+        except sbom.LayerRefused as exc:  # the built-in report says why; adapters still run
             await ctx.log(f"layers refused: {exc}")
             await service.record_report(repository, digest, BUILTIN, [], None, str(exc))
-            return {"error": str(exc)}
-        await ctx.log(f"SBOM: {len(contents.packages)} packages")
+            out["error"] = str(exc)
+        else:
+            await ctx.log(f"SBOM: {len(contents.packages)} packages")
     if payload.get("sbom_only"):
-        return {"packages": len(contents.packages)}
-    await ctx.checkpoint()
-    findings, generation = await service.match(contents)
-    await service.record_report(repository, digest, BUILTIN, findings, generation)
-    out: dict[str, Any] = {"packages": len(contents.packages), "findings": len(findings)}
+        return {**out, "packages": None if contents is None else len(contents.packages)}
+    if contents is not None:
+        await ctx.checkpoint()
+        findings, generation = await service.match(contents)
+        await service.record_report(repository, digest, BUILTIN, findings, generation)
+        out.update(packages=len(contents.packages), findings=len(findings))
     for adapter in service.settings.adapters:
         await ctx.checkpoint()
         out[adapter.name] = await _adapter_scan(ctx, service, adapter, repository, record)
