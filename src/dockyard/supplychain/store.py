@@ -22,7 +22,6 @@ from dockyard.events import SCAN_COMPLETED, NewEvent
 from dockyard.events.outbox import write_events
 from dockyard.metadata import schema as s
 from dockyard.supplychain.codec import (
-    finding_json,
     pack_contents,
     pack_findings,
     summary_of,
@@ -268,7 +267,7 @@ class SupplyChainStore:
             before is not None
             and before.status == status
             and before.error == error
-            and [finding_json(f) for f in before.findings] == [finding_json(f) for f in findings]
+            and before.findings == findings
         ):  # the same answer: note when and against what it was given, nothing more
             async with self._write.begin() as conn:
                 await conn.execute(
