@@ -252,6 +252,41 @@ def test_client_pushed_sbom_is_used(
     assert [r[1] for r in rows(report(api, project, "app", "1"))] == ["PYSEC-2023-74"]
 
 
+def test_cosign_sbom_attestation_is_used(
+    imported: RunningServer, api: httpx.Client, registry: httpx.Client, project: str
+) -> None:
+    """`cosign attest --type cyclonedx` (tag form): the statement's predicate is the SBOM."""
+    image = images.image([images.layer({"app/README": b"nothing to read"})])
+    digest = push(registry, f"{project}/att", "1", image)
+    bom = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "version": 1,
+        "components": [
+            {
+                "type": "library",
+                "name": "lodash",
+                "version": "4.17.20",
+                "purl": "pkg:npm/lodash@4.17.20",
+            },
+        ],
+    }
+    key = signing.generate_key("p256")
+    manifest, blobs = signing.cosign_attestation(
+        digest, f"reg.test/{project}/att", key, "https://cyclonedx.org/bom", bom
+    )
+    push_artifact(registry, f"{project}/att", digest.replace(":", "-") + ".att", manifest, blobs)
+
+    def indexed() -> dict[str, Any] | None:
+        found = ok(api.get(artifact(project, "att", "1") + "/supplychain"))
+        return found["sbom"] if found["sbom"] else None
+
+    assert wait_for("the attested SBOM", indexed)["packages"] == 1
+    job = ok(api.post(artifact(project, "att", "1") + "/scan"), 202)
+    assert wait_job(api, job["job_id"])["state"] == "succeeded"
+    assert [r[1] for r in rows(report(api, project, "att", "1"))] == ["GHSA-35jh-r3h4-6jhm"]
+
+
 def _zeros_gzip(total: int) -> bytes:
     """A tar of one file of `total` zero bytes, gzipped without holding it in memory."""
     header = bytearray(512)

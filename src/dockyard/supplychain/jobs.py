@@ -6,6 +6,7 @@ after an import and on the `supplychain.rescan` schedule), and the consumer of p
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -105,9 +106,9 @@ async def rematch(ctx: JobContext, payload: Mapping[str, Any]) -> Mapping[str, A
     matched = changed = 0
     async for batch in service.store.all_sboms():
         await ctx.checkpoint()
-        for digest, contents in batch:
+        for digest, repository, contents in batch:
             findings = index.match(contents)
-            if await service.record_report(None, digest, BUILTIN, findings, generation):
+            if await service.record_report(repository, digest, BUILTIN, findings, generation):
                 changed += 1
             matched += 1
     await ctx.log(f"rematched {matched} SBOMs against generation {generation}: {changed} changed")
@@ -126,8 +127,10 @@ async def on_push(ctx: JobContext, batch: Sequence[ev.Event]) -> None:
         if record is None:
             continue
         kind = exempt_kind(record)
-        if kind is ArtifactKind.SBOM:
-            await _index_pushed_sbom(ctx, service, event.repository, record, policy.scan_on_push)
+        if kind in (ArtifactKind.SBOM, ArtifactKind.ATTESTATION):
+            await _index_pushed_sbom(
+                ctx, service, event.repository, record, event.tag, policy.scan_on_push
+            )
             continue
         if kind is not None or record.media_type in mt.INDEXES:
             continue  # an index's platforms are pushed, and scanned, on their own
@@ -144,38 +147,64 @@ async def _index_pushed_sbom(
     service: SupplyChainService,
     repository: str,
     record: ManifestRecord,
+    tag: str | None,
     scan: bool,
 ) -> None:
-    """A client's SBOM (syft, cosign attest): its packages become the subject's SBOM
-    unless Dockyard made one from the layers."""
+    """A client's SBOM: a referrer (oras attach, syft), a Sigstore bundle or a cosign
+    `.att` attestation of a CycloneDX / SPDX predicate. Its packages become the subject's
+    SBOM unless Dockyard made one from the layers; attestations of other predicates are
+    left alone."""
     doc = parse(record.content)
     subject = doc.get("subject")
-    layers = doc.get("layers") or []
-    if not isinstance(subject, dict) or not isinstance(subject.get("digest"), str) or not layers:
+    target = subject.get("digest") if isinstance(subject, dict) else _subject_of_tag(tag)
+    layers = [x for x in doc.get("layers") or [] if isinstance(x, dict)][:16]
+    if not isinstance(target, str) or not is_digest(target) or not layers:
         return
-    layer = layers[0]
-    if not isinstance(layer, dict) or not isinstance(layer.get("digest"), str):
-        return
-    existing = await service.store.sbom(subject["digest"])
+    existing = await service.store.sbom(target)
     if existing is not None and existing.source == "generated":
         return
-    try:
-        data = bytearray()
-        async for piece in ctx.services.blobs.stream(layer["digest"], 0, MAX_PUSHED_SBOM + 1):
-            data += piece
-        if len(data) > MAX_PUSHED_SBOM:
-            raise ValueError("larger than 64 MiB")
-        contents = sbom.parse_sbom(bytes(data), str(layer.get("mediaType", "")))
-    except (ValueError, DockyardError) as exc:
-        await ctx.log(f"SBOM {record.digest} in {repository} unreadable: {exc}")
+    for layer in layers:
+        digest, media_type = layer.get("digest"), str(layer.get("mediaType", ""))
+        if not isinstance(digest, str) or not is_digest(digest):
+            continue
+        try:
+            data = await _read_bounded(ctx, digest)
+            contents = sbom.parse_sbom(_unbundled(data), media_type)
+        except (ValueError, DockyardError) as exc:
+            await ctx.log(f"{record.digest} in {repository}: not an SBOM Dockyard reads: {exc}")
+            continue
+        fmt = "spdx" if "spdx" in media_type or b"spdxVersion" in data else "cyclonedx"
+        await service.store.put_sbom(target, repository, "pushed", record.digest, fmt, contents)
+        if scan:
+            findings, generation = await service.match(contents)
+            await service.record_report(repository, target, BUILTIN, findings, generation)
         return
-    fmt = "spdx" if "spdx" in str(layer.get("mediaType", "")) else "cyclonedx"
-    await service.store.put_sbom(
-        subject["digest"], repository, "pushed", record.digest, fmt, contents
-    )
-    if scan:
-        findings, generation = await service.match(contents)
-        await service.record_report(repository, subject["digest"], BUILTIN, findings, generation)
+
+
+def _subject_of_tag(tag: str | None) -> str | None:
+    """cosign's tag form names the subject: sha256-<hex>.att → sha256:<hex>"""
+    if not tag or "-" not in tag or "." not in tag:
+        return None
+    algorithm, _, rest = tag.partition("-")
+    return f"{algorithm}:{rest.rpartition('.')[0]}"
+
+
+def _unbundled(data: bytes) -> bytes:
+    """A Sigstore bundle's DSSE envelope (parse_sbom reads envelopes and statements)."""
+    if b'"dsseEnvelope"' not in data:
+        return data
+    doc = parse(data)
+    envelope = doc.get("dsseEnvelope")
+    return json.dumps(envelope).encode() if isinstance(envelope, dict) else data
+
+
+async def _read_bounded(ctx: JobContext, digest: str) -> bytes:
+    data = bytearray()
+    async for piece in ctx.services.blobs.stream(digest, 0, MAX_PUSHED_SBOM + 1):
+        data += piece
+    if len(data) > MAX_PUSHED_SBOM:
+        raise ValueError("larger than 64 MiB")
+    return bytes(data)
 
 
 SCAN_KIND = JobKind(name=SCAN_JOB, run=scan, max_attempts=3, backoff_seconds=30.0)

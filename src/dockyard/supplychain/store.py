@@ -193,12 +193,14 @@ class SupplyChainStore:
         async with self._write.begin() as conn:
             await conn.execute(insert.on_conflict_do_update(index_elements=["digest"], set_=values))
 
-    async def all_sboms(self, batch: int = 500) -> AsyncIterator[list[tuple[str, ImageContents]]]:
+    async def all_sboms(
+        self, batch: int = 500
+    ) -> AsyncIterator[list[tuple[str, str, ImageContents]]]:
         """Every stored SBOM's contents, in batches (for a rematch after a database update)."""
         last = ""
         while True:
             q = (
-                select(sboms.c.digest, sboms.c.contents)
+                select(sboms.c.digest, sboms.c.repository, sboms.c.contents)
                 .where(sboms.c.digest > last)
                 .order_by(sboms.c.digest)
                 .limit(batch)
@@ -207,7 +209,7 @@ class SupplyChainStore:
                 rows = (await conn.execute(q)).all()
             if not rows:
                 return
-            yield [(r.digest, unpack_contents(r.contents)) for r in rows]
+            yield [(r.digest, r.repository, unpack_contents(r.contents)) for r in rows]
             last = rows[-1].digest
 
     # -- scan reports -----------------------------------------------------------------
