@@ -4,14 +4,36 @@ writers queue on busy_timeout instead of failing on lock upgrade."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dockyard.metadata.writer import EngineWriter, SqliteThreadWriter, Writer
+
+
+class HasEngines(Protocol):
+    """What a capability's store runs on: the metadata store's reader and writer
+    engines (services.store satisfies it)."""
+
+    @property
+    def read_engine(self) -> AsyncEngine: ...
+
+    @property
+    def write_engine(self) -> AsyncEngine: ...
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """A timestamp read back from the database, as UTC (SQLite returns naive ones)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 

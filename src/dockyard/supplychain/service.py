@@ -14,13 +14,14 @@ from dockyard.accounts.guard import Actor
 from dockyard.auth import permissions as perm
 from dockyard.auth.permissions import project_of
 from dockyard.errors import NotFound, Unsupported
+from dockyard.metadata.engine import HasEngines
 from dockyard.metadata.records import ManifestRecord
 from dockyard.oci import mediatypes as mt
 from dockyard.supplychain import sbom
 from dockyard.supplychain.enforce import Gate, PolicyCache
 from dockyard.supplychain.model import Finding, ImageContents
 from dockyard.supplychain.policy import SupplyChainPolicy
-from dockyard.supplychain.store import HasEngines, StoredPolicy, StoredReport, SupplyChainStore
+from dockyard.supplychain.store import StoredPolicy, StoredReport, SupplyChainStore
 from dockyard.supplychain.verdicts import SignatureVerdict, Verifier, exempt_kind, is_image, parse
 
 if TYPE_CHECKING:

@@ -12,15 +12,14 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dockyard.events import SCAN_COMPLETED, NewEvent
 from dockyard.events.outbox import write_events
 from dockyard.metadata import schema as s
+from dockyard.metadata.engine import HasEngines, utc, utcnow
 from dockyard.supplychain.codec import (
     pack_contents,
     pack_findings,
@@ -31,14 +30,6 @@ from dockyard.supplychain.codec import (
 from dockyard.supplychain.model import Finding, ImageContents
 from dockyard.supplychain.policy import SupplyChainPolicy
 from dockyard.supplychain.tables import project_policies, sboms, scan_reports, system_policy
-
-
-class HasEngines(Protocol):
-    @property
-    def read_engine(self) -> AsyncEngine: ...
-
-    @property
-    def write_engine(self) -> AsyncEngine: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +63,6 @@ class StoredReport:
     scanned_at: dt.datetime
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class SupplyChainStore:
     def __init__(self, engines: HasEngines) -> None:
         self._read = engines.read_engine
@@ -102,13 +85,13 @@ class SupplyChainStore:
         if row is None:
             return None
         return StoredPolicy(
-            SupplyChainPolicy.model_validate_json(row.policy), row.updated_by, _utc(row.updated_at)
+            SupplyChainPolicy.model_validate_json(row.policy), row.updated_by, utc(row.updated_at)
         )
 
     async def put_policy(
         self, project_id: int | None, policy: SupplyChainPolicy, actor: str
     ) -> StoredPolicy:
-        at = _now()
+        at = utcnow()
         text = json.dumps(policy.model_dump(mode="json"), separators=(",", ":"))
         values = {"policy": text, "updated_by": actor, "updated_at": at}
         if project_id is None:
@@ -167,7 +150,7 @@ class SupplyChainStore:
             row.document_digest,
             row.format,
             int(row.package_count),
-            _utc(row.created_at),
+            utc(row.created_at),
             unpack_contents(row.contents),
         )
 
@@ -187,7 +170,7 @@ class SupplyChainStore:
             "format": fmt,
             "package_count": len(contents.packages),
             "contents": pack_contents(contents),
-            "created_at": _now(),
+            "created_at": utcnow(),
         }
         insert = self._insert()(sboms).values(digest=digest, **values)
         async with self._write.begin() as conn:
@@ -230,7 +213,7 @@ class SupplyChainStore:
             json.loads(row.summary),
             unpack_findings(row.findings),
             row.error,
-            _utc(row.scanned_at),
+            utc(row.scanned_at),
         )
 
     async def reports(self, digest: str) -> list[StoredReport]:
@@ -275,7 +258,7 @@ class SupplyChainStore:
                 await conn.execute(
                     update(t)
                     .where(t.c.digest == digest, t.c.scanner == scanner)
-                    .values(db_generation=db_generation, scanned_at=_now())
+                    .values(db_generation=db_generation, scanned_at=utcnow())
                 )
             return False
         summary = summary_of(findings)
@@ -285,7 +268,7 @@ class SupplyChainStore:
             "summary": json.dumps(summary),
             "findings": pack_findings(findings),
             "error": error,
-            "scanned_at": _now(),
+            "scanned_at": utcnow(),
         }
         insert = self._insert()(t).values(digest=digest, scanner=scanner, **values)
         event = NewEvent(

@@ -17,11 +17,11 @@ from dockyard.lifecycle.retention.immutability import RuleCache, protecting
 from dockyard.lifecycle.retention.jobs import JOB_KIND
 from dockyard.lifecycle.retention.policy import Decision, RetentionPolicy, evaluate
 from dockyard.lifecycle.retention.store import (
-    HasEngines,
     ImmutabilityRule,
     RetentionStore,
     StoredPolicy,
 )
+from dockyard.metadata.engine import HasEngines
 from dockyard.metadata.identity import AuditEvent
 
 if TYPE_CHECKING:

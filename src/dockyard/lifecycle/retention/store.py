@@ -10,27 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dockyard.errors import Conflict
 from dockyard.lifecycle.retention.policy import Artifact, RetentionPolicy
 from dockyard.lifecycle.retention.tables import immutability_rules, retention_policies
 from dockyard.metadata import schema as s
+from dockyard.metadata.engine import HasEngines, utc, utcnow
 
 MAX_IMMUTABILITY_RULES = 100
-
-
-class HasEngines(Protocol):
-    @property
-    def read_engine(self) -> AsyncEngine: ...
-
-    @property
-    def write_engine(self) -> AsyncEngine: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +45,6 @@ class StoredPolicy:
     updated_at: dt.datetime
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class RetentionStore:
     def __init__(self, engines: HasEngines) -> None:
         self._read = engines.read_engine
@@ -75,7 +59,7 @@ class RetentionStore:
             rows = (await conn.execute(q)).all()
         return [
             ImmutabilityRule(
-                int(r.id), int(r.project_id), r.repository, r.tag, r.created_by, _utc(r.created_at)
+                int(r.id), int(r.project_id), r.repository, r.tag, r.created_by, utc(r.created_at)
             )
             for r in rows
         ]
@@ -84,7 +68,7 @@ class RetentionStore:
         self, project_id: int, repository: str, tag: str, actor: str
     ) -> ImmutabilityRule:
         t = immutability_rules
-        at = _now()
+        at = utcnow()
         try:
             async with self._write.begin() as conn:
                 held = await conn.scalar(
@@ -128,13 +112,13 @@ class RetentionStore:
         if row is None:
             return None
         policy = RetentionPolicy.model_validate_json(row.policy)
-        return StoredPolicy(policy, row.updated_by, _utc(row.updated_at))
+        return StoredPolicy(policy, row.updated_by, utc(row.updated_at))
 
     async def put_policy(
         self, project_id: int, policy: RetentionPolicy, actor: str
     ) -> StoredPolicy:
         t = retention_policies
-        at = _now()
+        at = utcnow()
         text = json.dumps(policy.model_dump(mode="json"), separators=(",", ":"))
         module = postgresql if self._write.dialect.name == "postgresql" else sqlite
         stmt = module.insert(t).values(
@@ -223,7 +207,7 @@ class RetentionStore:
         out = []
         for row in rows:
             own = tagged.get(row.digest, [])
-            pushed = max([_utc(row.created_at), *(_utc(t.updated_at) for t in own)])
+            pushed = max([utc(row.created_at), *(utc(t.updated_at) for t in own)])
             out.append(
                 Artifact(
                     repository=repository,
@@ -231,7 +215,7 @@ class RetentionStore:
                     media_type=row.media_type,
                     pushed_at=pushed,
                     tags=tuple(sorted(t.name for t in own)),
-                    last_pulled_at=None if row.last_pulled_at is None else _utc(row.last_pulled_at),
+                    last_pulled_at=None if row.last_pulled_at is None else utc(row.last_pulled_at),
                     pull_count=int(row.pull_count or 0),
                     subject=row.subject_digest,
                     children=tuple(sorted(children.get(int(row.id), []))),

@@ -22,12 +22,13 @@ from collections.abc import Callable, Generator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.errors import InvalidRequest
+from dockyard.metadata.engine import HasEngines
 from dockyard.supplychain.vulndb import osv
 from dockyard.supplychain.vulndb.matcher import VulnIndex
 from dockyard.supplychain.vulndb.tables import advisories, affected, state
@@ -36,14 +37,6 @@ BATCH = 500
 MAX_REASONS = 10
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
-
-
-class HasEngines(Protocol):
-    @property
-    def read_engine(self) -> AsyncEngine: ...
-
-    @property
-    def write_engine(self) -> AsyncEngine: ...
 
 
 @dataclass(frozen=True, slots=True)
