@@ -82,7 +82,22 @@ class SignaturePolicy(BaseModel):
         description='"x509.subject: C=US, O=Acme, CN=release" or "*" (any certificate '
         "chaining to the trust store)",
     )
-    keyless: list[KeylessIn] = Field(default_factory=list, max_length=MAX_ENTRIES)
+    keyless: list[KeylessIn] = Field(
+        default_factory=list,
+        max_length=0,
+        description="keyless identities (issuer, subject): not verified by this version, "
+        "so a policy naming one is refused rather than silently ignored",
+    )
+
+    @field_validator("keyless", mode="before")
+    @classmethod
+    def _no_keyless(cls, value: object) -> object:
+        if isinstance(value, list) and value:
+            raise ValueError(
+                "keyless verification (Fulcio certificates, Rekor) is not supported yet: "
+                "trust the signing key itself (signatures.keys)"
+            )
+        return value
 
     def trust(self, trusted_root: str | None) -> TrustPolicy:
         return TrustPolicy(
