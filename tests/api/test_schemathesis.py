@@ -68,8 +68,20 @@ def test_the_api_keeps_its_openapi_promises(fuzzed_server: RunningServer, tmp_pa
         "--report-dir",
         str(tmp_path),
     ]
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",  # the API's own formats
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
     done = subprocess.run(
-        cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+        cmd,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+        env=env,
     )
     assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
     assert "unhandled error" not in fuzzed_server.log()

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from cryptography.x509 import load_pem_x509_certificate
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from dockyard.supplychain.model import Finding, Severity
 from dockyard.supplychain.signatures import (
@@ -32,7 +32,12 @@ MAX_ENTRIES = 100
 class PublicKeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
-    pem: str = Field(min_length=1, max_length=PEM_LIMIT, pattern=r"-----BEGIN PUBLIC KEY-----")
+    pem: str = Field(
+        min_length=1,
+        max_length=PEM_LIMIT,
+        json_schema_extra={"format": "pem-public-key"},
+        description="a PEM public key (ECDSA, RSA or Ed25519), checked when the policy is set",
+    )
 
     @field_validator("pem")
     @classmethod
@@ -47,7 +52,12 @@ class PublicKeyIn(BaseModel):
 class CertificateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
-    pem: str = Field(min_length=1, max_length=PEM_LIMIT, pattern=r"-----BEGIN CERTIFICATE-----")
+    pem: str = Field(
+        min_length=1,
+        max_length=PEM_LIMIT,
+        json_schema_extra={"format": "pem-certificate"},
+        description="a PEM X.509 certificate, checked when the policy is set",
+    )
 
     @field_validator("pem")
     @classmethod
@@ -111,10 +121,23 @@ class SignaturePolicy(BaseModel):
         )
 
 
+def _iso8601(value: object) -> object:
+    """Only ISO 8601 text (or a datetime) is a time here: pydantic alone would also take
+    `0` as a Unix time."""
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.upper())
+        except ValueError:
+            raise ValueError("expected an ISO 8601 date-time") from None
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    raise ValueError("expected an ISO 8601 date-time")
+
+
 class AllowEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=VULN_ID, description="a vulnerability id or alias (CVE-2024-1234)")
-    expires_at: dt.datetime | None = Field(
+    expires_at: Annotated[dt.datetime | None, BeforeValidator(_iso8601)] = Field(
         default=None, description="after this the entry no longer applies"
     )
     reason: str = Field(default="", max_length=512)
@@ -134,7 +157,7 @@ class VulnerabilityPolicy(BaseModel):
         "vulnerability at or above `severity`, or not scanned when `block_unscanned`, is DENIED)",
     )
     severity: SeverityName = "CRITICAL"
-    block_unscanned: bool = False
+    block_unscanned: bool = Field(default=False, strict=True)
     allowlist: list[AllowEntry] = Field(default_factory=list, max_length=1000)
     exempt_robots: list[Annotated[str, Field(pattern=ROBOT, max_length=255)]] = Field(
         default_factory=list,
@@ -150,10 +173,10 @@ class VulnerabilityPolicy(BaseModel):
 class SbomPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     generate_on_push: bool = Field(
-        default=False, description="make a CycloneDX SBOM of every image pushed"
+        default=False, strict=True, description="make a CycloneDX SBOM of every image pushed"
     )
     scan_on_push: bool = Field(
-        default=False, description="scan every image pushed (makes its SBOM first)"
+        default=False, strict=True, description="scan every image pushed (makes its SBOM first)"
     )
 
 
