@@ -31,7 +31,7 @@ def _go(data: bytes) -> list[Package]:
     return golang.packages(info, "bin/app") if info is not None else []
 
 
-RPM = {
+RPM: dict[int, str | int] = {
     im.RPM_NAME: "a",
     im.RPM_VERSION: "1",
     im.RPM_RELEASE: "2",
