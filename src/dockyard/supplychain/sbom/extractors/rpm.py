@@ -89,14 +89,15 @@ def headers(data: bytes) -> list[bytes]:
 
     try:
         conn.deserialize(data)
+        conn.text_factory = bytes  # a damaged schema's text need not be UTF-8
         conn.set_progress_handler(budget, 1000)
         conn.execute("PRAGMA trusted_schema = OFF")
         conn.execute("PRAGMA cell_size_check = ON")
         kind = conn.execute("SELECT type FROM sqlite_master WHERE name = 'Packages'").fetchone()
-        if kind is None or kind[0] != "table":
+        if kind is None or kind[0] != b"table":
             raise RpmError("rpmdb.sqlite has no Packages table")
         rows = conn.execute("SELECT blob FROM Packages LIMIT ?", (_MAX_PACKAGES,)).fetchall()
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, ValueError) as exc:
         raise RpmError(f"unreadable rpmdb.sqlite: {exc}") from None
     finally:
         conn.close()
