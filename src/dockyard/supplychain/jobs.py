@@ -35,10 +35,9 @@ def _target(payload: Mapping[str, Any]) -> tuple[str, str]:
 
 
 async def _record_or_none(ctx: JobContext, repository: str, digest: str) -> ManifestRecord | None:
-    try:
-        record: ManifestRecord = await ctx.services.manifests.get(repository, digest)
-    except DockyardError:
-        return None
+    """The manifest from the store itself: background work neither fills the pull path's
+    cache nor counts in its hit rate."""
+    record: ManifestRecord | None = await ctx.services.store.get_manifest(repository, digest)
     return record
 
 
