@@ -152,6 +152,15 @@ def test_policy_validation(api: httpx.Client, project: str) -> None:
     assert r.status_code in (400, 422), r.text
     r = api.put(f"/projects/{project}/supplychain", json={"signatures": {"mode": "sometimes"}})
     assert r.status_code in (400, 422), r.text
+    keyless = {
+        "signatures": {
+            "mode": "enforce",
+            "keyless": [{"issuer": "https://token.actions.githubusercontent.com", "subject": "x"}],
+        }
+    }
+    r = api.put(f"/projects/{project}/supplychain", json=keyless)
+    assert r.status_code == 422, r.text
+    assert "keyless verification" in r.json()["errors"][0]["message"]
     found = ok(api.get(f"/projects/{project}/supplychain"))
     assert found["applies"] == "system default" and found["own"] is False
 

@@ -10,6 +10,7 @@ import inspect
 import json
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -247,3 +248,18 @@ def chunks(values: list[str] | None) -> Iterator[str]:
     """Values of a repeatable option, each possibly comma-separated."""
     for value in values or []:
         yield from (v.strip() for v in value.split(",") if v.strip())
+
+
+def finished_job(api: Api, job_id: int, timeout: float, *, quiet: bool) -> Any:
+    """Poll a job another process runs until it leaves queued/running (its state shown on
+    stderr unless `quiet`); a CliError once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    job = api.call("GET", f"/jobs/{job_id}")
+    while job["state"] in ("queued", "running"):
+        if time.monotonic() > deadline:
+            raise CliError(f"job {job_id} still {job['state']} after {timeout:.0f}s")
+        if not quiet:
+            typer.echo(f"job {job_id}: {job['state']}…", err=True)
+        time.sleep(1.0)  # polling a job another process runs
+        job = api.call("GET", f"/jobs/{job_id}")
+    return job

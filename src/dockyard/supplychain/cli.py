@@ -9,13 +9,12 @@ No `from __future__ import annotations` here: typer reads the annotations.
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import Api, CliError, command, emit, segment
+from dockyard.cli.client import Api, CliError, command, emit, finished_job, segment
 from dockyard.lifecycle.cli_support import ConfigOpt, DataDirOpt, fail, load, open_services
 
 Project = Annotated[str, typer.Argument(help="The project name.")]
@@ -93,15 +92,7 @@ def _show_policy(found: Any, as_json: bool) -> None:
 
 
 def _wait(api: Api, job_id: int, timeout: float, as_json: bool) -> Any:
-    deadline = time.monotonic() + timeout
-    job = api.call("GET", f"/jobs/{job_id}")
-    while job["state"] in ("queued", "running"):
-        if time.monotonic() > deadline:
-            raise CliError(f"job {job_id} still {job['state']} after {timeout:.0f}s")
-        if not as_json:
-            typer.echo(f"job {job_id}: {job['state']}…", err=True)
-        time.sleep(1.0)  # polling a job another process runs
-        job = api.call("GET", f"/jobs/{job_id}")
+    job = finished_job(api, job_id, timeout, quiet=as_json)
     if job["state"] != "succeeded":
         raise CliError(f"job {job_id} {job['state']}: {job.get('last_error') or 'no error'}")
     return job

@@ -23,6 +23,7 @@ from typing import Any
 from dockyard.auth.permissions import project_of
 from dockyard.cache.base import Cache
 from dockyard.errors import Denied
+from dockyard.metadata.engine import utcnow
 from dockyard.metadata.records import ManifestRecord
 from dockyard.registry.policies import PullRequest
 from dockyard.supplychain.model import Finding, Severity
@@ -65,12 +66,6 @@ class Effective:
 def _record(doc: Any) -> ManifestRecord:
     content = json.dumps(doc, separators=(",", ":")).encode()
     return ManifestRecord("", "application/json", len(content), content)
-
-
-def _now() -> Any:
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -216,7 +211,7 @@ class Gate:
             findings,
             vulns.threshold(),
             [list(vulns.allowlist), list(effective.system_allowlist)],
-            _now(),
+            utcnow(),
         )
         if not refused:
             return None

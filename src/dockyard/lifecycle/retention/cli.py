@@ -7,13 +7,12 @@ No `from __future__ import annotations` here: typer reads the annotations.
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import Api, CliError, command, emit, segment
+from dockyard.cli.client import Api, CliError, command, emit, finished_job, segment
 
 RULE_COLUMNS = ["id", "repository", "tag", "created_by", "created_at"]
 DECISION_COLUMNS = ["repository", "digest", "tags", "pushed_at", "last_pulled_at", "reason"]
@@ -164,15 +163,7 @@ def retention_app() -> typer.Typer:
             else:
                 typer.echo(f"retention of {project} queued as job {job_id}")
             return
-        deadline = time.monotonic() + timeout
-        job = api.call("GET", f"/jobs/{job_id}")
-        while job["state"] in ("queued", "running"):
-            if time.monotonic() > deadline:
-                raise CliError(f"job {job_id} still {job['state']} after {timeout:.0f}s")
-            if not as_json:
-                typer.echo(f"job {job_id}: {job['state']}…", err=True)
-            time.sleep(1.0)  # polling a job another process runs
-            job = api.call("GET", f"/jobs/{job_id}")
+        job = finished_job(api, job_id, timeout, quiet=as_json)
         if as_json:
             typer.echo(json.dumps(job, indent=2))
             return
