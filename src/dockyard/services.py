@@ -201,6 +201,9 @@ async def build_services(
             manifests.pull_policies.extend(capability.pull_policies(services))
         if capability.tag_policies is not None:
             manifests.tag_policies.extend(capability.tag_policies(services))
+        if capability.pull_sources is not None:
+            manifests.sources.extend(capability.pull_sources(services))
+    services.blobs.sources = manifests.sources  # one list: both read the same sources
     return services
 
 

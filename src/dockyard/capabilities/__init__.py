@@ -22,7 +22,9 @@ reads `REGISTERED` (the one list, below) at the places each contribution belongs
   function of the Settings, for a cron the capability's section configures;
 - `consumers`: event consumers fed from the outbox, in commit order (events/);
 - `tag_policies`: given the built Services, policies asked before a tag is moved or
-  deleted (registry/policies.py; tag immutability is one).
+  deleted (registry/policies.py; tag immutability is one);
+- `pull_sources`: given the built Services, where content a repository lacks comes
+  from (registry/sources.py; the proxy cache), and the `?ns=` mirror routing.
 
 Adding a capability is adding a package and one line to `REGISTERED`.
 """
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from dockyard.events import EventConsumer
     from dockyard.jobs import JobKind, Schedule
     from dockyard.registry.policies import PullPolicy, TagPolicy
+    from dockyard.registry.sources import PullSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,8 @@ class Capability:
     consumers: Sequence[EventConsumer] = ()
     tag_policies: Callable[[Any], Sequence[TagPolicy]] | None = None
     """policies asked before a tag is moved or deleted, built from the Services"""
+    pull_sources: Callable[[Any], Sequence[PullSource]] | None = None
+    """pull-through sources (the proxy cache), built from the Services"""
 
 
 def _registered() -> tuple[Capability, ...]:

@@ -22,10 +22,11 @@ from dockyard.http.errors import error_response, render
 from dockyard.http.gate import authorize_v2
 from dockyard.http.origin import SAFE_METHODS, refuse_cross_site
 from dockyard.http.v2.common import API_VERSION_HEADER
-from dockyard.http.v2.routes import Route, match
+from dockyard.http.v2.routes import PULL, PUSH, Route, match
 from dockyard.logs import request_id
 from dockyard.metrics import DISCONNECTED, UNMATCHED
 from dockyard.oci.names import validate_name
+from dockyard.registry.sources import PullSource, covering, mirror_name
 
 if TYPE_CHECKING:
     from dockyard.http.context import HttpApp
@@ -50,6 +51,28 @@ _FIXED: dict[str, dict[str, Callable[[Request], Awaitable[ASGIApp]]]] = {
 Found = tuple[Route, dict[str, Any]] | None
 
 
+def refuse_push_into(
+    request: Request, sources: list[PullSource], params: dict[str, Any], access: str
+) -> None:
+    """With a pull source (the proxy cache) configured: a containerd mirror request
+    (`?ns=<upstream host>`) names the repository by its upstream name; it becomes the
+    local one (`<project>/<name>`) before the gate authorizes, so authorization,
+    challenges, storage and statistics all see the local name. An `ns` no source
+    mirrors is ignored (the name is served as a local one, as distribution does).
+    Pushing into a repository a source covers is refused: it mirrors only."""
+    if request.scope.get("query_string") and access == PULL:
+        host = request.query_params.get("ns")
+        if host:
+            local = mirror_name(sources, host.lower(), params["name"])
+            if local is not None:
+                params["name"] = local
+    if access == PUSH and covering(sources, params["name"]):
+        raise e.Denied(
+            f"{params['name'][:200]} is a proxy cache: it mirrors its upstream and "
+            "accepts no pushes"
+        )
+
+
 def _not_allowed(request: Request, allow: str) -> ASGIApp:
     return error_response(
         e.UNSUPPORTED, f"{request.method} is not supported here", headers={"Allow": allow}
@@ -72,6 +95,9 @@ async def _route(request: Request, found: Found) -> ASGIApp:
         if endpoint is None:
             return _not_allowed(request, route.allow)
         if "name" in params:
+            sources = request.scope["app"].services.manifests.sources
+            if sources:
+                refuse_push_into(request, sources, params, endpoint.access)
             validate_name(params["name"])
         await authorize_v2(request, route, endpoint, params)
         return await endpoint.handler(request, **params)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from dockyard.errors import BlobUnknown, Unsupported
 from dockyard.metadata.records import BlobRecord, MetadataStore
 from dockyard.oci.digest import parse_digest
+from dockyard.registry.sources import PullSource, SourcedBlob, covering
 from dockyard.storage import layout
 from dockyard.storage.base import StorageDriver
 
@@ -26,6 +27,21 @@ class BlobService:
         self._store = store
         self._storage = storage
         self._delete_enabled = delete_enabled
+        self.sources: list[PullSource] = []  # services.py: ManifestService's list
+
+    async def pull_through(self, repository: str, digest: str) -> SourcedBlob | None:
+        """A blob `repository` lacks, from the pull source covering it (None when no
+        source does: the caller raises its BlobUnknown)."""
+        source = covering(self.sources, repository) if self.sources else None
+        if source is None:
+            return None
+        return await source.blob(repository, digest)
+
+    async def size_through(self, repository: str, digest: str) -> int | None:
+        source = covering(self.sources, repository) if self.sources else None
+        if source is None:
+            return None
+        return await source.blob_size(repository, digest)
 
     async def stat(self, repository: str, digest: str) -> BlobRecord:
         parse_digest(digest)

@@ -22,6 +22,7 @@ from dockyard.oci.digest import is_digest, parse_digest
 from dockyard.oci.manifest import parse_manifest
 from dockyard.oci.names import validate_tag
 from dockyard.registry.policies import PullPolicy, PullRequest, TagChange, TagPolicy
+from dockyard.registry.sources import PullSource, covering
 
 # The cache key of a repository's tag list: never a manifest reference (those have no "/").
 TAGS_KEY = "tags/list"
@@ -57,6 +58,7 @@ class ManifestService:
         self._cache_miss = cache_miss
         self.pull_policies: list[PullPolicy] = []  # filled by services.py
         self.tag_policies: list[TagPolicy] = []  # filled by services.py
+        self.sources: list[PullSource] = []  # filled by services.py (the proxy cache)
 
     @staticmethod
     def _check_reference(reference: str) -> None:
@@ -85,6 +87,20 @@ class ManifestService:
             )
         await self._cache.put(repository, reference, record, token, record.size + 256)
         return record
+
+    async def pull_through(
+        self, repository: str, reference: str
+    ) -> tuple[ManifestRecord, str | None]:
+        """`get`, for a repository a pull source may cover (callers check `sources`
+        first): the source decides between the local copy and upstream's."""
+        source = covering(self.sources, repository)
+        if source is None:
+            return await self.get(repository, reference), None
+        try:
+            local: ManifestRecord | None = await self.get(repository, reference)
+        except ManifestUnknown:
+            local = None
+        return await source.manifest(repository, reference, local)
 
     async def check_pull(
         self,
@@ -215,6 +231,13 @@ class ManifestService:
         """A page of the repository's tags, in lexical order. The whole list is cached
         beside the repository's manifests (same token, invalidated by the same writes),
         so a listing, or any page of it, is one cache probe."""
+        if self.sources:
+            source = covering(self.sources, repository)
+            listed_upstream = None if source is None else await source.tags(repository)
+            if listed_upstream is not None:
+                ordered = sorted(listed_upstream)
+                start = 0 if last is None else bisect.bisect_right(ordered, last)
+                return ordered[start:] if n is None else ordered[start : start + n]
         held = await self._cache.get(repository, TAGS_KEY)
         if held is not None:
             every: list[str] = json.loads(held.content)

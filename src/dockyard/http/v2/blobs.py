@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from dockyard.errors import BlobUnknown
 from dockyard.http.context import app_of, services
 from dockyard.http.v2.blobsend import BlobBody, RangeNotSatisfiable, parse_range
 
@@ -19,15 +20,35 @@ def _headers(digest: str) -> dict[str, str]:
 
 
 async def head_blob(request: Request, name: str, digest: str) -> Response:
-    blob = await services(request).blobs.stat(name, digest)
-    headers = _headers(blob.digest)
-    headers["Content-Length"] = str(blob.size)
+    svc = services(request).blobs
+    try:
+        blob = await svc.stat(name, digest)
+        size = blob.size
+    except BlobUnknown:
+        found = await svc.size_through(name, digest) if svc.sources else None
+        if found is None:
+            raise
+        size = found
+    headers = _headers(digest)
+    headers["Content-Length"] = str(size)
     return Response(status_code=200, headers=headers, media_type="application/octet-stream")
 
 
 async def get_blob(request: Request, name: str, digest: str) -> Response | BlobBody:
     svc = services(request).blobs
-    source = await svc.source(name, digest, redirect=True)
+    try:
+        source = await svc.source(name, digest, redirect=True)
+    except BlobUnknown:
+        sourced = await svc.pull_through(name, digest) if svc.sources else None
+        if sourced is None:
+            raise
+        # streamed as it is fetched (and stored); a Range is answered with the whole
+        # blob (200), which clients accept
+        headers = _headers(digest)
+        headers["Content-Type"] = "application/octet-stream"
+        if sourced.size is not None:
+            headers["Content-Length"] = str(sourced.size)
+        return BlobBody(200, headers, sourced.chunks)
     if source.redirect_url is not None:
         return RedirectResponse(source.redirect_url, status_code=307)
     size = source.blob.size

@@ -35,7 +35,9 @@ def _linux_amd64(index: ManifestRecord) -> str | None:
     return None
 
 
-async def _negotiate(request: Request, name: str, reference: str) -> ManifestRecord:
+async def _negotiate(
+    request: Request, name: str, reference: str
+) -> tuple[ManifestRecord, list[str]]:
     """Fetch a manifest in a form the client accepts, as the reference registry does.
 
     Clients list what they understand across one or more Accept lines. With no
@@ -45,16 +47,25 @@ async def _negotiate(request: Request, name: str, reference: str) -> ManifestRec
     Docker types go out whatever the list says; an OCI manifest or index goes only
     to a client that names its type, else 404. The resolved child is held to the
     same rule by its stored type, not by what the list claims it is.
+
+    A repository a pull source (the proxy cache) covers is read through it; its
+    warning (a stale copy served while the upstream is away) is returned.
     """
     manifests = services(request).manifests
-    record = await manifests.get(name, reference)
+    notes: list[str] = []
+    if manifests.sources:
+        record, warning = await manifests.pull_through(name, reference)
+        if warning:
+            notes.append(warning)
+    else:
+        record = await manifests.get(name, reference)
     accepted = accepted_types(request)
     if (
         not accepted
         or record.media_type in accepted
         or any(a in ("*/*", "application/*") for a in accepted)
     ):
-        return record
+        return record, notes
     if record.media_type == mt.DOCKER_MANIFEST_LIST and is_tag(reference):
         child = _linux_amd64(record)
         if child is None:
@@ -62,10 +73,13 @@ async def _negotiate(request: Request, name: str, reference: str) -> ManifestRec
                 f"manifest list {reference} has no linux/amd64 manifest for a client "
                 "that does not accept manifest lists"
             )
-        record = await manifests.get(name, child)
+        if manifests.sources:
+            record, _ = await manifests.pull_through(name, child)
+        else:
+            record = await manifests.get(name, child)
         reference = f"{reference} (its linux/amd64 manifest {child})"
     if record.media_type in accepted or record.media_type in mt.DOCKER_TYPES:
-        return record
+        return record, notes
     raise ManifestUnknown(
         f"manifest {reference} is {record.media_type}, which the Accept header does not include"
     )
@@ -104,16 +118,20 @@ def _with_warnings(response: Response, warnings: list[str]) -> Response:
 
 
 async def head_manifest(request: Request, name: str, reference: str) -> Response:
-    record = await _negotiate(request, name, reference)
+    record, notes = await _negotiate(request, name, reference)
     warnings = await _check_pull(request, name, reference, record)
+    if notes:
+        warnings = [f'299 - "{_quoted(w)}"' for w in notes] + warnings
     response = Response(headers=_manifest_headers(record), media_type=record.media_type)
     return _with_warnings(response, warnings)
 
 
 async def get_manifest(request: Request, name: str, reference: str) -> Response:
-    record = await _negotiate(request, name, reference)
+    record, notes = await _negotiate(request, name, reference)
     svc = services(request)
     warnings = await _check_pull(request, name, reference, record)
+    if notes:
+        warnings = [f'299 - "{_quoted(w)}"' for w in notes] + warnings
     # a pull, for the statistics (a dict update; registry/pulls.py flushes in batches)
     svc.pulls.count(name, record.digest, None if is_digest(reference) else reference)
     response = Response(
