@@ -240,3 +240,27 @@ async def test_eviction_removes_least_recently_pulled(
         evicted = done.json()["evicted"]
         assert [e.split("@")[0] for e in evicted] == ["hub/library/two"]
         assert done.json()["after_bytes"] <= 120_000
+
+
+async def test_two_replicas_share_one_download(tmp_path: Path) -> None:
+    """Two apps on one database and one storage folder (two replicas): 20 clients
+    spread over both cause one upstream download per blob; the replica that did not
+    get the lease waits for the blob to appear and serves it from the store."""
+    hub = FakeRemote(Endpoint("hub", "https://registry-1.docker.io"))
+    hub.chunk_delay = 0.003
+    layers = [os.urandom(1_500_000) for _ in range(3)]
+    hub.image("library/shared", "v1", layers)
+    async with running(tmp_path, [capability()]) as one, running(tmp_path, [capability()]) as two:
+        for r in (one, two):
+            r.app.services.extensions["proxy.endpoints"] = FakeEndpoints(hub)
+        async with one.client(ADMIN) as a, two.client(ADMIN) as b:
+            made = await a.post("/api/v1/proxy/caches", json={"project": "hub", "endpoint": "hub"})
+            assert made.status_code == 201, made.text
+            await _source(two).refresh()  # instead of waiting for its refresh period
+            await asyncio.gather(
+                *(_pull(a if i % 2 else b, "hub/library/shared", "v1") for i in range(20))
+            )
+        await _source(one).settle()
+        await _source(two).settle()
+    assert len(hub.blob_gets) == 4  # config and three layers
+    assert set(hub.blob_gets.values()) == {1}, hub.blob_gets
