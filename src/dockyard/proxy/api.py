@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from dockyard.http.api.deps import Ctx
 from dockyard.http.api.docs import errors
-from dockyard.http.api.models import MAX_BYTES, NAME, _example, _Input
+from dockyard.http.api.models import NAME, Bytes, _example, _Input
 from dockyard.http.api.routing import PREFIX
 from dockyard.proxy.eviction import evict
 from dockyard.proxy.service import ProxyService
@@ -35,7 +35,6 @@ Hosts = Annotated[list[Host], Field(max_length=16)]
 EndpointName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ENDPOINT)]
 UpstreamPrefix = Annotated[str, StringConstraints(max_length=200, pattern=PREFIX_PATTERN)]
 Ttl = Annotated[float, Field(ge=0, le=30 * 86400, allow_inf_nan=False)]
-Bytes = Annotated[int, Field(ge=0, le=MAX_BYTES)]
 
 
 class CacheCreate(_Input):

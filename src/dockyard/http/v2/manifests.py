@@ -19,6 +19,7 @@ from dockyard.metadata.records import ManifestRecord
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import is_digest
 from dockyard.oci.names import is_tag
+from dockyard.registry.sources import covering
 
 _JSON = "application/json"
 
@@ -53,7 +54,7 @@ async def _negotiate(
     """
     manifests = services(request).manifests
     notes: list[str] = []
-    if manifests.sources:
+    if manifests.sources and covering(manifests.sources, name) is not None:
         record, warning = await manifests.pull_through(name, reference)
         if warning:
             notes.append(warning)
