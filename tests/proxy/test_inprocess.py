@@ -5,6 +5,7 @@ counts every request it receives."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -242,15 +243,35 @@ async def test_eviction_removes_least_recently_pulled(
         assert done.json()["after_bytes"] <= 120_000
 
 
-async def test_two_replicas_share_one_download(tmp_path: Path) -> None:
+@pytest.mark.parametrize("topology", ["sqlite", "postgres-redis"])
+async def test_two_replicas_share_one_download(tmp_path: Path, topology: str) -> None:
     """Two apps on one database and one storage folder (two replicas): 20 clients
     spread over both cause one upstream download per blob; the replica that did not
-    get the lease waits for the blob to appear and serves it from the store."""
+    get the lease waits for the blob to appear and serves it from the store. Once on
+    SQLite, once on PostgreSQL with the Redis cache (the lease rows on both)."""
+    async with contextlib.AsyncExitStack() as stack:
+        overrides: dict[str, object] = {}
+        if topology != "sqlite":
+            from tests.support.postgres import temporary_database
+            from tests.support.production import REDIS_URL
+
+            url = await stack.enter_async_context(temporary_database("dockyard_proxy"))
+            overrides = {
+                "database": {"url": url},
+                "redis": {"url": REDIS_URL, "key_prefix": f"proxy-{os.urandom(4).hex()}:"},
+            }
+        await _two_replicas(tmp_path, overrides)
+
+
+async def _two_replicas(tmp_path: Path, overrides: dict[str, object]) -> None:
     hub = FakeRemote(Endpoint("hub", "https://registry-1.docker.io"))
     hub.chunk_delay = 0.003
     layers = [os.urandom(1_500_000) for _ in range(3)]
     hub.image("library/shared", "v1", layers)
-    async with running(tmp_path, [capability()]) as one, running(tmp_path, [capability()]) as two:
+    async with (
+        running(tmp_path, [capability()], overrides) as one,
+        running(tmp_path, [capability()], overrides) as two,
+    ):
         for r in (one, two):
             r.app.services.extensions["proxy.endpoints"] = FakeEndpoints(hub)
         async with one.client(ADMIN) as a, two.client(ADMIN) as b:
@@ -262,5 +283,7 @@ async def test_two_replicas_share_one_download(tmp_path: Path) -> None:
             )
         await _source(one).settle()
         await _source(two).settle()
+        # the cross-replica path was taken: a request found the other's lease
+        assert _source(one).fetcher.waited_elsewhere + _source(two).fetcher.waited_elsewhere > 0
     assert len(hub.blob_gets) == 4  # config and three layers
     assert set(hub.blob_gets.values()) == {1}, hub.blob_gets

@@ -70,6 +70,8 @@ class Fetcher:
         self._holder = uuid.uuid4().hex
         self._downloads: dict[str, Download] = {}
         self.upstream_bytes: Callable[[str, int], None] = lambda project, n: None
+        self.waited_elsewhere = 0
+        """requests that found another replica downloading (tests, diagnostics)"""
 
     async def _local_size(self, digest: str) -> int | None:
         found = await self._services.store.get_blob(None, digest)
@@ -206,6 +208,7 @@ class Fetcher:
     ) -> int:
         """Another replica holds the download: wait for the blob to appear, or for its
         lease to lapse (then download here)."""
+        self.waited_elsewhere += 1
         deadline = time.monotonic() + self._settings.wait_seconds
         key = f"blob:{digest}"
         while time.monotonic() < deadline:
