@@ -51,7 +51,7 @@ _FIXED: dict[str, dict[str, Callable[[Request], Awaitable[ASGIApp]]]] = {
 Found = tuple[Route, dict[str, Any]] | None
 
 
-def refuse_push_into(
+def route_pull_sources(
     request: Request, sources: list[PullSource], params: dict[str, Any], access: str
 ) -> None:
     """With a pull source (the proxy cache) configured: a containerd mirror request
@@ -97,7 +97,7 @@ async def _route(request: Request, found: Found) -> ASGIApp:
         if "name" in params:
             sources = request.scope["app"].services.manifests.sources
             if sources:
-                refuse_push_into(request, sources, params, endpoint.access)
+                route_pull_sources(request, sources, params, endpoint.access)
             validate_name(params["name"])
         await authorize_v2(request, route, endpoint, params)
         return await endpoint.handler(request, **params)
