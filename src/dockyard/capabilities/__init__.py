@@ -74,10 +74,11 @@ def _registered() -> tuple[Capability, ...]:
     from dockyard.lifecycle.fsck import CAPABILITY as FSCK
     from dockyard.lifecycle.gc import CAPABILITY as GC
     from dockyard.lifecycle.retention.capability import capabilities as retention
+    from dockyard.remote.capability import capability as registries
     from dockyard.supplychain.capability import capability as supplychain
     from dockyard.webhooks.capability import capability as webhooks
 
-    return (webhooks(), GC, FSCK, *retention(), *supplychain())
+    return (webhooks(), GC, FSCK, *retention(), *supplychain(), registries())
 
 
 def schedules_of(capability: Capability, settings: Any) -> Sequence[Schedule]:
