@@ -26,7 +26,13 @@ Kind = Annotated[
     str | None,
     typer.Option(help="distribution, dockyard, harbor, dockerhub, quay, ghcr or zot."),
 ]
-Username = Annotated[str | None, typer.Option("--username", help="The user to log in as.")]
+Username = Annotated[
+    str | None,
+    typer.Option(
+        "--remote-username",
+        help="The user to log in to the remote as (--username is Dockyard's own login).",
+    ),
+]
 PasswordStdin = Annotated[
     bool,
     typer.Option(
@@ -135,7 +141,7 @@ def registry_update(
         body["description"] = description
     if clear_credentials:
         if username is not None or password_stdin:
-            raise CliError("--clear-credentials with --username or --password-stdin")
+            raise CliError("--clear-credentials with --remote-username or --password-stdin")
         body["username"] = body["password"] = None
     if password_stdin:
         body["password"] = _read_password()
