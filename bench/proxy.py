@@ -9,8 +9,8 @@
 The upstream is a real Dockyard server (token auth) on 127.0.0.1, started and stopped
 by PID. The proxy is the Dockyard app in this process, driven at the ASGI interface
 (no socket: the response's first body chunk and its bytes are timed as they leave the
-app), fetching from the upstream over loopback TCP through tests/support/mini_remote.py
-until the real remote client is merged. Upstream egress is read from the upstream's
+app), fetching from the upstream over loopback TCP with the stored endpoint's client
+(dockyard.remote.client). Upstream egress is read from the upstream's
 access log (bytes_out of its blob GETs), not from the proxy's counters. A JSON record
 goes to bench/results/.
 """
@@ -167,11 +167,11 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import base64
 
     from tests.inprocess.conftest import ADMIN, running
-    from tests.support.mini_remote import MiniEndpoints, MiniRemote
     from tests.support.server import run_server
 
     from dockyard.proxy.capability import capability
-    from dockyard.remote import Endpoint
+    from dockyard.remote.capability import capability as registries
+    from dockyard.remote.service import endpoints
 
     layer_bytes = args.size_mib * (1 << 20) // args.layers
     env = {"DOCKYARD__SERVER__ACCESS_LOG": "true"}
@@ -180,19 +180,30 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         _, single = await asyncio.to_thread(push_image, up, "bench/one", args.layers, layer_bytes)
         _, many = await asyncio.to_thread(push_image, up, "bench/many", args.layers, layer_bytes)
         d_ttfb, d_total, d_bytes = await asyncio.to_thread(direct, up, "bench/one", single[0])
-        remote = MiniRemote(Endpoint("up", up.url, username=up.admin[0], secret=up.admin[1]))
         auth = "Basic " + base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode()
         (work / "proxy").mkdir()
-        async with running(work / "proxy", [capability()]) as r:
-            r.app.services.extensions["proxy.endpoints"] = MiniEndpoints(remote)
+        async with running(work / "proxy", [registries(), capability()]) as r:
             async with r.client(ADMIN) as admin:
+                stored = await admin.post(
+                    "/api/v1/registries",
+                    json={
+                        "name": "up",
+                        "url": up.url,
+                        "kind": "dockyard",
+                        "username": up.admin[0],
+                        "password": up.admin[1],
+                    },
+                )
+                assert stored.status_code == 201, stored.text
                 made = await admin.post(
                     "/api/v1/proxy/caches", json={"project": "px", "endpoint": "up"}
                 )
                 assert made.status_code == 201, made.text
             # the upstream token outside the timing, as for the direct pull (its
             # password check is most of a first request's time)
-            await remote._token("bench/one")
+            stored_endpoints = endpoints(r.app.services)
+            remote = stored_endpoints.remote(await stored_endpoints.get("up"))
+            assert await remote.head_blob("bench/one", single[0]) == layer_bytes
             status, p_ttfb, p_total, p_bytes = await asgi_get(
                 r.app, f"/v2/px/bench/one/blobs/{single[0]}", auth
             )
@@ -215,7 +226,6 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             served = await asyncio.gather(*(pull() for _ in range(args.clients)))
             wall = time.perf_counter() - t0
             await r.app.services.extensions["proxy"].settle()
-        await remote.close()
         image = layer_bytes * args.layers
         out = egress(up, "bench/many")
     mib = 1 << 20

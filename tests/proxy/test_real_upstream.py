@@ -1,6 +1,6 @@
 """The proxy cache against a real upstream: a second Dockyard server (token auth)
-holding the images, reached through tests/support/mini_remote.py (the pull side of
-the distribution API, Docker token auth) until the real client is merged. Upstream
+holding the images, stored as a registry endpoint through /api/v1/registries and
+reached with the real client (dockyard.remote.client, Docker token auth). Upstream
 downloads are counted AT THE UPSTREAM, from its access log."""
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ import pytest
 
 from dockyard.proxy.capability import capability
 from dockyard.proxy.source import ProxySource
-from dockyard.remote import Endpoint
+from dockyard.remote.capability import capability as registries
 from tests.inprocess.conftest import ADMIN, InProcess, running
 from tests.proxy.test_inprocess import ACCEPT, until
 from tests.spec.helpers import push_blob, put_manifest, sha256
-from tests.support.mini_remote import MiniEndpoints, MiniRemote
 from tests.support.server import RunningServer, run_server
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -85,15 +84,20 @@ def blob_gets(server: RunningServer, repo: str) -> Counter[str]:
 
 
 @pytest.fixture
-async def proxy(
-    tmp_path: Path, upstream: RunningServer
-) -> AsyncIterator[tuple[InProcess, MiniRemote]]:
-    remote = MiniRemote(
-        Endpoint("up", upstream.url, username=upstream.admin[0], secret=upstream.admin[1])
-    )
-    async with running(tmp_path, [capability()]) as r:
-        r.app.services.extensions["proxy.endpoints"] = MiniEndpoints(remote)
+async def proxy(tmp_path: Path, upstream: RunningServer) -> AsyncIterator[InProcess]:
+    async with running(tmp_path, [registries(), capability()]) as r:
         async with r.client(ADMIN) as admin:
+            stored = await admin.post(
+                "/api/v1/registries",
+                json={
+                    "name": "up",
+                    "url": upstream.url,
+                    "kind": "dockyard",
+                    "username": upstream.admin[0],
+                    "password": upstream.admin[1],
+                },
+            )
+            assert stored.status_code == 201, stored.text
             made = await admin.post(
                 "/api/v1/proxy/caches",
                 json={
@@ -104,10 +108,7 @@ async def proxy(
                 },
             )
             assert made.status_code == 201, made.text
-        try:
-            yield r, remote
-        finally:
-            await remote.close()
+        yield r
 
 
 def _source(r: InProcess) -> ProxySource:
@@ -128,9 +129,9 @@ async def _pull(client: httpx.AsyncClient, name: str, ref: str, **params: str) -
 
 
 async def test_twenty_clients_one_upstream_download_each(
-    proxy: tuple[InProcess, MiniRemote], upstream: RunningServer
+    proxy: InProcess, upstream: RunningServer
 ) -> None:
-    r, remote = proxy
+    r = proxy
     layers = [os.urandom(8 << 20) for _ in range(3)]
     digest = await asyncio.to_thread(push, upstream, "team/big", "v1", layers)
     async with r.client(ADMIN) as c:
@@ -141,13 +142,13 @@ async def test_twenty_clients_one_upstream_download_each(
     assert len(counts) == 4, counts
     assert set(counts.values()) == {1}, counts
     size = sum(len(x) for x in layers)
-    assert remote.counter["blob_bytes"] <= size * 1.05
+    assert _source(r).counts[("up", "upstream_bytes")] <= size * 1.05
 
 
 async def test_tag_moved_and_ns_and_upstream_stopped(
-    proxy: tuple[InProcess, MiniRemote], upstream: RunningServer, tmp_path: Path
+    proxy: InProcess, upstream: RunningServer, tmp_path: Path
 ) -> None:
-    r, _ = proxy
+    r = proxy
     first = await asyncio.to_thread(push, upstream, "library/app", "latest", [os.urandom(1000)])
     async with r.client(ADMIN) as c:
         assert await _pull(c, "library/app", "latest", ns="docker.io") == first

@@ -20,6 +20,13 @@ from tests.support.server import RunningServer, run_server
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with run_server(tmp_path_factory.mktemp("proxy-server") / "data", workers=1) as s:
+        # the endpoints the caches name (nothing listens there: these tests fetch nothing)
+        with httpx.Client(base_url=s.url, auth=s.admin, timeout=30) as api:
+            for name in ("dockerhub", "x"):
+                made = api.post(
+                    "/api/v1/registries", json={"name": name, "url": "https://127.0.0.1:9"}
+                )
+                assert made.status_code == 201, made.text
         yield s
 
 
@@ -35,6 +42,8 @@ def _cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_round_trip_and_refusals(server: RunningServer, tmp_path: Path) -> None:
+    unknown = _cli(server, "create", "nowhere", "--endpoint", "no-such-endpoint")
+    assert unknown.returncode != 0 and "no-such-endpoint" in unknown.stderr
     made = _cli(
         server,
         "create",

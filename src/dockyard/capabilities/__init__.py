@@ -80,10 +80,11 @@ def _registered() -> tuple[Capability, ...]:
     from dockyard.lifecycle.gc import CAPABILITY as GC
     from dockyard.lifecycle.retention.capability import capabilities as retention
     from dockyard.proxy.capability import capability as proxy
+    from dockyard.remote.capability import capability as registries
     from dockyard.supplychain.capability import capability as supplychain
     from dockyard.webhooks.capability import capability as webhooks
 
-    return (webhooks(), GC, FSCK, *retention(), *supplychain(), proxy())
+    return (webhooks(), GC, FSCK, *retention(), *supplychain(), registries(), proxy())
 
 
 def schedules_of(capability: Capability, settings: Any) -> Sequence[Schedule]:

@@ -52,9 +52,9 @@ def endpoints_of(services: Any) -> Endpoints:
     found = services.extensions.get("proxy.endpoints")
     if found is not None:
         return found  # type: ignore[no-any-return]
-    from dockyard.remote.service import endpoints  # type: ignore[import-not-found,unused-ignore]
+    from dockyard.remote.service import endpoints
 
-    return endpoints(services)  # type: ignore[no-any-return]
+    return endpoints(services)
 
 
 class ProxySource:

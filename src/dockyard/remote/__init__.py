@@ -45,6 +45,8 @@ class Endpoint:
     """PEM bundle trusted for this endpoint, beside the system's"""
     description: str = ""
     created_at: datetime | None = None
+    updated_at: datetime | None = None
+    """changes whenever the stored endpoint does (clients are cached per it)"""
 
     def public(self) -> dict[str, Any]:
         return {
@@ -57,6 +59,7 @@ class Endpoint:
             "ca_certificate": self.ca_certificate,
             "description": self.description,
             "created_at": self.created_at,
+            "updated_at": self.updated_at,
         }
 
 
