@@ -38,6 +38,7 @@ from dockyard.remote import (
 from dockyard.remote.auth import (
     CATALOG_SCOPE,
     Authenticator,
+    delete_scope,
     parse_challenge,
     pull_scope,
     push_scope,
@@ -388,7 +389,7 @@ class HttpRemote:
 
     async def _delete(self, op: str, repository: str, path: str) -> httpx.Response:
         name = remote_name(self.endpoint, repository)
-        return await self._send(op, repository, "DELETE", path, (push_scope(name),))
+        return await self._send(op, repository, "DELETE", path, (delete_scope(name),))
 
     async def delete_manifest(self, repository: str, digest: str) -> bool:
         op = "DELETE manifest"
