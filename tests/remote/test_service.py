@@ -4,7 +4,6 @@ a new one when it changes, a clear error when the key does not open a secret."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -27,19 +26,12 @@ async def _services(data_dir: Path, **settings: object) -> Services:
     return await build_services(config, None, REGISTERED)
 
 
-@pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    built = await _services(tmp_path / "data")
-    yield built
-    await endpoints(built).close()
-    await built.close()
-
-
 def _admin() -> Actor:
     return Actor(Principal(name="admin", kind="user", is_admin=True))
 
 
-async def test_endpoints_and_clients(services: Services) -> None:
+async def test_endpoints_and_clients(tmp_path: Path) -> None:
+    services = await _services(tmp_path / "data")
     service = endpoints(services)
     assert endpoints(services) is service
     await service.create(
@@ -57,6 +49,9 @@ async def test_endpoints_and_clients(services: Services) -> None:
     assert service.remote(changed) is not client
     with pytest.raises(NotFound):
         await service.get("nope")
+    newest = service.remote(changed)
+    await services.close()  # closes the clients, the retired one too
+    assert client._client.is_closed and newest._client.is_closed  # type: ignore[attr-defined]
 
 
 async def test_wrong_key_is_a_clear_error(tmp_path: Path) -> None:
