@@ -5,6 +5,7 @@ HTTP layer and the jobs. Everything here is a protocol or a domain service."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,8 +59,14 @@ class Services:
     extensions: dict[str, Any] = field(default_factory=dict)
     """per-process state a capability keeps for the life of these services, under its
     name (the vulnerability database's in-memory index)"""
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """what a capability's extension must release when these services close (the remote
+    registries' connection pools), called first"""
 
     async def close(self) -> None:
+        for release in self.closers:
+            await release()
+        self.closers.clear()
         self.auth.close()
         await self.store.close()
         # drivers that hold connections (S3) close them; a wrapper exposes its `inner`

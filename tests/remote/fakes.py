@@ -88,3 +88,32 @@ def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+class Recorder(_Quiet):
+    """Serves any GET with BLOB, and records the Authorization header it saw."""
+
+    seen: list[str | None] = []  # noqa: RUF012 - reset per test by `redirecting`
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.headers.get("Authorization"))
+        self._send(200, BLOB, {"Content-Type": "application/octet-stream"})
+
+
+BLOB = b"presigned bytes " * 64
+
+
+def redirector(target: str) -> type[BaseHTTPRequestHandler]:
+    """A registry asking for Basic credentials that redirects blob GETs to `target`
+    (a presigned storage URL on another host)."""
+
+    class Redirect(_Quiet):
+        def do_GET(self) -> None:
+            if self.headers.get("Authorization") is None:
+                self._send(401, b"", {"WWW-Authenticate": 'Basic realm="r"'})
+            elif "/blobs/" in self.path:
+                self._send(307, b"", {"Location": f"{target}/bucket/blob?X-Signature=abc"})
+            else:
+                self._send(200, b"{}", {})
+
+    return Redirect

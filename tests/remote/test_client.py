@@ -329,3 +329,18 @@ async def test_docker_hub_naming(tmp_path: Path) -> None:
     assert remote_name(hub, "bitnami/nginx") == "bitnami/nginx"
     other = Endpoint("q", "https://quay.io", kind="quay")
     assert (api_url(other), remote_name(other, "nginx")) == ("https://quay.io", "nginx")
+
+
+async def test_redirect_gets_no_credentials() -> None:
+    fakes.Recorder.seen = []
+    with fakes.serve(fakes.Recorder) as storage, fakes.serve(fakes.redirector(storage)) as url:
+        client = HttpRemote(Endpoint("r", url, username="u", secret="hunter2"))
+        try:
+            received = bytearray()
+            async with client.get_blob("a/b", _digest(fakes.BLOB)) as blob:
+                async for chunk in blob.chunks():
+                    received += chunk
+        finally:
+            await client.close()
+    assert bytes(received) == fakes.BLOB
+    assert fakes.Recorder.seen == [None]

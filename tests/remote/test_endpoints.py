@@ -128,6 +128,9 @@ def test_ping(deployment: Deployment, upstream: GoRegistry) -> None:
         ).raise_for_status()
         good = api.post("/registries/up-ping/ping").json()
         assert good["reachable"] is True and good["status"] == 200, good
+        rekeyed = api.post("/registries/-/rekey")
+        assert rekeyed.status_code == 200 and rekeyed.json()["reencrypted"] >= 1, rekeyed.text
+        assert api.post("/registries/up-ping/ping").json()["status"] == 200
         changed = api.patch("/registries/up-ping", json={"password": "not-it"})
         assert changed.status_code == 200 and changed.json()["has_secret"] is True
         bad = api.post("/registries/up-ping/ping").json()

@@ -164,7 +164,9 @@ async def create_registry(c: Ctx, body: RegistryCreate) -> RegistryOut:
     return registry_out(await _service(c).create(c.actor, new))
 
 
-@router.post("/_rekey", responses=errors(409), summary="Re-encrypt every secret with the first key")
+@router.post(
+    "/-/rekey", responses=errors(409), summary="Re-encrypt every secret with the first key"
+)
 async def rekey_registries(c: Ctx) -> RekeyOut:
     return RekeyOut(reencrypted=await _service(c).rekey(c.actor))
 

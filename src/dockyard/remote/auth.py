@@ -57,6 +57,12 @@ def push_scope(repository: str) -> str:
     return f"repository:{repository}:pull,push"
 
 
+def delete_scope(repository: str) -> str:
+    """distribution 2.8+ and Harbor check a `delete` action; a token service grants the
+    subset the credentials hold"""
+    return f"repository:{repository}:pull,push,delete"
+
+
 CATALOG_SCOPE = "registry:catalog:*"
 
 

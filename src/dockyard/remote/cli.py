@@ -178,4 +178,4 @@ def registry_ping(api: Api, as_json: bool, name: Name) -> None:
 @command(app, "rekey")
 def registry_rekey(api: Api, as_json: bool) -> None:
     """Re-encrypt every stored secret with the first key of registries.secret_key."""
-    emit(api.call("POST", f"{_path()}/_rekey"), ["reencrypted"], as_json)
+    emit(api.call("POST", f"{_path()}/-/rekey"), ["reencrypted"], as_json)

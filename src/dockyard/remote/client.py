@@ -12,11 +12,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,15 +27,14 @@ from dockyard.remote import (
     Manifest,
     RateLimit,
     Referrer,
-    RemoteDenied,
     RemoteError,
     RemoteNotFound,
-    RemoteRateLimited,
     RemoteUnavailable,
 )
 from dockyard.remote.auth import (
     CATALOG_SCOPE,
     Authenticator,
+    delete_scope,
     parse_challenge,
     pull_scope,
     push_scope,
@@ -51,50 +48,12 @@ from dockyard.remote.parse import (
     parse_referrers,
     retry_after,
 )
+from dockyard.remote.transport import CHUNK, BlobBody, error_for, read_some, tls_verify
 
 DEFAULT_MANIFEST_LIMIT = 4 * 1024 * 1024
-CHUNK = 1 << 20
 MAX_REDIRECTS = 5
 MAX_PAGES = 10_000
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
-
-
-def tls_verify(endpoint: Endpoint) -> ssl.SSLContext | bool:
-    """False for an `insecure` endpoint; else the system's store plus the endpoint's
-    own PEM bundle."""
-    if endpoint.insecure:
-        return False
-    context = ssl.create_default_context()
-    if endpoint.ca_certificate:
-        try:
-            context.load_verify_locations(cadata=endpoint.ca_certificate)
-        except (ssl.SSLError, ValueError) as exc:
-            raise RemoteError(
-                f"{endpoint.name}: its CA certificate cannot be loaded ({exc})"
-            ) from None
-    return context
-
-
-@dataclass
-class _Stream:
-    size: int | None
-    response: httpx.Response
-    label: str
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        received = 0
-        try:
-            async for chunk in self.response.aiter_raw(CHUNK):
-                received += len(chunk)
-                yield chunk
-        except httpx.HTTPError as exc:
-            raise RemoteUnavailable(
-                f"{self.label}: the remote broke off after {received} bytes ({type(exc).__name__})"
-            ) from None
-        if self.size is not None and received != self.size:
-            raise RemoteUnavailable(
-                f"{self.label}: the remote sent {received} of {self.size} bytes"
-            )
 
 
 class HttpRemote:
@@ -223,38 +182,14 @@ class HttpRemote:
     async def _error(
         self, op: str, repository: str | None, response: httpx.Response
     ) -> RemoteError:
-        """The RemoteError for an unexpected answer (the body read, at most 64 KiB)."""
-        try:
-            raw = await response.aread()
-        except (httpx.HTTPError, httpx.StreamError):
-            raw = b""
-        await response.aclose()
-        code, message = None, ""
-        try:
-            errors = json.loads(raw[:65536]).get("errors") or []
-            if errors and isinstance(errors[0], dict):
-                code = str(errors[0].get("code") or "") or None
-                message = str(errors[0].get("message") or "")
-        except (ValueError, AttributeError, UnicodeDecodeError):
-            pass
-        status = response.status_code
-        text = f"{self._label(op, repository)}: HTTP {status}"
-        if code:
-            text += f" {code}"
-        if message:
-            text += f": {self._scrub(message[:300])}"
-        if status == 429:
-            after = retry_after(response.headers)
-            if after is not None:
-                text += f" (retry after {after:.0f}s)"
-            return RemoteRateLimited(text, after)
-        if status == 404:
-            return RemoteNotFound(text, status, code)
-        if status in (401, 403):
-            return RemoteDenied(text, status, code)
-        if status >= 500:
-            return RemoteUnavailable(text, status, code)
-        return RemoteError(text, status, code)
+        """The RemoteError for an unexpected answer (at most 64 KiB of its body read)."""
+        return error_for(
+            response.status_code,
+            response.headers,
+            await read_some(response),
+            self._label(op, repository),
+            self._scrub,
+        )
 
     def _path(self, repository: str, *rest: str) -> str:
         return "/v2/" + "/".join((remote_name(self.endpoint, repository), *rest))
@@ -388,7 +323,7 @@ class HttpRemote:
 
     async def _delete(self, op: str, repository: str, path: str) -> httpx.Response:
         name = remote_name(self.endpoint, repository)
-        return await self._send(op, repository, "DELETE", path, (push_scope(name),))
+        return await self._send(op, repository, "DELETE", path, (delete_scope(name),))
 
     async def delete_manifest(self, repository: str, digest: str) -> bool:
         op = "DELETE manifest"
@@ -430,7 +365,7 @@ class HttpRemote:
             raise RemoteError(f"{self._label(op, repository)}: no Content-Length") from None
 
     @asynccontextmanager
-    async def get_blob(self, repository: str, digest: str) -> AsyncIterator[_Stream]:
+    async def get_blob(self, repository: str, digest: str) -> AsyncIterator[BlobBody]:
         op = "GET blob"
         label = self._label(op, f"{repository}@{digest}")
         url: str | httpx.URL = self._path(repository, "blobs", digest)
@@ -456,7 +391,7 @@ class HttpRemote:
         try:
             length = response.headers.get("content-length")
             size = int(length) if length is not None else None
-            yield _Stream(size, response, label)
+            yield BlobBody(size, response, label)
         finally:
             await response.aclose()
 

@@ -139,6 +139,7 @@ def endpoints(services: Services) -> EndpointService:
     found = services.extensions.get(NAME)
     if not isinstance(found, EndpointService):
         found = services.extensions[NAME] = EndpointService(services)
+        services.closers.append(found.close)
     return found
 
 
