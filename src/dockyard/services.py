@@ -203,6 +203,8 @@ async def build_services(
             manifests.tag_policies.extend(capability.tag_policies(services))
         if capability.pull_sources is not None:
             manifests.sources.extend(capability.pull_sources(services))
+        if capability.metrics is not None and metrics is not None:
+            metrics.collectors.append((capability.name, capability.metrics(services)))
     services.blobs.sources = manifests.sources  # one list: both read the same sources
     return services
 

@@ -24,14 +24,17 @@ reads `REGISTERED` (the one list, below) at the places each contribution belongs
 - `tag_policies`: given the built Services, policies asked before a tag is moved or
   deleted (registry/policies.py; tag immutability is one);
 - `pull_sources`: given the built Services, where content a repository lacks comes
-  from (registry/sources.py; the proxy cache), and the `?ns=` mirror routing.
+  from (registry/sources.py; the proxy cache), and the `?ns=` mirror routing;
+- `metrics`: given the built Services, an async function read at each scrape of
+  /metrics giving the capability's metric families (read from its tables, so every
+  replica reports the same figures: replication's executions and items).
 
 Adding a capability is adding a package and one line to `REGISTERED`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import typer
     from fastapi import APIRouter
+    from prometheus_client.metrics_core import Metric
     from pydantic import BaseModel
 
     from dockyard.events import EventConsumer
@@ -72,6 +76,8 @@ class Capability:
     """policies asked before a tag is moved or deleted, built from the Services"""
     pull_sources: Callable[[Any], Sequence[PullSource]] | None = None
     """pull-through sources (the proxy cache), built from the Services"""
+    metrics: Callable[[Any], Callable[[], Awaitable[Sequence[Metric]]]] | None = None
+    """given the Services, what each /metrics scrape adds (an exception leaves it out)"""
 
 
 def _registered() -> tuple[Capability, ...]:
@@ -81,10 +87,11 @@ def _registered() -> tuple[Capability, ...]:
     from dockyard.lifecycle.retention.capability import capabilities as retention
     from dockyard.proxy.capability import capability as proxy
     from dockyard.remote.capability import capability as registries
+    from dockyard.replication.capability import capability as replication
     from dockyard.supplychain.capability import capability as supplychain
     from dockyard.webhooks.capability import capability as webhooks
 
-    return (webhooks(), GC, FSCK, *retention(), *supplychain(), registries(), proxy())
+    return (webhooks(), GC, FSCK, *retention(), *supplychain(), registries(), proxy(), replication())
 
 
 def schedules_of(capability: Capability, settings: Any) -> Sequence[Schedule]:

@@ -33,7 +33,7 @@ import glob
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -264,6 +264,8 @@ class Metrics:
         self.pool_reader: PoolReader | None = None
         self.upload_counter: UploadCounter | None = None
         self.job_counter: JobCounter | None = None
+        self.collectors: list[tuple[str, Callable[[], Awaitable[Sequence[Metric]]]]] = []
+        """capabilities' scrape-time families (dockyard.capabilities: `metrics`)"""
         self._job_runs = Counter(
             "dockyard_job_runs",
             "Job runs that ended, by kind and outcome (succeeded, retry, failed, "
@@ -357,6 +359,11 @@ class Metrics:
                 for state in ("queued", "running", "succeeded", "failed", "cancelled"):
                     jobs.add_metric([state], float(states.get(state, 0)))
                 extra.append(jobs)
+        for name, collect in self.collectors:
+            try:
+                extra.extend(await collect())
+            except Exception as exc:
+                log.warning("the %s metrics could not be read: %s", name, exc)
         self.sample()
         encoder, content_type = choose_encoder(accept)
         path = self.multiproc_dir

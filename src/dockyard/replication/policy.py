@@ -11,15 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from dockyard.errors import InvalidRequest, NameInvalid
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.names import validate_name
+from dockyard.oci.names import NAME_RE, validate_name
 
 ArtifactKind = Literal["image", "index", "artifact"]
+Glob = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^\S+$")]
+"""a shell-style glob: 1-255 characters, no spaces (a schema constraint, so the API's
+document says it and a request that breaks it is told so before anything runs)"""
+NAMESPACE_PATTERN = rf"^(?:{NAME_RE.pattern})?$"
 
 
 class Filters(BaseModel):
@@ -27,24 +31,21 @@ class Filters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    repositories: list[str] = Field(default_factory=list, max_length=64)
+    repositories: list[Glob] = Field(default_factory=list, max_length=64)
     """globs over the source repository name"""
-    tags: list[str] = Field(default_factory=list, max_length=64)
+    tags: list[Glob] = Field(default_factory=list, max_length=64)
     """globs over the tag; an artifact is taken when one of its tags matches"""
-    exclude_tags: list[str] = Field(default_factory=list, max_length=64)
+    exclude_tags: list[Glob] = Field(default_factory=list, max_length=64)
     """globs over the tag that are never taken (after `tags`)"""
-    artifact_types: list[str] = Field(default_factory=list, max_length=16)
+    artifact_types: list[Annotated[str, StringConstraints(min_length=1, max_length=255)]] = Field(
+        default_factory=list, max_length=16
+    )
     """`image`, `index`, `artifact`, or an exact artifactType / config media type"""
-    labels: dict[str, str] = Field(default_factory=dict, max_length=16)
+    labels: dict[Annotated[str, StringConstraints(min_length=1, max_length=255)], Glob] = Field(
+        default_factory=dict, max_length=16
+    )
     """key → glob over the value, all required: the manifest's annotations and, for an
     image, its config's labels"""
-
-    @model_validator(mode="after")
-    def _globs(self) -> Filters:
-        for glob in (*self.repositories, *self.tags, *self.exclude_tags):
-            if not glob or len(glob) > 255 or any(c.isspace() for c in glob):
-                raise ValueError(f"invalid glob {glob[:80]!r}: 1-255 characters, no spaces")
-        return self
 
     def takes_repository(self, name: str) -> bool:
         return not self.repositories or any(fnmatchcase(name, g) for g in self.repositories)
@@ -98,7 +99,7 @@ class Rewrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["none", "prefix", "strip", "replace"] = "none"
-    namespace: str = Field("", max_length=200, pattern=r"^([a-z0-9._/-]*)$")
+    namespace: str = Field("", max_length=200, pattern=NAMESPACE_PATTERN)
     levels: int = Field(1, ge=-1, le=32)
 
     @model_validator(mode="after")

@@ -1,0 +1,338 @@
+"""`/api/v1/replication`: policies, executions and their items (system
+administrators). Starting a policy answers at once with the queued execution; its
+progress is read back from `/executions/{id}` and `/executions/{id}/items`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, Field, StrictBool, StringConstraints, ValidationError
+
+from dockyard.http.api.deps import Caller, Ctx, Paging, page_of, paged
+from dockyard.http.api.docs import errors, listing
+from dockyard.http.api.models import TEXT, _example, _Input
+from dockyard.http.api.routing import PREFIX
+from dockyard.replication.policy import NAMESPACE_PATTERN, Filters, Rewrite
+from dockyard.replication.service import NAME_PATTERN, InvalidPolicy, ReplicationService
+from dockyard.replication.store import Execution, Item, Policy
+
+router = APIRouter(prefix=PREFIX + "/replication", tags=["replication"])
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NAME_PATTERN)]
+NamePath = Annotated[
+    str,
+    Path(min_length=1, max_length=64, pattern=NAME_PATTERN, description="the policy's name"),
+]
+ExecutionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the execution's id")]
+Direction = Literal["push", "pull"]
+Trigger = Literal["manual", "event", "cron"]
+Cron = Annotated[str, StringConstraints(min_length=9, max_length=128, pattern=r"^[0-9*/,\- ]+$")]
+Description = Annotated[str, StringConstraints(max_length=1024, pattern=TEXT)]
+ExecutionState = Literal["queued", "running", "retrying", "succeeded", "failed", "stopped"]
+ItemState = Literal["pending", "running", "succeeded", "skipped", "failed", "planned", "cancelled"]
+MAX_BANDWIDTH = 2**40
+
+
+class RewriteIn(_Input):
+    """Where a source repository lands: `none`, `prefix` (`<namespace>/<name>`),
+    `strip` (a leading `<namespace>/` removed), `replace` (the first `levels`
+    components replaced by `<namespace>`; -1 flattens all but the last)."""
+
+    mode: Literal["none", "prefix", "strip", "replace"] = "none"
+    namespace: str = Field("", max_length=200, pattern=NAMESPACE_PATTERN)
+    levels: int = Field(1, ge=-1, le=32)
+
+
+class PolicyCreate(_Input):
+    model_config = _example(
+        name="to-dr",
+        direction="push",
+        endpoint="dr-site",
+        trigger="event",
+        filters={"repositories": ["team/*"], "tags": ["v*"]},
+        rewrite={"mode": "prefix", "namespace": "mirror"},
+    )
+    name: Name
+    direction: Direction
+    endpoint: Name = Field(description="the stored registry endpoint (`/registries`)")
+    description: Description = ""
+    filters: Filters = Field(default_factory=Filters)
+    rewrite: RewriteIn = Field(default_factory=RewriteIn)
+    trigger: Trigger = "manual"
+    cron: Cron | None = Field(None, description="five fields, UTC; for trigger cron")
+    delete_propagation: StrictBool = Field(
+        False, description="replay this registry's deletes at the destination (event trigger)"
+    )
+    override: StrictBool = Field(
+        True, description="move a destination tag that points at something else"
+    )
+    bandwidth_bytes: int = Field(0, ge=0, le=MAX_BANDWIDTH, description="bytes/s; 0: no limit")
+    enabled: StrictBool = True
+
+
+class PolicyUpdate(_Input):
+    """Fields left out stay as they are."""
+
+    model_config = _example(enabled=False)
+    direction: Direction | None = None
+    endpoint: Name | None = None
+    description: Description | None = None
+    filters: Filters | None = None
+    rewrite: RewriteIn | None = None
+    trigger: Trigger | None = None
+    cron: Cron | None = None
+    delete_propagation: StrictBool | None = None
+    override: StrictBool | None = None
+    bandwidth_bytes: int | None = Field(None, ge=0, le=MAX_BANDWIDTH)
+    enabled: StrictBool | None = None
+
+
+class PolicyOut(BaseModel):
+    name: str
+    direction: str
+    endpoint: str
+    description: str
+    filters: Filters
+    rewrite: Rewrite
+    trigger: str
+    cron: str | None
+    delete_propagation: bool
+    override: bool
+    bandwidth_bytes: int
+    enabled: bool
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class RunIn(_Input):
+    model_config = _example(dry_run=True)
+    dry_run: StrictBool = Field(
+        False, description="list and compare only: items say what would be copied"
+    )
+
+
+class ExecutionOut(BaseModel):
+    id: int
+    policy: str
+    trigger: str = Field(description="manual, event or cron")
+    dry_run: bool
+    state: str
+    counts: dict[str, int] = Field(description="items by state")
+    bytes: int = Field(description="blob bytes sent so far")
+    retries: int
+    next_attempt_at: dt.datetime | None
+    error: str | None
+    created_by: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class ItemOut(BaseModel):
+    id: int
+    action: str = Field(description="copy, referrer or delete")
+    source_repository: str
+    reference: str
+    destination_repository: str
+    digest: str | None
+    state: str
+    attempts: int
+    error: str | None = Field(description="why it failed or was skipped")
+    bytes: int
+    blobs_copied: int
+    blobs_skipped: int
+    blobs_mounted: int
+    referrers: int
+    updated_at: dt.datetime
+
+
+def policy_out(p: Policy) -> PolicyOut:
+    assert p.created_at is not None and p.updated_at is not None
+    return PolicyOut(
+        name=p.name,
+        direction=p.direction,
+        endpoint=p.endpoint,
+        description=p.description,
+        filters=p.filters,
+        rewrite=p.rewrite,
+        trigger=p.trigger,
+        cron=p.cron,
+        delete_propagation=p.delete_propagation,
+        override=p.override,
+        bandwidth_bytes=p.bandwidth_bytes,
+        enabled=p.enabled,
+        created_by=p.created_by,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
+
+
+def execution_out(e: Execution) -> ExecutionOut:
+    return ExecutionOut(
+        id=e.id,
+        policy=e.policy,
+        trigger=e.trigger,
+        dry_run=e.dry_run,
+        state=e.state,
+        counts=e.counts,
+        bytes=e.bytes,
+        retries=e.retries,
+        next_attempt_at=e.next_attempt_at,
+        error=e.error,
+        created_by=e.created_by,
+        created_at=e.created_at,
+        started_at=e.started_at,
+        finished_at=e.finished_at,
+    )
+
+
+def item_out(i: Item) -> ItemOut:
+    return ItemOut(
+        id=i.id,
+        action=i.action,
+        source_repository=i.source_repository,
+        reference=i.reference,
+        destination_repository=i.destination_repository,
+        digest=i.digest,
+        state=i.state,
+        attempts=i.attempts,
+        error=i.error,
+        bytes=i.bytes,
+        blobs_copied=i.blobs_copied,
+        blobs_skipped=i.blobs_skipped,
+        blobs_mounted=i.blobs_mounted,
+        referrers=i.referrers,
+        updated_at=i.updated_at,
+    )
+
+
+def _rewrite(given: RewriteIn) -> Rewrite:
+    try:
+        return Rewrite.model_validate(given.model_dump())
+    except ValidationError as exc:
+        problems = "; ".join(str(e.get("msg", "")) for e in exc.errors())
+        raise InvalidPolicy(f"rewrite: {problems}") from None
+
+
+def _service(c: Caller) -> ReplicationService:
+    return ReplicationService(c.services)
+
+
+@router.get("/policies", responses=listing(), summary="Replication policies (administrators)")
+async def list_policies(
+    c: Ctx, request: Request, response: Response, page: Paging
+) -> list[PolicyOut]:
+    found = await _service(c).list(c.actor)
+    paged(request, response, page, len(found))
+    return [policy_out(p) for p in page_of(found, page)]
+
+
+@router.post("/policies", status_code=201, responses=errors(409), summary="Add a policy")
+async def create_policy(c: Ctx, body: PolicyCreate) -> PolicyOut:
+    policy = Policy(
+        name=body.name,
+        direction=body.direction,
+        endpoint=body.endpoint,
+        description=body.description,
+        filters=body.filters,
+        rewrite=_rewrite(body.rewrite),
+        trigger=body.trigger,
+        cron=body.cron,
+        delete_propagation=body.delete_propagation,
+        override=body.override,
+        bandwidth_bytes=body.bandwidth_bytes,
+        enabled=body.enabled,
+    )
+    return policy_out(await _service(c).create(c.actor, policy))
+
+
+@router.get("/policies/{name}", responses=errors(), summary="A policy")
+async def get_policy(c: Ctx, name: NamePath) -> PolicyOut:
+    return policy_out(await _service(c).get(c.actor, name))
+
+
+@router.patch("/policies/{name}", responses=errors(), summary="Change a policy")
+async def update_policy(c: Ctx, name: NamePath, body: PolicyUpdate) -> PolicyOut:
+    changes: dict[str, Any] = {}
+    for field in body.model_fields_set:
+        value = getattr(body, field)
+        if value is None and field != "cron":
+            continue
+        changes[field] = _rewrite(value) if field == "rewrite" else value
+    return policy_out(await _service(c).update(c.actor, name, changes))
+
+
+@router.delete("/policies/{name}", status_code=204, responses=errors(), summary="Remove a policy")
+async def delete_policy(c: Ctx, name: NamePath) -> Response:
+    await _service(c).delete(c.actor, name)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/policies/{name}/run",
+    status_code=202,
+    responses=errors(),
+    summary="Start an execution (or a dry run)",
+)
+async def run_policy(c: Ctx, name: NamePath, body: RunIn | None = None) -> ExecutionOut:
+    dry_run = body.dry_run if body is not None else False
+    return execution_out(await _service(c).start(c.actor, name, dry_run=dry_run))
+
+
+@router.get("/executions", responses=errors(422), summary="Executions, newest first")
+async def list_executions(
+    c: Ctx,
+    policy: Annotated[
+        str | None, Query(max_length=64, pattern=NAME_PATTERN, description="only this policy's")
+    ] = None,
+    state: Annotated[ExecutionState | None, Query(description="only in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="page: ids below this one")
+    ] = None,
+) -> list[ExecutionOut]:
+    found = await _service(c).executions(
+        c.actor, policy=policy, state=state, limit=limit, before=before
+    )
+    return [execution_out(e) for e in found]
+
+
+@router.get("/executions/{execution_id}", responses=errors(), summary="An execution")
+async def get_execution(c: Ctx, execution_id: ExecutionId) -> ExecutionOut:
+    return execution_out(await _service(c).execution(c.actor, execution_id))
+
+
+@router.get(
+    "/executions/{execution_id}/items",
+    responses=errors(422),
+    summary="An execution's items, in order",
+)
+async def list_items(
+    c: Ctx,
+    execution_id: ExecutionId,
+    state: Annotated[ItemState | None, Query(description="only in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**31 - 1, description="page: ids above this one")
+    ] = None,
+) -> list[ItemOut]:
+    found = await _service(c).items(c.actor, execution_id, state=state, limit=limit, after=after)
+    return [item_out(i) for i in found]
+
+
+@router.post("/executions/{execution_id}/stop", responses=errors(), summary="Stop an execution")
+async def stop_execution(c: Ctx, execution_id: ExecutionId) -> ExecutionOut:
+    return execution_out(await _service(c).stop(c.actor, execution_id))
+
+
+@router.post(
+    "/executions/{execution_id}/retry",
+    status_code=202,
+    responses=errors(),
+    summary="Run a failed or stopped execution's failed items again",
+)
+async def retry_execution(c: Ctx, execution_id: ExecutionId) -> ExecutionOut:
+    return execution_out(await _service(c).retry(c.actor, execution_id))
