@@ -39,6 +39,7 @@ from dockyard.replication.store import Outcome
 
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
 COSIGN_TAG = re.compile(r"^sha256-[0-9a-f]{64}\.(sig|att|sbom)$")
+FALLBACK_TAG = re.compile(r"^sha256-[0-9a-f]{64}$")
 IMAGE_CONFIGS = frozenset(
     {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
 )
@@ -68,6 +69,13 @@ class CopyOptions:
 
 def is_cosign_tag(tag: str) -> bool:
     return COSIGN_TAG.match(tag) is not None
+
+
+def is_attached_tag(tag: str) -> bool:
+    """A tag that belongs to another artifact: cosign's, or a referrers index kept
+    under distribution-spec's tag schema (`sha256-<hex>`) by registries without the
+    referrers API. They travel with the artifact they name, never on their own."""
+    return COSIGN_TAG.match(tag) is not None or FALLBACK_TAG.match(tag) is not None
 
 
 class Copier:

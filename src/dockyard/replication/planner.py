@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dockyard import events as ev
 from dockyard.errors import InvalidRequest
 from dockyard.oci.digest import is_digest
-from dockyard.replication.copy import is_cosign_tag
+from dockyard.replication.copy import is_attached_tag, is_cosign_tag
 from dockyard.replication.policy import Filters, Rewrite
 from dockyard.replication.sides import Side
 from dockyard.replication.store import NewItem, Policy
@@ -71,8 +71,8 @@ async def plan(
     async for repository in _repositories(source, policy.filters):
         destination, problem = _destination(policy.rewrite, repository)
         for tag in sorted(await source.tags(repository)):
-            if is_cosign_tag(tag) or not policy.filters.takes_tag(tag):
-                continue  # cosign's tags go with the artifact they are named after
+            if is_attached_tag(tag) or not policy.filters.takes_tag(tag):
+                continue  # cosign's and referrers-index tags go with their artifact
             batch.append(NewItem("copy", repository, tag, destination, error=problem))
             if len(batch) >= BATCH:
                 await add(batch)
@@ -96,6 +96,8 @@ def from_events(policy: Policy, events: Sequence[ev.Event]) -> list[NewItem]:
         if event.kind == ev.PUSHED and event.tag is not None:
             if is_cosign_tag(event.tag):
                 items.append(NewItem("referrer", repository, event.tag, destination, error=problem))
+            elif is_attached_tag(event.tag):
+                continue  # a referrers index: the destination keeps its own
             elif filters.takes_tag(event.tag):
                 items.append(NewItem("copy", repository, event.tag, destination, error=problem))
         elif event.kind == ev.PUSHED and event.digest and event.detail.get("subject"):

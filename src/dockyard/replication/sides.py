@@ -6,13 +6,16 @@ the same code (copy.py)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dockyard.errors import BlobBusy, BlobUnknown, ManifestUnknown, NameUnknown
+from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import is_digest
+from dockyard.oci.manifest import ParsedManifest, parse_manifest
 from dockyard.registry.uploads import Chunk
 from dockyard.remote import Remote, RemoteNotFound
 
@@ -191,6 +194,43 @@ class RemoteSide:
 
     async def put(self, repository: str, reference: str, found: Found) -> None:
         await self._remote.put_manifest(repository, reference, found.media_type, found.content)
+        parsed = parse_manifest(found.content, found.media_type)
+        if parsed.subject is not None:
+            await self._fallback_tag(repository, found, parsed)
+
+    async def _fallback_tag(self, repository: str, found: Found, parsed: ParsedManifest) -> None:
+        """A remote without the referrers API (the Go registry) lists a subject's
+        referrers in an index tagged `sha256-<hex>`, which the pusher keeps
+        (distribution-spec 1.1, "pushing manifests with subject"): add this one."""
+        assert parsed.subject is not None
+        subject = parsed.subject.digest
+        listed = await self._remote.referrers(repository, subject)
+        if any(r.digest == found.digest for r in listed):
+            return  # the remote indexed it itself (referrers API), or it is there already
+        entry: dict[str, object] = {
+            "mediaType": found.media_type,
+            "digest": found.digest,
+            "size": len(found.content),
+        }
+        if parsed.artifact_type:
+            entry["artifactType"] = parsed.artifact_type
+        if parsed.annotations:
+            entry["annotations"] = parsed.annotations
+        manifests: list[object] = [
+            {
+                "mediaType": r.media_type,
+                "digest": r.digest,
+                "size": r.size,
+                **({"artifactType": r.artifact_type} if r.artifact_type else {}),
+                **({"annotations": r.annotations} if r.annotations else {}),
+            }
+            for r in listed
+        ]
+        index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [*manifests, entry]}
+        algorithm, _, hex_digest = subject.partition(":")
+        await self._remote.put_manifest(
+            repository, f"{algorithm}-{hex_digest}", mt.OCI_INDEX, json.dumps(index).encode()
+        )
 
     async def has_blob(self, repository: str, digest: str) -> bool:
         return await self._remote.head_blob(repository, digest) is not None
