@@ -157,8 +157,7 @@ def test_cron_trigger_runs_through_its_schedule(
         "nightly",
         direction="push",
         endpoint="b",
-        trigger="cron",
-        cron="17 3 * * *",
+        trigger={"kind": "cron", "cron": "17 3 * * *"},
         filters={"repositories": ["cron/app"]},
     )
     with api(a) as c:
@@ -177,6 +176,9 @@ def test_cron_trigger_runs_through_its_schedule(
     assert manifest_digest(sb, "cron/app", "1") == img.manifest_digest
     with api(a) as c:  # switching the trigger off the cron removes the schedule
         assert (
-            c.patch("/replication/policies/nightly", json={"trigger": "manual"}).status_code == 200
+            c.patch(
+                "/replication/policies/nightly", json={"trigger": {"kind": "manual"}}
+            ).status_code
+            == 200
         )
         assert "replication.policy.nightly" not in {s["name"] for s in c.get("/schedules").json()}

@@ -79,8 +79,7 @@ def test_event_trigger_with_deletes_and_referrers_tag(
         "events-to-go",
         direction="push",
         endpoint="go-events",
-        trigger="event",
-        delete_propagation=True,
+        trigger={"kind": "event", "delete_propagation": True},
         filters={"repositories": ["ev/*"]},
     )
     push = Skopeo(site.hostport, workdir=tmp_path, credentials=site.admin)
@@ -167,8 +166,7 @@ def test_event_executions_are_redriven_in_order_once_the_target_is_back(
         "redrive-to-go",
         direction="push",
         endpoint="go-redrive",
-        trigger="event",
-        delete_propagation=True,
+        trigger={"kind": "event", "delete_propagation": True},
         filters={"repositories": ["rd/*"]},
     )
     target.stop()

@@ -91,7 +91,16 @@ def _registered() -> tuple[Capability, ...]:
     from dockyard.supplychain.capability import capability as supplychain
     from dockyard.webhooks.capability import capability as webhooks
 
-    return (webhooks(), GC, FSCK, *retention(), *supplychain(), registries(), proxy(), replication())
+    return (
+        webhooks(),
+        GC,
+        FSCK,
+        *retention(),
+        *supplychain(),
+        registries(),
+        proxy(),
+        replication(),
+    )
 
 
 def schedules_of(capability: Capability, settings: Any) -> Sequence[Schedule]:

@@ -8,14 +8,16 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, Field, StrictBool, StringConstraints, ValidationError
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
 from dockyard.http.api.deps import Caller, Ctx, Paging, page_of, paged
 from dockyard.http.api.docs import errors, listing
 from dockyard.http.api.models import TEXT, _example, _Input
 from dockyard.http.api.routing import PREFIX
-from dockyard.replication.policy import NAMESPACE_PATTERN, Filters, Rewrite
-from dockyard.replication.service import NAME_PATTERN, InvalidPolicy, ReplicationService
+from dockyard.jobs.cron import CRON_PATTERN
+from dockyard.oci.names import NAME_RE
+from dockyard.replication.policy import Filters, Rewrite
+from dockyard.replication.service import NAME_PATTERN, ReplicationService
 from dockyard.replication.store import Execution, Item, Policy
 
 router = APIRouter(prefix=PREFIX + "/replication", tags=["replication"])
@@ -27,44 +29,82 @@ NamePath = Annotated[
 ]
 ExecutionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the execution's id")]
 Direction = Literal["push", "pull"]
-Trigger = Literal["manual", "event", "cron"]
-Cron = Annotated[str, StringConstraints(min_length=9, max_length=128, pattern=r"^[0-9*/,\- ]+$")]
+Cron = Annotated[str, StringConstraints(min_length=9, max_length=128, pattern=CRON_PATTERN)]
+Namespace = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=rf"^{NAME_RE.pattern}$")
+]
 Description = Annotated[str, StringConstraints(max_length=1024, pattern=TEXT)]
 ExecutionState = Literal["queued", "running", "retrying", "succeeded", "failed", "stopped"]
 ItemState = Literal["pending", "running", "succeeded", "skipped", "failed", "planned", "cancelled"]
 MAX_BANDWIDTH = 2**40
 
 
-class RewriteIn(_Input):
-    """Where a source repository lands: `none`, `prefix` (`<namespace>/<name>`),
-    `strip` (a leading `<namespace>/` removed), `replace` (the first `levels`
-    components replaced by `<namespace>`; -1 flattens all but the last)."""
+class NoRewrite(_Input):
+    """The same name at the destination."""
 
-    mode: Literal["none", "prefix", "strip", "replace"] = "none"
-    namespace: str = Field("", max_length=200, pattern=NAMESPACE_PATTERN)
+    mode: Literal["none"]
+
+
+class PrefixRewrite(_Input):
+    """`<namespace>/<name>`."""
+
+    mode: Literal["prefix"]
+    namespace: Namespace
+
+
+class StripRewrite(_Input):
+    """`<name>` without a leading `<namespace>/` (names without it unchanged)."""
+
+    mode: Literal["strip"]
+    namespace: Namespace
+
+
+class ReplaceRewrite(_Input):
+    """The first `levels` path components replaced by `<namespace>`; -1 flattens every
+    level but the last (`a/b/app` → `<namespace>/app`), 0 is a prefix."""
+
+    mode: Literal["replace"]
+    namespace: Namespace
     levels: int = Field(1, ge=-1, le=32)
 
 
-class PolicyCreate(_Input):
-    model_config = _example(
-        name="to-dr",
-        direction="push",
-        endpoint="dr-site",
-        trigger="event",
-        filters={"repositories": ["team/*"], "tags": ["v*"]},
-        rewrite={"mode": "prefix", "namespace": "mirror"},
+RewriteIn = Annotated[
+    NoRewrite | PrefixRewrite | StripRewrite | ReplaceRewrite, Field(discriminator="mode")
+]
+
+
+class Manual(_Input):
+    """Only when started (`POST …/run`)."""
+
+    kind: Literal["manual"]
+
+
+class OnEvent(_Input):
+    """On this registry's pushes (and, with `delete_propagation`, its deletes): push
+    policies only."""
+
+    kind: Literal["event"]
+    delete_propagation: StrictBool = Field(
+        False, description="replay this registry's manifest and tag deletes at the destination"
     )
+
+
+class OnCron(_Input):
+    kind: Literal["cron"]
+    cron: Cron = Field(description="five fields, UTC", examples=["0 3 * * *"])
+
+
+PushTrigger = Annotated[Manual | OnEvent | OnCron, Field(discriminator="kind")]
+PullTrigger = Annotated[Manual | OnCron, Field(discriminator="kind")]
+AnyTrigger = Annotated[Manual | OnEvent | OnCron, Field(discriminator="kind")]
+
+
+class _PolicyFields(_Input):
     name: Name
-    direction: Direction
     endpoint: Name = Field(description="the stored registry endpoint (`/registries`)")
     description: Description = ""
     filters: Filters = Field(default_factory=Filters)
-    rewrite: RewriteIn = Field(default_factory=RewriteIn)
-    trigger: Trigger = "manual"
-    cron: Cron | None = Field(None, description="five fields, UTC; for trigger cron")
-    delete_propagation: StrictBool = Field(
-        False, description="replay this registry's deletes at the destination (event trigger)"
-    )
+    rewrite: RewriteIn = Field(default_factory=lambda: NoRewrite(mode="none"))
     override: StrictBool = Field(
         True, description="move a destination tag that points at something else"
     )
@@ -72,8 +112,34 @@ class PolicyCreate(_Input):
     enabled: StrictBool = True
 
 
+class PushPolicy(_PolicyFields):
+    """This registry → the endpoint."""
+
+    model_config = _example(
+        name="to-dr",
+        direction="push",
+        endpoint="dr-site",
+        trigger={"kind": "event", "delete_propagation": True},
+        filters={"repositories": ["team/*"], "tags": ["v*"]},
+        rewrite={"mode": "prefix", "namespace": "mirror"},
+    )
+    direction: Literal["push"]
+    trigger: PushTrigger = Field(default_factory=lambda: Manual(kind="manual"))
+
+
+class PullPolicy(_PolicyFields):
+    """The endpoint → this registry."""
+
+    direction: Literal["pull"]
+    trigger: PullTrigger = Field(default_factory=lambda: Manual(kind="manual"))
+
+
+PolicyCreate = Annotated[PushPolicy | PullPolicy, Field(discriminator="direction")]
+
+
 class PolicyUpdate(_Input):
-    """Fields left out stay as they are."""
+    """Fields left out stay as they are. A change the policy's other fields rule out
+    (an event trigger on a pull policy) is a conflict (409)."""
 
     model_config = _example(enabled=False)
     direction: Direction | None = None
@@ -81,12 +147,16 @@ class PolicyUpdate(_Input):
     description: Description | None = None
     filters: Filters | None = None
     rewrite: RewriteIn | None = None
-    trigger: Trigger | None = None
-    cron: Cron | None = None
-    delete_propagation: StrictBool | None = None
+    trigger: AnyTrigger | None = None
     override: StrictBool | None = None
     bandwidth_bytes: int | None = Field(None, ge=0, le=MAX_BANDWIDTH)
     enabled: StrictBool | None = None
+
+
+class TriggerOut(BaseModel):
+    kind: str = Field(description="manual, event or cron")
+    cron: str | None = None
+    delete_propagation: bool = False
 
 
 class PolicyOut(BaseModel):
@@ -96,9 +166,7 @@ class PolicyOut(BaseModel):
     description: str
     filters: Filters
     rewrite: Rewrite
-    trigger: str
-    cron: str | None
-    delete_propagation: bool
+    trigger: TriggerOut
     override: bool
     bandwidth_bytes: int
     enabled: bool
@@ -158,9 +226,7 @@ def policy_out(p: Policy) -> PolicyOut:
         description=p.description,
         filters=p.filters,
         rewrite=p.rewrite,
-        trigger=p.trigger,
-        cron=p.cron,
-        delete_propagation=p.delete_propagation,
+        trigger=TriggerOut(kind=p.trigger, cron=p.cron, delete_propagation=p.delete_propagation),
         override=p.override,
         bandwidth_bytes=p.bandwidth_bytes,
         enabled=p.enabled,
@@ -209,12 +275,16 @@ def item_out(i: Item) -> ItemOut:
     )
 
 
-def _rewrite(given: RewriteIn) -> Rewrite:
-    try:
-        return Rewrite.model_validate(given.model_dump())
-    except ValidationError as exc:
-        problems = "; ".join(str(e.get("msg", "")) for e in exc.errors())
-        raise InvalidPolicy(f"rewrite: {problems}") from None
+def _rewrite(given: NoRewrite | PrefixRewrite | StripRewrite | ReplaceRewrite) -> Rewrite:
+    return Rewrite.model_validate(given.model_dump())
+
+
+def _trigger(given: Manual | OnEvent | OnCron) -> dict[str, Any]:
+    return {
+        "trigger": given.kind,
+        "cron": given.cron if isinstance(given, OnCron) else None,
+        "delete_propagation": isinstance(given, OnEvent) and given.delete_propagation,
+    }
 
 
 def _service(c: Caller) -> ReplicationService:
@@ -239,9 +309,7 @@ async def create_policy(c: Ctx, body: PolicyCreate) -> PolicyOut:
         description=body.description,
         filters=body.filters,
         rewrite=_rewrite(body.rewrite),
-        trigger=body.trigger,
-        cron=body.cron,
-        delete_propagation=body.delete_propagation,
+        **_trigger(body.trigger),
         override=body.override,
         bandwidth_bytes=body.bandwidth_bytes,
         enabled=body.enabled,
@@ -254,14 +322,19 @@ async def get_policy(c: Ctx, name: NamePath) -> PolicyOut:
     return policy_out(await _service(c).get(c.actor, name))
 
 
-@router.patch("/policies/{name}", responses=errors(), summary="Change a policy")
+@router.patch("/policies/{name}", responses=errors(409), summary="Change a policy")
 async def update_policy(c: Ctx, name: NamePath, body: PolicyUpdate) -> PolicyOut:
     changes: dict[str, Any] = {}
     for field in body.model_fields_set:
         value = getattr(body, field)
-        if value is None and field != "cron":
+        if value is None:
             continue
-        changes[field] = _rewrite(value) if field == "rewrite" else value
+        if field == "rewrite":
+            changes[field] = _rewrite(value)
+        elif field == "trigger":
+            changes |= _trigger(value)
+        else:
+            changes[field] = value
     return policy_out(await _service(c).update(c.actor, name, changes))
 
 

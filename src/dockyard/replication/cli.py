@@ -17,7 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-COLUMNS = ["name", "direction", "endpoint", "trigger", "cron", "enabled"]
+COLUMNS = ["name", "direction", "endpoint", "trigger", "enabled"]
 EXECUTION_COLUMNS = [
     "id", "policy", "trigger", "dry_run", "state", "counts", "retries", "error",
 ]  # fmt: skip
@@ -82,6 +82,26 @@ def _rewrite(text: str) -> dict[str, Any]:
     return out
 
 
+def _trigger(kind: str | None, cron: str | None, deletes: bool | None) -> dict[str, Any] | None:
+    if kind is None:
+        kind = "cron" if cron else "event" if deletes is not None else None
+    if kind is None:
+        return None
+    if kind == "cron":
+        if not cron:
+            raise CliError("--trigger cron needs --cron 'MIN HOUR DOM MON DOW'")
+        return {"kind": "cron", "cron": cron}
+    if cron:
+        raise CliError("--cron is for --trigger cron")
+    if kind == "event":
+        return {"kind": "event", "delete_propagation": bool(deletes)}
+    if kind == "manual":
+        if deletes:
+            raise CliError("--delete needs --trigger event")
+        return {"kind": "manual"}
+    raise CliError(f"--trigger is manual, event or cron, not {kind!r}")
+
+
 def _filters(
     repository: list[str] | None,
     tag: list[str] | None,
@@ -120,6 +140,9 @@ def _body(**given: Any) -> dict[str, Any]:
     bandwidth = given.pop("bandwidth")
     if bandwidth is not None:
         body["bandwidth_bytes"] = parse_size(bandwidth) or 0
+    trigger = _trigger(given.pop("trigger"), given.pop("cron"), given.pop("delete_propagation"))
+    if trigger is not None:
+        body["trigger"] = trigger
     body.update({k: v for k, v in given.items() if v is not None})
     return body
 
@@ -139,7 +162,7 @@ def replication_show(api: Api, as_json: bool, name: Name) -> None:
     """Show a policy with its filters and rewrite."""
     emit(
         api.call("GET", _policy(name)),
-        [*COLUMNS, "filters", "rewrite", "delete_propagation", "override", "bandwidth_bytes"],
+        [*COLUMNS, "filters", "rewrite", "override", "bandwidth_bytes"],
         as_json,
     )
 

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from dockyard.accounts.guard import Actor
-from dockyard.errors import InvalidRequest, NotFound
+from dockyard.errors import Conflict, InvalidRequest, NotFound
 from dockyard.jobs import Schedule
 from dockyard.jobs.cron import valid_cron
 from dockyard.replication.runner import RUN, endpoints_of
@@ -86,7 +86,7 @@ class ReplicationService:
         try:
             await endpoints_of(self._services).get(name)
         except NotFound:
-            raise InvalidPolicy(
+            raise NotFound(
                 f"no registry endpoint named {name!r} (add it with `dockyard registry add`)"
             ) from None
 
@@ -122,9 +122,10 @@ class ReplicationService:
         self._admin(actor, "change replication policies")
         current = await self.store.policy(name)
         updated = dataclasses.replace(current, **changes)
-        if updated.trigger != "cron" and "cron" not in changes:
-            updated = dataclasses.replace(updated, cron=None)
-        check(updated)
+        try:
+            check(updated)
+        except InvalidPolicy as exc:  # the change is fine, but not with the other fields
+            raise Conflict(exc.message) from None
         if updated.endpoint != current.endpoint:
             await self._check_endpoint(updated.endpoint)
         saved = await self.store.update_policy(updated)
