@@ -189,9 +189,7 @@ class Remote(Protocol):
         """The blob's size, or None when the remote lacks it."""
         ...
 
-    def get_blob(
-        self, repository: str, digest: str
-    ) -> AbstractAsyncContextManager[BlobStream]:
+    def get_blob(self, repository: str, digest: str) -> AbstractAsyncContextManager[BlobStream]:
         """`async with remote.get_blob(repo, digest) as blob: async for c in blob.chunks()`;
         follows redirects (presigned storage URLs) without sending credentials there."""
         ...
