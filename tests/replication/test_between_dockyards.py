@@ -7,9 +7,14 @@ through its schedule."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.replication.support import (
@@ -182,3 +187,100 @@ def test_cron_trigger_runs_through_its_schedule(
             == 200
         )
         assert "replication.policy.nightly" not in {s["name"] for s in c.get("/schedules").json()}
+
+
+def cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    user, password = server.admin
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "DOCKYARD_URL": server.url,
+        "DOCKYARD_USERNAME": user,
+        "DOCKYARD_PASSWORD": password,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "dockyard", "replication", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_cli_creates_runs_and_shows(
+    sites: tuple[RunningServer, RunningServer], tmp_path: Path
+) -> None:
+    a, b = sites
+    sa, sb = skopeo(a, tmp_path), skopeo(b, tmp_path)
+    img = build_image(tmp_path / "oci", "x", layers=[30_000], seed="cli")
+    sa.push_oci(img.layout, "x", "cli/deep/app", "2.0")
+    made = cli(
+        a, "create", "cli-flat", "--direction", "push", "--endpoint", "b",
+        "--repository", "cli/*", "--rewrite", "replace:flat:-1", "--bandwidth", "10MiB", "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    policy = json.loads(made.stdout)
+    assert policy["rewrite"] == {"mode": "replace", "namespace": "flat", "levels": -1}
+    assert policy["bandwidth_bytes"] == 10 * 1024 * 1024
+    ran = cli(a, "run", "cli-flat", "--wait", "--json")
+    assert ran.returncode == 0, ran.stderr
+    execution_id = json.loads(ran.stdout)["id"]
+    assert manifest_digest(sb, "flat/app", "2.0") == img.manifest_digest
+    shown = cli(a, "execution", str(execution_id))
+    assert shown.returncode == 0 and "cli/deep/app" in shown.stdout and "flat/app" in shown.stdout
+    listed = cli(a, "executions", "--policy", "cli-flat", "--json")
+    assert [e["id"] for e in json.loads(listed.stdout)] == [execution_id]
+
+    # errors a person can act on, one line each
+    for args, words in (
+        (("create", "bad", "--direction", "pull", "--endpoint", "nowhere"), "nowhere"),
+        (("create", "ev", "--direction", "pull", "--endpoint", "b", "--trigger", "event"), "event"),
+        (("run", "missing"), "missing"),
+        (("create", "c", "--direction", "push", "--endpoint", "b", "--trigger", "cron"), "--cron"),
+    ):
+        done = cli(a, *args)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("dockyard: ") and words in lines[0], lines
+        assert "Traceback" not in done.stderr
+
+
+def test_only_administrators_and_only_consistent_changes(
+    sites: tuple[RunningServer, RunningServer],
+) -> None:
+    a, _ = sites
+    with api(a) as c:
+        made = c.post("/users", json={"username": "repl-user", "password": "repl-user-pass-1"})
+        assert made.status_code == 201, made.text
+        assert (
+            c.post(
+                "/replication/policies", json={"name": "p1", "direction": "push", "endpoint": "b"}
+            ).status_code
+            == 201
+        )
+        # an event trigger on what is now a pull policy: the change conflicts
+        to_pull = c.patch("/replication/policies/p1", json={"direction": "pull"})
+        assert to_pull.status_code == 200
+        conflict = c.patch("/replication/policies/p1", json={"trigger": {"kind": "event"}})
+        assert conflict.status_code == 409 and "push" in conflict.json()["errors"][0]["message"]
+        missing = c.post(
+            "/replication/policies", json={"name": "p2", "direction": "push", "endpoint": "nope"}
+        )
+        assert missing.status_code == 404
+        bad = c.post(
+            "/replication/policies",
+            json={"name": "p3", "direction": "pull", "endpoint": "b", "trigger": {"kind": "event"}},
+        )
+        assert bad.status_code == 422
+    with httpx.Client(base_url=a.url + "/api/v1", auth=("repl-user", "repl-user-pass-1")) as c:
+        for method, path in (
+            ("GET", "/replication/policies"),
+            ("POST", "/replication/policies/p1/run"),
+            ("GET", "/replication/executions"),
+            ("DELETE", "/replication/policies/p1"),
+        ):
+            assert c.request(method, path).status_code == 403, (method, path)
+    with api(a) as c:
+        assert c.delete("/replication/policies/p1").status_code == 204
+        assert c.get("/replication/policies/p1").status_code == 404
