@@ -63,9 +63,10 @@ async def sides(services: Any, policy: Policy) -> tuple[Side, Side]:
     """(source, destination) of `policy`."""
     endpoints = endpoints_of(services)
     endpoint = await endpoints.get(policy.endpoint)
-    remote_side = RemoteSide(
-        endpoints.remote(endpoint), harbor_namespaces=namespaces(policy.filters) or ()
-    )
+    # Harbor lists repositories per project (its catalog needs a system administrator);
+    # any other registry's catalog is read once, whatever the globs
+    harbor = namespaces(policy.filters) if endpoint.kind == "harbor" else None
+    remote_side = RemoteSide(endpoints.remote(endpoint), harbor_namespaces=harbor or ())
     local: Side = LocalSide(services)
     far: Side = remote_side
     return (local, far) if policy.direction == "push" else (far, local)
