@@ -21,12 +21,13 @@ from tests.replication.support import (
     execution,
     finished,
     items,
+    push_cosign_tag,
     push_signature,
     run_policy,
     until,
 )
 from tests.support.go_registry import GoRegistry, go_registry, restart
-from tests.support.oci_layout import build_image
+from tests.support.oci_layout import build_image, build_index
 from tests.support.server import RunningServer, run_server
 from tests.support.tools import Skopeo, require_binary
 
@@ -197,3 +198,41 @@ def test_event_executions_are_redriven_in_order_once_the_target_is_back(
     assert [str(o["finished_at"]) for o in ordered] == sorted(
         str(o["finished_at"]) for o in ordered
     )
+
+
+def test_pull_from_the_go_registry_with_an_index_and_a_cosign_tag(
+    site: RunningServer, target: GoRegistry, tmp_path: Path
+) -> None:
+    add_endpoint(site, "go-pull", target.url)
+    upstream = Skopeo(target.hostport, workdir=tmp_path)
+    multi = build_index(tmp_path / "oci", "m", seed="go-pull-index")
+    plain = build_image(tmp_path / "oci", "p", layers=[30_000], seed="go-pull-plain")
+    upstream.push_oci(multi.layout, "m", "vendor/multi", "1.0", all_=True)
+    upstream.push_oci(plain.layout, "p", "vendor/plain", "1.0")
+    upstream.push_oci(plain.layout, "p", "unrelated/plain", "1.0")
+    with httpx.Client(base_url=target.url) as c:  # a cosign signature, as cosign tags it
+        signature = push_cosign_tag(c, "vendor/plain", plain.manifest_digest)
+    add_policy(
+        site,
+        "from-go",
+        direction="pull",
+        endpoint="go-pull",
+        filters={"repositories": ["vendor/*"]},
+        rewrite={"mode": "prefix", "namespace": "go"},
+    )
+    done = finished(site, run_policy(site, "from-go"))
+    assert done["state"] == "succeeded", done
+    assert sorted((i["source_repository"], i["reference"]) for i in items(site, done["id"])) == [
+        ("vendor/multi", "1.0"),
+        ("vendor/plain", "1.0"),
+    ]  # the catalog listed unrelated/plain and the .sig tag: neither is an item
+    local = Skopeo(site.hostport, workdir=tmp_path, credentials=site.admin)
+
+    def digest(repo: str, ref: str) -> str:
+        return "sha256:" + hashlib.sha256(local.inspect_raw(local.ref(repo, ref))).hexdigest()
+
+    assert digest("go/vendor/multi", "1.0") == multi.index_digest
+    for child in multi.children:
+        assert digest("go/vendor/multi", child.manifest_digest) == child.manifest_digest
+    assert digest("go/vendor/plain", "1.0") == plain.manifest_digest
+    assert digest("go/vendor/plain", plain.manifest_digest.replace(":", "-") + ".sig") == signature
