@@ -34,6 +34,9 @@ from tests.support.tools import Skopeo, require_binary
 ENV = {
     "DOCKYARD__REPLICATION__RETRY_SECONDS": "0.5",
     "DOCKYARD__REPLICATION__RETRY_MAX_SECONDS": "1",
+    # one item at a time, so "the first image copied" is early in the run (the
+    # two-Dockyard tests run with the default lanes)
+    "DOCKYARD__REPLICATION__CONCURRENCY": "1",
 }
 
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from dockyard import events as ev
 from dockyard.jobs import PermanentFailure
 from dockyard.metadata.engine import utcnow
 from dockyard.replication.planner import from_events
-from dockyard.replication.runner import RUN, Runner
+from dockyard.replication.runner import RUN, Runner, settings_of
 from dockyard.replication.store import ReplicationStore
 
 if TYPE_CHECKING:
@@ -62,12 +63,14 @@ async def start_job(ctx: JobContext, payload: Mapping[str, Any]) -> Mapping[str,
 
 async def sweep_job(ctx: JobContext, payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
     store = ReplicationStore(ctx.services.store)  # type: ignore[arg-type]
-    due = await store.retrying_due(utcnow())
+    now = utcnow()
+    due = await store.retrying_due(now)
     for execution_id in due:
         await ctx.services.jobs.enqueue(
             RUN, {"execution": execution_id}, dedup_key=f"{RUN}:{execution_id}"
         )
-    return {"enqueued": len(due)}
+    purged = await store.purge(now - dt.timedelta(days=settings_of(ctx.services).keep_days))
+    return {"enqueued": len(due), "purged": purged}
 
 
 async def consume(ctx: JobContext, events: Sequence[ev.Event]) -> None:

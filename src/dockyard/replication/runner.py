@@ -27,7 +27,14 @@ from dockyard.replication.copy import Copier, CopyOptions, Transient
 from dockyard.replication.planner import namespaces, plan
 from dockyard.replication.settings import ReplicationSettings
 from dockyard.replication.sides import LocalSide, RemoteSide, Side
-from dockyard.replication.store import Execution, NewItem, Outcome, Policy, ReplicationStore
+from dockyard.replication.store import (
+    Execution,
+    Item,
+    NewItem,
+    Outcome,
+    Policy,
+    ReplicationStore,
+)
 
 if TYPE_CHECKING:
     from dockyard.jobs import JobContext
@@ -187,47 +194,67 @@ class Runner:
                     )
                     return "failed"
                 return await self._retry(execution, f"listing the source: {exc}")
-        while True:
-            if self._ctx is not None:
-                await self._ctx.checkpoint()
-            if await store.stop_requested(execution_id):
-                await store.cancel_open(execution_id)
-                await store.release(execution_id, self._holder, "stopped", error="stopped")
-                return "stopped"
-            item = await store.next_pending(execution_id)
-            if item is None:
-                break
-            try:
-                if item.action == "delete":
-                    outcome = await copier.delete(item.destination_repository, item.reference)
-                elif item.action == "referrer":
-                    outcome = await copier.copy_referrer(
-                        item.source_repository, item.reference, item.destination_repository
+        in_order = execution.trigger in ("event", "redrive")
+        lanes = 1 if in_order else self.settings.concurrency
+        halted: list[str] = []
+        """why the lanes stopped early: "stopped", or the transient error"""
+
+        async def lane() -> None:
+            while not halted:
+                if self._ctx is not None:
+                    await self._ctx.checkpoint()
+                if await store.stop_requested(execution_id):
+                    halted.append("stopped")
+                    return
+                item = await store.next_pending(execution_id)
+                if item is None:
+                    return
+                try:
+                    outcome = await self._carry(copier, item)
+                except Transient as exc:
+                    await store.finish_item(item.id, Outcome("pending", error=str(exc)))
+                    halted.append(f"{item.source_repository}:{item.reference}: {exc}")
+                    return
+                await store.finish_item(item.id, outcome)
+                self.counted[outcome.state] = self.counted.get(outcome.state, 0) + 1
+                if outcome.state == "failed":
+                    log.warning(
+                        "replication %s: %s:%s failed: %s",
+                        policy.name,
+                        item.source_repository,
+                        item.reference,
+                        outcome.error,
                     )
-                else:
-                    outcome = await copier.copy(
-                        item.source_repository, item.reference, item.destination_repository
-                    )
-            except Transient as exc:
-                await store.finish_item(item.id, Outcome("pending", error=str(exc)))
-                return await self._retry(
-                    execution, f"{item.source_repository}:{item.reference}: {exc}"
-                )
-            await store.finish_item(item.id, outcome)
-            self.counted[outcome.state] = self.counted.get(outcome.state, 0) + 1
-            if outcome.state == "failed":
-                log.warning(
-                    "replication %s: %s:%s failed: %s",
-                    policy.name,
-                    item.source_repository,
-                    item.reference,
-                    outcome.error,
-                )
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(lanes):
+                    group.create_task(lane())
+        except BaseExceptionGroup as failed:  # the first one (JobCancelled, a DB error)
+            raise failed.exceptions[0] from None
+        if "stopped" in halted:
+            await store.cancel_open(execution_id)
+            await store.release(execution_id, self._holder, "stopped", error="stopped")
+            return "stopped"
+        if halted:
+            return await self._retry(execution, halted[0])
         final = await store.execution(execution_id)
         state = "failed" if final.counts.get("failed") else "succeeded"
         error = None if state == "succeeded" else f"{final.counts['failed']} items failed"
         await store.release(execution_id, self._holder, state, error=error)
         return state
+
+    @staticmethod
+    async def _carry(copier: Copier, item: Item) -> Outcome:
+        if item.action == "delete":
+            return await copier.delete(item.destination_repository, item.reference)
+        if item.action == "referrer":
+            return await copier.copy_referrer(
+                item.source_repository, item.reference, item.destination_repository
+            )
+        return await copier.copy(
+            item.source_repository, item.reference, item.destination_repository
+        )
 
     async def _add(self, execution_id: int, items: Sequence[NewItem]) -> None:
         await self.store.add_items(execution_id, items)

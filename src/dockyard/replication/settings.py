@@ -19,5 +19,10 @@ class ReplicationSettings(BaseModel):
     lease_seconds: float = Field(120.0, ge=5, le=3600)
     """an execution's runner renews its claim this often ÷ 3; a runner that died is
     replaced once its claim lapses"""
+    concurrency: int = Field(4, ge=1, le=64)
+    """items of a manual or cron execution copied at once (an event execution's go one
+    by one, in the order of the events)"""
+    keep_days: int = Field(30, ge=1, le=3650)
+    """finished executions (and their items) older than this are deleted by the sweep"""
     sweep_cron: str = "*/5 * * * *"
     """how often executions due a retry, or whose runner died, are picked up again"""

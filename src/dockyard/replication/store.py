@@ -577,6 +577,14 @@ class ReplicationStore:
             )
             return [int(r[0]) for r in rows]
 
+    async def purge(self, before: dt.datetime) -> int:
+        """Delete executions that finished before `before` (their items go with them)."""
+        async with self._write.begin() as conn:
+            done = await conn.execute(
+                delete(ex).where(ex.c.state.in_(FINISHED), ex.c.finished_at < before)
+            )
+        return int(done.rowcount or 0)
+
     # -- items --------------------------------------------------------------
 
     async def items(
@@ -606,24 +614,28 @@ class ReplicationStore:
         return row is not None
 
     async def next_pending(self, execution_id: int) -> Item | None:
-        """Take the oldest pending item (its state becomes running)."""
-        async with self._write.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(it)
-                    .where(it.c.execution_id == execution_id, it.c.state == "pending")
-                    .order_by(it.c.id)
-                    .limit(1)
+        """Take the oldest pending item (its state becomes running). Several takers of
+        one execution never get the same item: the UPDATE only matches it while it is
+        pending, and a taker that lost the race takes the next."""
+        while True:
+            async with self._write.begin() as conn:
+                row = (
+                    await conn.execute(
+                        select(it)
+                        .where(it.c.execution_id == execution_id, it.c.state == "pending")
+                        .order_by(it.c.id)
+                        .limit(1)
+                    )
+                ).first()
+                if row is None:
+                    return None
+                taken = await conn.execute(
+                    update(it)
+                    .where(it.c.id == row.id, it.c.state == "pending")
+                    .values(state="running", attempts=it.c.attempts + 1, updated_at=utcnow())
                 )
-            ).first()
-            if row is None:
-                return None
-            await conn.execute(
-                update(it)
-                .where(it.c.id == row.id)
-                .values(state="running", attempts=it.c.attempts + 1, updated_at=utcnow())
-            )
-        return _item(row)
+            if taken.rowcount:
+                return _item(row)
 
     async def finish_item(self, item_id: int, outcome: Outcome) -> None:
         values: dict[str, Any] = {
