@@ -6,4 +6,6 @@ scripts/install-test-deps.sh
 scripts/ensure-services.sh
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
-exec .venv/bin/pytest -q -p no:cacheprovider "$@"
+# in DOCKYARD_TEST_PROCESSES processes (pytest-xdist), a test file to one process, so a
+# file's module-scoped servers are started once; DOCKYARD_TEST_PROCESSES=0 runs in this one
+exec .venv/bin/pytest -q -p no:cacheprovider -n "${DOCKYARD_TEST_PROCESSES:-3}" --dist loadfile "$@"
