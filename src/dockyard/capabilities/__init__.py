@@ -89,6 +89,7 @@ def _registered() -> tuple[Capability, ...]:
     from dockyard.remote.capability import capability as registries
     from dockyard.replication.capability import capability as replication
     from dockyard.supplychain.capability import capability as supplychain
+    from dockyard.usage.capability import capability as usage
     from dockyard.webhooks.capability import capability as webhooks
 
     return (
@@ -100,6 +101,7 @@ def _registered() -> tuple[Capability, ...]:
         registries(),
         proxy(),
         replication(),
+        usage(),
     )
 
 
