@@ -35,6 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.spec.helpers import push_image
 from tests.support.kustomize import Renderer, pinned_kustomize, pinned_version
 from tests.support.server import RunningServer
+from tests.support.servicemonitor_schema import DURATION
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "deploy" / "grafana" / "dockyard.json"
@@ -63,7 +64,9 @@ NOT_YET_EXPORTED = frozenset(
 SCRAPE_SERIES = frozenset({"up"})
 
 # Grafana's interval variables stand where PromQL wants a duration.
-GRAFANA_DURATIONS = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
+GRAFANA_DURATIONS = re.compile(
+    r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}"
+)
 LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)$")
 SEVERITIES = {"critical", "warning", "info"}
 
@@ -201,7 +204,7 @@ def test_panels_do_not_overlap() -> None:
     taken: dict[tuple[int, int], int] = {}
     for p in load_dashboard()["panels"]:
         pos = p["gridPos"]
-        assert 0 <= pos["x"] and pos["w"] > 0 and pos["x"] + pos["w"] <= 24, p["title"]
+        assert pos["x"] >= 0 and pos["w"] > 0 and pos["x"] + pos["w"] <= 24, p["title"]
         for x in range(pos["x"], pos["x"] + pos["w"]):
             for y in range(pos["y"], pos["y"] + pos["h"]):
                 assert (x, y) not in taken, f"{p['title']!r} overlaps panel {taken[(x, y)]}"
@@ -283,7 +286,7 @@ def test_alert_rules_are_complete() -> None:
 # A strict schema for the PrometheusRule fields the component uses, after
 # prometheus-operator's PrometheusRule CRD (monitoring.coreos.com/v1): an unknown
 # field fails, as in tests/support/servicemonitor_schema.py.
-_DURATION = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+_DURATION = DURATION
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 PROMETHEUSRULE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -411,7 +414,7 @@ def test_every_query_parses_and_names_a_metric(where: str, expr: str) -> None:
 def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
-        message = "promtool is not installed (Debian package prometheus): run scripts/install-test-deps.sh"
+        message = "promtool (Debian: prometheus) is not installed: run scripts/install-test-deps.sh"
         if os.environ.get("CI"):
             pytest.fail(message)  # CI installs it: a missing promtool is a broken setup
         pytest.skip(message)
@@ -474,8 +477,8 @@ def _traffic(server: RunningServer) -> str:
     with server.client() as c:
         _, body = push_image(c, "dashboards/app", "v1")
         manifest = json.loads(body)
-        media = manifest["mediaType"]
-        assert c.get("/v2/dashboards/app/manifests/v1", headers={"Accept": media}).status_code == 200
+        accept = {"Accept": manifest["mediaType"]}
+        assert c.get("/v2/dashboards/app/manifests/v1", headers=accept).status_code == 200
         layer = manifest["layers"][0]["digest"]
         assert c.get(f"/v2/dashboards/app/blobs/{layer}").status_code == 200
         assert c.get("/v2/dashboards/app/manifests/missing").status_code == 404
