@@ -70,12 +70,14 @@ GRAFANA_DURATIONS = re.compile(
 LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)$")
 SEVERITIES = {"critical", "warning", "info"}
 
-# The suffixes each type's samples carry, as Prometheus scrapes them.
+# The suffixes each type's samples carry, as Prometheus scrapes them. `_created`
+# is left out: it is optional (Dockyard turns it off), so it counts only when a
+# scraped sample has it.
 SAMPLE_SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_sum", "_count"),
     "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
-    "summary": ("", "_sum", "_count", "_created"),
+    "summary": ("", "_sum", "_count"),
     "info": ("_info",),
 }
 
