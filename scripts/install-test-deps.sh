@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 # slapd + ldap-utils: tests/support/slapd.py runs its own slapd (own config, free
 # loopback ports); a system slapd the package may start on :389 is not used.
-APT_PACKAGES=(skopeo umoci buildah podman docker-registry wrk apache2-utils jq curl slapd ldap-utils)
+# prometheus: for its promtool, which tests/deploy/test_dashboards.py runs on the
+# alerting rules and the dashboard's queries; no Prometheus server is used (below).
+APT_PACKAGES=(skopeo umoci buildah podman docker-registry wrk apache2-utils jq curl slapd ldap-utils prometheus)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -16,6 +18,15 @@ if ((${#missing[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # On a machine whose init system lets packages start services, the prometheus
+  # package starts a server (port 9090) and enables it: stop and disable it.
+  if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+    if [ -d /run/systemd/system ]; then
+      $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/prometheus ]; then
+      $SUDO /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    fi
+  fi
 fi
 
 # kustomize renders deploy/kubernetes in tests/deploy: the upstream binary as
