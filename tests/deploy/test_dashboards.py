@@ -52,11 +52,6 @@ NOT_YET_EXPORTED = frozenset(
         # storage tiers: bytes and blobs held in each tier, by `tier`
         "dockyard_storage_tier_bytes",
         "dockyard_storage_tier_blobs",
-        # deduplication: bytes as pushed and as stored, by `project` and registry-wide
-        "dockyard_dedup_logical_bytes",
-        "dockyard_dedup_physical_bytes",
-        "dockyard_dedup_system_logical_bytes",
-        "dockyard_dedup_system_physical_bytes",
     }
 )
 
