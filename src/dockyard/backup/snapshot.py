@@ -107,7 +107,7 @@ def _sqlite_copy(url: str) -> Any:
         source = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         target = sqlite3.connect(copy)
         try:
-            source.backup(target, pages=4096)
+            source.backup(target)  # one step: one read transaction; in WAL mode writers go on
         finally:
             target.close()
             source.close()
