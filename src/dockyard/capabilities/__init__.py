@@ -82,6 +82,7 @@ class Capability:
 
 def _registered() -> tuple[Capability, ...]:
     # imported here, once Capability exists: each capability's own module imports this one
+    from dockyard.convert.capability import capability as convert
     from dockyard.lifecycle.fsck import CAPABILITY as FSCK
     from dockyard.lifecycle.gc import CAPABILITY as GC
     from dockyard.lifecycle.retention.capability import capabilities as retention
@@ -100,6 +101,7 @@ def _registered() -> tuple[Capability, ...]:
         registries(),
         proxy(),
         replication(),
+        convert(),
     )
 
 
