@@ -25,10 +25,10 @@ from tests.convert.conftest import (
     sbom_purls,
     unique,
 )
-from tests.supplychain.helpers import push_artifact
+from tests.supplychain.helpers import denied_message, pull, push_artifact
 from tests.supplychain.images_fixture import debian_image
 from tests.supplychain.test_scanning import DEBIAN_PURLS
-from tests.support import images
+from tests.support import images, signing
 from tests.support.oci_layout import build_image, build_index, read_blob, resolve_ref, verify_layout
 from tests.support.server import RunningServer
 from tests.support.tools import Skopeo
@@ -246,3 +246,34 @@ def test_cli(cv_server: RunningServer, registry: httpx.Client, project: str, for
     assert result["layers_converted"] == 1
     tag = "v1-zstd" if form == "--tag" else "v1"
     assert manifest(registry, repo, tag)["_digest"] == result["digest"]
+
+
+def test_signatures_stay_with_the_original(
+    api: httpx.Client, registry: httpx.Client, project: str
+) -> None:
+    key = signing.generate_key("p256")
+    body = {
+        "signatures": {
+            "mode": "enforce",
+            "keys": [{"name": "release", "pem": signing.public_pem(key)}],
+        }
+    }
+    ok(api.put(f"/projects/{project}/supplychain", json=body))
+    repo = f"{project}/signed"
+    image = images.image([images.layer({"srv/app": TEXT})])
+    push_artifact(registry, repo, "1.0", image.manifest, image.blobs)
+
+    def sign(digest: str) -> None:
+        manifest_, blobs = signing.cosign_tag_signature(digest, f"reg.test/{repo}", key)
+        push_artifact(registry, repo, digest.replace(":", "-") + ".sig", manifest_, blobs)
+
+    sign(image.digest)
+    assert pull(registry, repo, "1.0").status_code == 200
+    job = convert(api, repo, "1.0", target_tag="1.0-zstd")
+    assert job["state"] == "succeeded", job
+    converted = job["result"]["digest"]
+    # a new digest the signer never signed: refused until it is signed itself
+    assert "no signature" in denied_message(pull(registry, repo, "1.0-zstd"))
+    sign(converted)
+    r = pull(registry, repo, "1.0-zstd")
+    assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == converted
