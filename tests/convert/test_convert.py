@@ -200,8 +200,11 @@ def test_refusals(
 
     missing = api.post(artifact(repo, "nope") + "/convert", json={"target_tag": "x"})
     assert missing.status_code == 404, missing.text
-    no_tag = api.post(artifact(repo, "v1") + "/convert", json={})
-    assert no_tag.status_code == 422, no_tag.text
+    by_digest = api.post(artifact(repo, image.digest) + "/convert", json={})
+    assert by_digest.status_code == 422, by_digest.text  # a digest names no tag to go to
+    default = convert(api, repo, "v1")  # no target: `<tag>-zstd`
+    assert default["state"] == "succeeded", default
+    assert manifest(registry, repo, "v1-zstd")["_digest"] == default["result"]["digest"]
 
     user, password = unique("guest"), "guest-password-1"
     ok(api.post("/users", json={"username": user, "password": password}), 201)

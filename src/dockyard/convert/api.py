@@ -32,8 +32,9 @@ class ConvertStart(_Input):
         None,
         pattern=f"^{TAG_RE.pattern}$",
         examples=["1.2-zstd"],
-        description="the tag the converted image (or index) gets; with add_to_index, "
-        "default: the reference, which must then be a tag",
+        description="the tag the converted image (or index) gets; default: the "
+        "reference's tag with `-zstd` appended, with add_to_index the reference's tag "
+        "itself (a digest reference needs one)",
     )
     add_to_index: bool = Field(
         False,

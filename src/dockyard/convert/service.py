@@ -102,12 +102,12 @@ class ConvertService:
             raise InvalidRequest(f"{repository}@{record.digest} is not an image or an index")
         expect = None
         if tag is None:
-            if not add_to_index or is_digest(reference):
+            if is_digest(reference):
                 raise InvalidRequest(
-                    "name the tag the result goes to (target_tag), or add the zstd variant "
-                    "to the index of a tag (add_to_index with a tag as the reference)"
+                    "name the tag the result goes to (target_tag): the reference is a digest"
                 )
-            tag = reference
+            # add_to_index: the index replaces the tag's image; else `<tag>-zstd`
+            tag = reference if add_to_index else f"{reference[:123]}-zstd"
         if add_to_index and tag == reference:
             expect = record.digest  # the tag moves only if nobody moved it meanwhile
         payload: dict[str, Any] = {
