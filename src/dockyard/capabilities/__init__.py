@@ -83,6 +83,7 @@ class Capability:
 def _registered() -> tuple[Capability, ...]:
     # imported here, once Capability exists: each capability's own module imports this one
     from dockyard.backup.capability import capability as backup
+    from dockyard.convert.capability import capability as convert
     from dockyard.lifecycle.fsck import CAPABILITY as FSCK
     from dockyard.lifecycle.gc import CAPABILITY as GC
     from dockyard.lifecycle.retention.capability import capabilities as retention
@@ -104,6 +105,7 @@ def _registered() -> tuple[Capability, ...]:
         replication(),
         usage(),
         backup(),
+        convert(),
     )
 
 
