@@ -8,11 +8,11 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool, StringConstraints
 
 from dockyard.http.api.deps import Caller, Ctx, Paging, page_of, paged
 from dockyard.http.api.docs import errors, listing
-from dockyard.http.api.models import TEXT, _example, _Input
+from dockyard.http.api.models import TEXT, _example, _Input, _integral
 from dockyard.http.api.routing import PREFIX
 from dockyard.jobs.cron import CRON_PATTERN
 from dockyard.oci.names import NAME_RE
@@ -37,6 +37,7 @@ Description = Annotated[str, StringConstraints(max_length=1024, pattern=TEXT)]
 ExecutionState = Literal["queued", "running", "retrying", "succeeded", "failed", "stopped"]
 ItemState = Literal["pending", "running", "succeeded", "skipped", "failed", "planned", "cancelled"]
 MAX_BANDWIDTH = 2**40
+Bandwidth = Annotated[int, Field(ge=0, le=MAX_BANDWIDTH), BeforeValidator(_integral)]
 
 
 class NoRewrite(_Input):
@@ -65,7 +66,7 @@ class ReplaceRewrite(_Input):
 
     mode: Literal["replace"]
     namespace: Namespace
-    levels: int = Field(1, ge=-1, le=32)
+    levels: Annotated[int, Field(ge=-1, le=32), BeforeValidator(_integral)] = 1
 
 
 RewriteIn = Annotated[
@@ -108,7 +109,7 @@ class _PolicyFields(_Input):
     override: StrictBool = Field(
         True, description="move a destination tag that points at something else"
     )
-    bandwidth_bytes: int = Field(0, ge=0, le=MAX_BANDWIDTH, description="bytes/s; 0: no limit")
+    bandwidth_bytes: Bandwidth = Field(0, description="bytes/s; 0: no limit")
     enabled: StrictBool = True
 
 
@@ -149,7 +150,7 @@ class PolicyUpdate(_Input):
     rewrite: RewriteIn | None = None
     trigger: AnyTrigger | None = None
     override: StrictBool | None = None
-    bandwidth_bytes: int | None = Field(None, ge=0, le=MAX_BANDWIDTH)
+    bandwidth_bytes: Bandwidth | None = None
     enabled: StrictBool | None = None
 
 
@@ -396,7 +397,7 @@ async def list_items(
     return [item_out(i) for i in found]
 
 
-@router.post("/executions/{execution_id}/stop", responses=errors(), summary="Stop an execution")
+@router.post("/executions/{execution_id}/stop", responses=errors(409), summary="Stop an execution")
 async def stop_execution(c: Ctx, execution_id: ExecutionId) -> ExecutionOut:
     return execution_out(await _service(c).stop(c.actor, execution_id))
 
@@ -404,7 +405,7 @@ async def stop_execution(c: Ctx, execution_id: ExecutionId) -> ExecutionOut:
 @router.post(
     "/executions/{execution_id}/retry",
     status_code=202,
-    responses=errors(),
+    responses=errors(409),
     summary="Run a failed or stopped execution's failed items again",
 )
 async def retry_execution(c: Ctx, execution_id: ExecutionId) -> ExecutionOut:

@@ -20,7 +20,11 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.names import NAME_RE, validate_name
 
 ArtifactKind = Literal["image", "index", "artifact"]
-Glob = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^\S+$")]
+# an explicit class, not \S: pydantic's regex reads \S Unicode-wide, ECMA (the
+# document's readers) does not, and the two must agree on what a glob is
+Glob = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^ \t\n\r\f\v\x00-\x1f\x7f]+$")
+]
 """a shell-style glob: 1-255 characters, no spaces (a schema constraint, so the API's
 document says it and a request that breaks it is told so before anything runs)"""
 NAMESPACE_PATTERN = rf"^(?:{NAME_RE.pattern})?$"

@@ -197,7 +197,7 @@ class ReplicationService:
         self._admin(actor, "stop replication executions")
         await self.store.execution(execution_id)
         if not await self.store.request_stop(execution_id):
-            raise InvalidRequest(f"execution {execution_id} has already finished")
+            raise Conflict(f"execution {execution_id} has already finished")
         await self._services.guard.record(
             actor, "replication.stop", str(execution_id), detail={"execution": execution_id}
         )
@@ -208,9 +208,7 @@ class ReplicationService:
         self._admin(actor, "retry replication executions")
         await self.store.execution(execution_id)
         if not await self.store.reopen(execution_id):
-            raise InvalidRequest(
-                f"execution {execution_id} is not failed or stopped: nothing to retry"
-            )
+            raise Conflict(f"execution {execution_id} is not failed or stopped: nothing to retry")
         await self._services.jobs.enqueue(
             RUN, {"execution": execution_id}, dedup_key=f"{RUN}:{execution_id}"
         )
