@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from dockyard.convert.service import ConvertService
 from dockyard.http.api.deps import Ctx
 from dockyard.http.api.docs import errors
-from dockyard.http.api.models import _Input
+from dockyard.http.api.models import _Input, _integral
 from dockyard.http.api.projects import ProjectPath
 from dockyard.http.api.repositories import RepositoryPath
 from dockyard.http.api.routing import PREFIX
@@ -41,7 +41,7 @@ class ConvertStart(_Input):
         description="write an OCI index holding the gzip original and the zstd variant "
         "(one per platform for an index) and move the tag to it",
     )
-    level: int | None = Field(
+    level: Annotated[int, BeforeValidator(_integral)] | None = Field(
         None, ge=1, le=19, description="zstd level; default: the convert.level setting (3)"
     )
 

@@ -348,7 +348,7 @@ async def delete_policy(c: Ctx, name: NamePath) -> Response:
 @router.post(
     "/policies/{name}/run",
     status_code=202,
-    responses=errors(),
+    responses=errors(409),
     summary="Start an execution (or a dry run)",
 )
 async def run_policy(c: Ctx, name: NamePath, body: RunIn | None = None) -> ExecutionOut:

@@ -148,7 +148,7 @@ class ReplicationService:
         self._admin(actor, "run replication policies")
         policy = await self.store.policy(name)
         if not policy.enabled and not dry_run:
-            raise InvalidPolicy(f"policy {name} is disabled (enable it, or ask for a dry run)")
+            raise Conflict(f"policy {name} is disabled (enable it, or ask for a dry run)")
         execution_id = await self.store.create_execution(
             policy, "manual", actor.name, dry_run=dry_run
         )
