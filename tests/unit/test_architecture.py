@@ -24,7 +24,10 @@ BACKENDS = {
     "dockyard.metadata.sql_identity": "dockyard.metadata",
     "dockyard.metadata.sql_gc": "dockyard.metadata",
 }
-MAY_CHOOSE_BACKENDS = {"dockyard.services"}
+# services.py picks the registry's own backends; a backup destination is a storage
+# location the operator names on the command line (a folder or s3://), opened with
+# the same drivers
+MAY_CHOOSE_BACKENDS = {"dockyard.services", "dockyard.backup.destination"}
 
 
 def _module_name(path: Path) -> str:

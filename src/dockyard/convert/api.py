@@ -41,8 +41,8 @@ class ConvertStart(_Input):
         description="write an OCI index holding the gzip original and the zstd variant "
         "(one per platform for an index) and move the tag to it",
     )
-    level: Annotated[int, BeforeValidator(_integral)] | None = Field(
-        None, ge=1, le=19, description="zstd level; default: the convert.level setting (3)"
+    level: Annotated[int, Field(ge=1, le=19), BeforeValidator(_integral)] | None = Field(
+        None, description="zstd level; default: the convert.level setting (3)"
     )
 
 
