@@ -9,7 +9,7 @@ from typing import Any
 from dockyard import events as ev
 from dockyard.replication.planner import from_events, namespaces
 from dockyard.replication.policy import Filters, Rewrite
-from dockyard.replication.store import NewItem, Policy
+from dockyard.replication.records import NewItem, Policy
 
 SUBJECT = "sha256:" + "ab" * 32
 OTHER = "sha256:" + "cd" * 32

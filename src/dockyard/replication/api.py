@@ -17,8 +17,8 @@ from dockyard.http.api.routing import PREFIX
 from dockyard.jobs.cron import CRON_PATTERN
 from dockyard.oci.names import NAME_RE
 from dockyard.replication.policy import Filters, Rewrite
+from dockyard.replication.records import Execution, Item, Policy
 from dockyard.replication.service import NAME_PATTERN, ReplicationService
-from dockyard.replication.store import Execution, Item, Policy
 
 router = APIRouter(prefix=PREFIX + "/replication", tags=["replication"])
 

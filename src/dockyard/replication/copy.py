@@ -34,8 +34,8 @@ from dockyard.oci.digest import is_digest
 from dockyard.oci.manifest import parse_manifest
 from dockyard.remote import RemoteError, RemoteRateLimited, RemoteUnavailable
 from dockyard.replication.policy import ArtifactFacts, Filters
+from dockyard.replication.records import Outcome
 from dockyard.replication.sides import Found, Side
-from dockyard.replication.store import Outcome
 
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
 COSIGN_TAG = re.compile(r"^sha256-[0-9a-f]{64}\.(sig|att|sbom)$")

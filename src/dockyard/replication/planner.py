@@ -17,8 +17,8 @@ from dockyard.errors import InvalidRequest
 from dockyard.oci.digest import is_digest
 from dockyard.replication.copy import is_attached_tag, is_cosign_tag
 from dockyard.replication.policy import Filters, Rewrite
+from dockyard.replication.records import NewItem, Policy
 from dockyard.replication.sides import Side
-from dockyard.replication.store import NewItem, Policy
 
 GLOB_CHARS = frozenset("*?[")
 BATCH = 500

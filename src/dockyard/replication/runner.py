@@ -25,16 +25,10 @@ from dockyard.jobs import JobCancelled
 from dockyard.metadata.engine import utcnow
 from dockyard.replication.copy import Copier, CopyOptions, Transient
 from dockyard.replication.planner import namespaces, plan
+from dockyard.replication.records import Execution, Item, NewItem, Outcome, Policy
 from dockyard.replication.settings import ReplicationSettings
 from dockyard.replication.sides import LocalSide, RemoteSide, Side
-from dockyard.replication.store import (
-    Execution,
-    Item,
-    NewItem,
-    Outcome,
-    Policy,
-    ReplicationStore,
-)
+from dockyard.replication.store import ReplicationStore
 
 if TYPE_CHECKING:
     from dockyard.jobs import JobContext

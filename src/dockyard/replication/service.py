@@ -13,8 +13,9 @@ from dockyard.accounts.guard import Actor
 from dockyard.errors import Conflict, InvalidRequest, NotFound
 from dockyard.jobs import Schedule
 from dockyard.jobs.cron import valid_cron
+from dockyard.replication.records import Execution, Item, Policy
 from dockyard.replication.runner import RUN, endpoints_of
-from dockyard.replication.store import Execution, Item, Policy, ReplicationStore
+from dockyard.replication.store import ReplicationStore
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 START = "replication.start"

@@ -11,15 +11,26 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dockyard.errors import Conflict, NotFound
-from dockyard.metadata.engine import HasEngines, utc, utcnow
-from dockyard.replication.policy import Filters, Rewrite
+from dockyard.metadata.engine import HasEngines, utcnow
+from dockyard.replication.records import (
+    FINISHED,
+    ITEM_OPEN,
+    Execution,
+    Item,
+    NewItem,
+    Outcome,
+    Policy,
+    execution_of,
+    item_of,
+    policy_of,
+    policy_values,
+)
 from dockyard.replication.tables import (
     replication_executions as ex,
 )
@@ -29,196 +40,6 @@ from dockyard.replication.tables import (
 from dockyard.replication.tables import (
     replication_policies as pol,
 )
-
-FINISHED = ("succeeded", "failed", "stopped")
-"""an execution in one of these states is done; `queued`, `running` and `retrying` are not"""
-ITEM_OPEN = ("pending", "running")
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    name: str
-    direction: str
-    """`push` (this registry → the endpoint) or `pull` (the endpoint → this registry)"""
-    endpoint: str
-    filters: Filters = field(default_factory=Filters)
-    rewrite: Rewrite = field(default_factory=Rewrite)
-    trigger: str = "manual"
-    """`manual`, `event` (push only: this registry's pushes and deletes) or `cron`"""
-    cron: str | None = None
-    delete_propagation: bool = False
-    override: bool = True
-    """replace a destination tag that points elsewhere (else the item is skipped)"""
-    bandwidth_bytes: int = 0
-    """bytes per second for the execution's blob copies (0: unlimited)"""
-    enabled: bool = True
-    description: str = ""
-    id: int = 0
-    created_by: str = ""
-    created_at: dt.datetime | None = field(default=None, compare=False)
-    updated_at: dt.datetime | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Execution:
-    id: int
-    policy_id: int
-    policy: str
-    trigger: str
-    dry_run: bool
-    state: str
-    retries: int
-    next_attempt_at: dt.datetime | None
-    stop_requested: bool
-    error: str | None
-    created_by: str
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    counts: dict[str, int] = field(default_factory=dict)
-    bytes: int = 0
-
-    @property
-    def finished(self) -> bool:
-        return self.state in FINISHED
-
-
-@dataclass(frozen=True, slots=True)
-class NewItem:
-    action: str
-    """`copy` (a tag and what it needs), `referrer` (a referrer pushed on its own,
-    copied when its subject is at the destination) or `delete`"""
-    source_repository: str
-    reference: str
-    """a tag, or a digest"""
-    destination_repository: str
-    digest: str | None = None
-    error: str | None = None
-    """set when the item cannot be carried out (a rewrite that gives no valid name):
-    it is recorded failed"""
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    id: int
-    execution_id: int
-    action: str
-    source_repository: str
-    reference: str
-    destination_repository: str
-    digest: str | None
-    state: str
-    """pending, running, succeeded, skipped, failed, planned (a dry run's "would
-    copy"), cancelled"""
-    attempts: int
-    error: str | None
-    bytes: int
-    blobs_copied: int
-    blobs_skipped: int
-    blobs_mounted: int
-    referrers: int
-    updated_at: dt.datetime
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What copying (or deleting) one item did."""
-
-    state: str
-    error: str | None = None
-    digest: str | None = None
-    bytes: int = 0
-    blobs_copied: int = 0
-    blobs_skipped: int = 0
-    blobs_mounted: int = 0
-    referrers: int = 0
-
-
-def _policy(row: Any) -> Policy:
-    m = row._mapping
-    return Policy(
-        id=m["id"],
-        name=m["name"],
-        description=m["description"],
-        direction=m["direction"],
-        endpoint=m["endpoint"],
-        filters=Filters.model_validate_json(m["filters"]),
-        rewrite=Rewrite.model_validate_json(m["rewrite"]),
-        trigger=m["trigger"],
-        cron=m["cron"],
-        delete_propagation=bool(m["delete_propagation"]),
-        override=bool(m["override"]),
-        bandwidth_bytes=int(m["bandwidth_bytes"]),
-        enabled=bool(m["enabled"]),
-        created_by=m["created_by"],
-        created_at=utc(m["created_at"]),
-        updated_at=utc(m["updated_at"]),
-    )
-
-
-def _maybe(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else utc(value)
-
-
-def _execution(row: Any, counts: dict[str, int], nbytes: int) -> Execution:
-    m = row._mapping
-    return Execution(
-        id=m["id"],
-        policy_id=m["policy_id"],
-        policy=m["name"],
-        trigger=m["trigger"],
-        dry_run=bool(m["dry_run"]),
-        state=m["state"],
-        retries=m["retries"],
-        next_attempt_at=_maybe(m["next_attempt_at"]),
-        stop_requested=bool(m["stop_requested"]),
-        error=m["error"],
-        created_by=m["created_by"],
-        created_at=utc(m["created_at"]),
-        started_at=_maybe(m["started_at"]),
-        finished_at=_maybe(m["finished_at"]),
-        counts=counts,
-        bytes=nbytes,
-    )
-
-
-def _item(row: Any) -> Item:
-    m = row._mapping
-    return Item(
-        id=m["id"],
-        execution_id=m["execution_id"],
-        action=m["action"],
-        source_repository=m["source_repository"],
-        reference=m["reference"],
-        destination_repository=m["destination_repository"],
-        digest=m["digest"],
-        state=m["state"],
-        attempts=m["attempts"],
-        error=m["error"],
-        bytes=int(m["bytes"]),
-        blobs_copied=m["blobs_copied"],
-        blobs_skipped=m["blobs_skipped"],
-        blobs_mounted=m["blobs_mounted"],
-        referrers=m["referrers"],
-        updated_at=utc(m["updated_at"]),
-    )
-
-
-def _policy_values(policy: Policy) -> dict[str, Any]:
-    return {
-        "description": policy.description,
-        "direction": policy.direction,
-        "endpoint": policy.endpoint,
-        "filters": policy.filters.model_dump_json(),
-        "rewrite": policy.rewrite.model_dump_json(),
-        "trigger": policy.trigger,
-        "cron": policy.cron,
-        "delete_propagation": policy.delete_propagation,
-        "override": policy.override,
-        "bandwidth_bytes": policy.bandwidth_bytes,
-        "enabled": policy.enabled,
-    }
-
 
 _EXECUTION_COLUMNS = (*ex.c, pol.c.name)
 
@@ -233,19 +54,19 @@ class ReplicationStore:
     async def policies(self) -> list[Policy]:
         async with self._read.connect() as conn:
             rows = await conn.execute(select(pol).order_by(pol.c.name))
-            return [_policy(r) for r in rows]
+            return [policy_of(r) for r in rows]
 
     async def policy(self, name: str) -> Policy:
         async with self._read.connect() as conn:
             row = (await conn.execute(select(pol).where(pol.c.name == name))).first()
         if row is None:
             raise NotFound(f"no replication policy named {name}")
-        return _policy(row)
+        return policy_of(row)
 
     async def policy_by_id(self, policy_id: int) -> Policy | None:
         async with self._read.connect() as conn:
             row = (await conn.execute(select(pol).where(pol.c.id == policy_id))).first()
-        return None if row is None else _policy(row)
+        return None if row is None else policy_of(row)
 
     async def create_policy(self, policy: Policy) -> Policy:
         now = utcnow()
@@ -257,7 +78,7 @@ class ReplicationStore:
                         created_by=policy.created_by,
                         created_at=now,
                         updated_at=now,
-                        **_policy_values(policy),
+                        **policy_values(policy),
                     )
                 )
         except IntegrityError:
@@ -269,7 +90,7 @@ class ReplicationStore:
             done = await conn.execute(
                 update(pol)
                 .where(pol.c.name == policy.name)
-                .values(updated_at=utcnow(), **_policy_values(policy))
+                .values(updated_at=utcnow(), **policy_values(policy))
             )
         if not done.rowcount:
             raise NotFound(f"no replication policy named {policy.name}")
@@ -377,7 +198,7 @@ class ReplicationStore:
             if row is None:
                 raise NotFound(f"no replication execution {execution_id}")
             counts = await self._counts(conn, [execution_id])
-        return _execution(row, *counts[execution_id])
+        return execution_of(row, *counts[execution_id])
 
     async def executions(
         self,
@@ -398,7 +219,7 @@ class ReplicationStore:
         async with self._read.connect() as conn:
             rows = list(await conn.execute(query.order_by(ex.c.id.desc()).limit(limit)))
             counts = await self._counts(conn, [r.id for r in rows])
-        return [_execution(r, *counts[r.id]) for r in rows]
+        return [execution_of(r, *counts[r.id]) for r in rows]
 
     async def unfinished_before(self, policy_id: int, execution_id: int) -> list[int]:
         """Older executions of the policy not finished yet, oldest first (an event
@@ -602,7 +423,7 @@ class ReplicationStore:
             query = query.where(it.c.id > after)
         async with self._read.connect() as conn:
             rows = await conn.execute(query.order_by(it.c.id).limit(limit))
-            return [_item(r) for r in rows]
+            return [item_of(r) for r in rows]
 
     async def has_items(self, execution_id: int) -> bool:
         async with self._read.connect() as conn:
@@ -635,7 +456,7 @@ class ReplicationStore:
                     .values(state="running", attempts=it.c.attempts + 1, updated_at=utcnow())
                 )
             if taken.rowcount:
-                return _item(row)
+                return item_of(row)
 
     async def finish_item(self, item_id: int, outcome: Outcome) -> None:
         values: dict[str, Any] = {
