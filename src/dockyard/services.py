@@ -47,14 +47,22 @@ log = logging.getLogger(__name__)
 
 
 def build_storage(settings: Settings) -> StorageDriver:
-    storage = settings.storage
+    return build_driver(settings.storage, settings.storage_root)
+
+
+def build_driver(
+    storage: FilesystemStorage | MemoryStorage | S3Storage, default_root: Path
+) -> StorageDriver:
+    """The driver a storage section names (the blob storage's, or a capability's
+    other one: the cold tier)."""
     if isinstance(storage, MemoryStorage):
         return MemoryDriver()
     if isinstance(storage, S3Storage):
         from dockyard.storage.s3 import S3Driver  # aiobotocore loads only when configured
 
         return S3Driver(storage)
-    return FilesystemDriver(settings.storage_root, fsync=storage.fsync)
+    root = storage.root.expanduser().absolute() if storage.root else default_root
+    return FilesystemDriver(root, fsync=storage.fsync)
 
 
 def build_cache(settings: Settings) -> Cache:
@@ -139,6 +147,19 @@ async def build_services(
     cache_counting: dict[str, Callable[[], None]] = {}
     if metrics is not None:
         storage = InstrumentedDriver(storage, metrics.storage)
+
+    def other_storage(
+        section: FilesystemStorage | MemoryStorage | S3Storage, label: str
+    ) -> StorageDriver:
+        """A capability's other storage: `label` names it in the storage metrics, and a
+        folder defaults to <data_dir>/<label>."""
+        driver = build_driver(section, settings.data_dir / label)
+        return InstrumentedDriver(driver, metrics.storage, label) if metrics else driver
+
+    for capability in capabilities:
+        if capability.storage is not None:
+            storage = capability.storage(settings, storage, other_storage)
+    if metrics is not None:
         cache_counting = {
             "cache_hit": metrics.cache_hits.inc,
             "cache_miss": metrics.cache_misses.inc,

@@ -78,9 +78,9 @@ async def _close(driver: Any) -> None:
 
 
 def _run(command: str, work: Any) -> Any:
-    from dockyard.backup.blobs import BlobMismatch
     from dockyard.backup.run import BackupError
     from dockyard.storage.base import StorageError
+    from dockyard.storage.transfer import BlobMismatch
 
     try:
         return asyncio.run(work)

@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import MetaData, Table, func, select, text
 from sqlalchemy.engine import Connection
 
-from dockyard.backup.blobs import copy_many, held
 from dockyard.backup.codec import decode
 from dockyard.backup.run import BackupError, Progress, _quiet, blob_rows, table_lines
 from dockyard.backup.snapshot import SKIPPED
 from dockyard.metadata.engine import make_engines
 from dockyard.storage.base import StorageDriver
+from dockyard.storage.transfer import copy_many, held
 
 BATCH = 500
 

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import __version__
-from dockyard.backup.blobs import Copied, copy_many, held
 from dockyard.backup.snapshot import take
 from dockyard.metadata.engine import utcnow
 from dockyard.storage.base import PathNotFound, StorageDriver
+from dockyard.storage.transfer import Copied, copy_many, held
 
 SNAPSHOTS = "snapshots"
 FORMAT = 1

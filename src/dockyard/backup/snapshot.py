@@ -31,8 +31,18 @@ from sqlalchemy.engine import Connection, RowMapping, make_url
 from dockyard.backup.codec import encode
 from dockyard.metadata.engine import async_url, is_sqlite, make_engines
 
+# runtime state, not metadata; `blob_tiers` says where a blob's bytes are, and a
+# restore writes every blob to the hot tier of the instance it rebuilds
 SKIPPED = frozenset(
-    {"alembic_version", "jobs", "job_log", "uploads", "proxy_leases", "login_throttle"}
+    {
+        "alembic_version",
+        "jobs",
+        "job_log",
+        "uploads",
+        "proxy_leases",
+        "login_throttle",
+        "blob_tiers",
+    }
 )
 CHUNK = 1 << 20
 

@@ -9,10 +9,10 @@ import hashlib
 import json
 from typing import Any
 
-from dockyard.backup.blobs import BlobMismatch
 from dockyard.backup.run import SNAPSHOTS, Progress, _quiet, blob_rows
 from dockyard.storage import layout
 from dockyard.storage.base import PathNotFound, StorageDriver
+from dockyard.storage.transfer import BlobMismatch
 
 
 async def verify(

@@ -25,6 +25,10 @@ reads `REGISTERED` (the one list, below) at the places each contribution belongs
   deleted (registry/policies.py; tag immutability is one);
 - `pull_sources`: given the built Services, where content a repository lacks comes
   from (registry/sources.py; the proxy cache), and the `?ns=` mirror routing;
+- `storage`: given the Settings, the blob storage the core built and a function that
+  builds another backend from a storage section (services.py stays the one place
+  backends are chosen), the storage every service uses instead: tiering puts its
+  two-tier driver here;
 - `metrics`: given the built Services, an async function read at each scrape of
   /metrics giving the capability's metric families (read from its tables, so every
   replica reports the same figures: replication's executions and items).
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
     from dockyard.jobs import JobKind, Schedule
     from dockyard.registry.policies import PullPolicy, TagPolicy
     from dockyard.registry.sources import PullSource
+    from dockyard.storage.base import StorageDriver
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,11 @@ class Capability:
     """pull-through sources (the proxy cache), built from the Services"""
     metrics: Callable[[Any], Callable[[], Awaitable[Sequence[Metric]]]] | None = None
     """given the Services, what each /metrics scrape adds (an exception leaves it out)"""
+    storage: (
+        Callable[[Any, StorageDriver, Callable[[Any, str], StorageDriver]], StorageDriver] | None
+    ) = None
+    """given the Settings, the blob storage and a builder (a storage section and the
+    name its metrics go by → a driver), the storage the services use instead"""
 
 
 def _registered() -> tuple[Capability, ...]:
@@ -91,6 +101,7 @@ def _registered() -> tuple[Capability, ...]:
     from dockyard.remote.capability import capability as registries
     from dockyard.replication.capability import capability as replication
     from dockyard.supplychain.capability import capability as supplychain
+    from dockyard.tiering.capability import capability as tiering
     from dockyard.usage.capability import capability as usage
     from dockyard.webhooks.capability import capability as webhooks
 
@@ -104,6 +115,7 @@ def _registered() -> tuple[Capability, ...]:
         proxy(),
         replication(),
         usage(),
+        tiering(),
         backup(),
         convert(),
     )

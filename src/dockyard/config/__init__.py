@@ -117,6 +117,22 @@ class S3Storage(_Section):
     redirect: bool = Field(False, description="answer blob GETs with a presigned URL (307)")
     redirect_expiry_seconds: int = Field(1200, ge=60, le=7 * 24 * 3600)
     part_size: int = Field(16 * MiB, ge=5 * MiB, le=5 * 1024 * MiB)
+    storage_class: (
+        Literal[
+            "STANDARD",
+            "STANDARD_IA",
+            "ONEZONE_IA",
+            "INTELLIGENT_TIERING",
+            "GLACIER_IR",
+            "REDUCED_REDUNDANCY",
+        ]
+        | None
+    ) = Field(
+        None,
+        description="the storage class objects are written with (a cold tier's "
+        "STANDARD_IA or GLACIER_IR); default: the bucket's. Only classes read without a "
+        "restore are offered: a blob must stream when a client asks for it",
+    )
 
 
 def _storage_driver(value: Any) -> str:

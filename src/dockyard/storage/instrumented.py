@@ -56,10 +56,13 @@ class InstrumentedWriter:
 
 
 class InstrumentedDriver:
-    def __init__(self, inner: StorageDriver, metrics: StorageMetrics) -> None:
+    def __init__(
+        self, inner: StorageDriver, metrics: StorageMetrics, label: str | None = None
+    ) -> None:
+        """`label` names the backend in the metrics (default: the driver's name)."""
         self.name = inner.name
         self.inner = inner
-        self._ops = ops = metrics.bind(inner.name)
+        self._ops = ops = metrics.bind(label or inner.name)
         self._stat = ops["stat"]
         self._read = ops["read"]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from dockyard.errors import DigestInvalid
 from dockyard.oci.digest import parse_digest
 from dockyard.storage.base import StorageError
 
@@ -43,3 +44,16 @@ def check_key(path: str) -> str:
     if any(p in ("", ".", "..") or p.startswith("~") for p in parts):
         raise StorageError(f"invalid storage key {path[:200]!r}")
     return "/".join(parts)
+
+
+def digest_of(path: str) -> str | None:
+    """The digest whose blob lives at `path` (the inverse of `blob_path`), or None for
+    any other key."""
+    parts = path.split("/")
+    if len(parts) != 4 or parts[0] != "blobs":
+        return None
+    digest = f"{parts[1]}:{parts[3]}"
+    try:
+        return digest if blob_path(digest) == path else None
+    except DigestInvalid:
+        return None

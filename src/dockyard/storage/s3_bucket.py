@@ -87,6 +87,11 @@ class S3Bucket:
     def __init__(self, settings: S3Options) -> None:
         self.settings = settings
         self.name = settings.bucket
+        # the storage class new objects get (the cold tier's STANDARD_IA, …); the
+        # bucket's default when unset
+        self._class: dict[str, Any] = (
+            {"StorageClass": settings.storage_class} if settings.storage_class else {}
+        )
         self._clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[AsyncExitStack, S3Client]
         ] = weakref.WeakKeyDictionary()
@@ -216,14 +221,17 @@ class S3Bucket:
     async def put(self, key: str, path: str, body: bytes | io.BytesIO) -> None:
         c = await self.client()
         with translate("put", path, missing_ok=False):
-            await c.put_object(Bucket=self.name, Key=key, Body=body)
+            await c.put_object(Bucket=self.name, Key=key, Body=body, **self._class)
 
     async def copy(self, src: str, dst: str, path: str) -> None:
         """CopyObject (server side, up to 5 GiB). PathNotFound if `src` is missing."""
         c = await self.client()
         with translate("copy", path):
             await c.copy_object(
-                Bucket=self.name, Key=dst, CopySource={"Bucket": self.name, "Key": src}
+                Bucket=self.name,
+                Key=dst,
+                CopySource={"Bucket": self.name, "Key": src},
+                **self._class,
             )
 
     # -- many objects ---------------------------------------------------------------
@@ -309,7 +317,8 @@ class S3Bucket:
         Every part but the last must be at least 5 MiB. Aborted on any failure."""
         c = await self.client()
         with translate("create-multipart", path, missing_ok=False):
-            upload_id = (await c.create_multipart_upload(Bucket=self.name, Key=dst))["UploadId"]
+            created = await c.create_multipart_upload(Bucket=self.name, Key=dst, **self._class)
+            upload_id = created["UploadId"]
         try:
             etags: dict[int, str] = {}
 

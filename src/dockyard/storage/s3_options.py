@@ -48,3 +48,8 @@ class S3Options(Protocol):
     def part_size(self) -> int:
         """bytes per multipart part"""
         ...
+
+    @property
+    def storage_class(self) -> str | None:
+        """the S3 storage class new objects get (None: the bucket's default)"""
+        ...

@@ -1,7 +1,9 @@
-"""Copying blobs between a registry's storage and a backup destination, in both
-directions: streamed, hashed while written, written atomically (a temporary key
-renamed on a folder; a multipart upload, which appears whole or not at all, on S3),
-never trusted: a digest or size that does not match fails the copy."""
+"""Copying blobs from one storage driver to another (a registry's storage and a
+backup destination, in both directions; the hot tier and the cold one): streamed,
+hashed while written, written atomically (to a temporary key, then moved into place:
+a rename on a folder, a server-side assembly into one object on S3, so the blob
+appears whole or not at all and is a plain object `delete_many` can delete), never
+trusted: a digest or size that does not match fails the copy."""
 
 from __future__ import annotations
 
@@ -56,8 +58,7 @@ async def copy_blob(source: StorageDriver, target: StorageDriver, digest: str, s
     path = layout.blob_path(digest)
     algorithm, _, expected = digest.partition(":")
     hasher = hashlib.new(algorithm)
-    temporary = target.name == "filesystem"
-    key = f"_tmp/backup-{uuid.uuid4().hex}" if temporary else path
+    key = f"_tmp/copy-{uuid.uuid4().hex}"
     writer = await target.writer(key)
     written = 0
     try:
@@ -74,15 +75,18 @@ async def copy_blob(source: StorageDriver, target: StorageDriver, digest: str, s
     except BaseException:
         with contextlib.suppress(Exception):
             await writer.cancel()
-        if temporary:
-            with contextlib.suppress(Exception):
-                await target.delete(key)
+        with contextlib.suppress(Exception):
+            await target.delete(key)
         raise
     finally:
         with contextlib.suppress(Exception):
             await writer.close()
-    if temporary:
+    try:
         await target.move(key, path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await target.delete(key)
+        raise
     return written
 
 
