@@ -12,29 +12,24 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from dockyard.http.api.deps import Ctx
 from dockyard.http.api.docs import errors
+from dockyard.http.api.models import _Input, _integral
 from dockyard.http.api.projects import ProjectPath
 from dockyard.http.api.routing import PREFIX
 from dockyard.tiering.service import tiering_of
 from dockyard.tiering.store import Rule
 
 
-def _integral(value: object) -> object:
-    """JSON's 30.0 is the integer 30 (JSON Schema's "integer" says so too)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-Days = Annotated[int, BeforeValidator(_integral), Field(ge=1, le=36500)]
-
-
-class RuleIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"cold_after_days": 30}]}
-    )
-    cold_after_days: Days = Field(
-        description="blobs no image of the project pulled for this many days go cold"
-    )
+class RuleIn(_Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"cold_after_days": 30}]})
+    cold_after_days: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=36500,
+            description="blobs no image of the project pulled for this many days go cold",
+        ),
+        BeforeValidator(_integral),
+    ]
 
 
 class RuleOut(BaseModel):

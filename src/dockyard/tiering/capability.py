@@ -89,22 +89,19 @@ def _metrics(services: Any) -> Callable[[], Awaitable[Sequence[Metric]]]:
         tier_bytes.add_metric(["cold"], float(totals.cold_bytes))
         tier_blobs.add_metric(["hot"], float(totals.hot_blobs))
         tier_blobs.add_metric(["cold"], float(totals.cold_blobs))
-        out: list[Metric] = [tier_bytes, tier_blobs]
-        driver = tiering.driver
-        if driver is not None:
-            reads = CounterMetricFamily(
-                "dockyard_storage_cold_reads",
-                "Reads this process served from the cold tier",
-            )
-            reads.add_metric([], float(driver.cold_reads))
-            recalls = CounterMetricFamily(
-                "dockyard_storage_recalls",
-                "Cold blobs this process copied back to hot on a read, by outcome",
-                labels=["outcome"],
-            )
-            recalls.add_metric(["done"], float(driver.recalled))
-            recalls.add_metric(["failed"], float(driver.recall_failures))
-            out += [reads, recalls]
+        driver = tiering.driver  # without a cold tier the counters stay at 0
+        reads = CounterMetricFamily(
+            "dockyard_storage_cold_reads", "Reads this process served from the cold tier"
+        )
+        reads.add_metric([], float(driver.cold_reads if driver else 0))
+        recalls = CounterMetricFamily(
+            "dockyard_storage_recalls",
+            "Cold blobs this process copied back to hot on a read, by outcome",
+            labels=["outcome"],
+        )
+        recalls.add_metric(["done"], float(driver.recalled if driver else 0))
+        recalls.add_metric(["failed"], float(driver.recall_failures if driver else 0))
+        out: list[Metric] = [tier_bytes, tier_blobs, reads, recalls]
         return out
 
     return collect

@@ -19,7 +19,7 @@ from sqlalchemy import DateTime, and_, case, delete, func, literal, null, select
 from sqlalchemy.exc import IntegrityError
 
 from dockyard.metadata import schema as s
-from dockyard.metadata.engine import HasEngines, utcnow
+from dockyard.metadata.engine import HasEngines, utc, utcnow
 from dockyard.tiering.tables import blob_tiers as bt
 from dockyard.tiering.tables import tier_rules as tr
 
@@ -99,14 +99,14 @@ class TieringStore:
         query = select(p.c.name, tr).select_from(tr.join(p, p.c.id == tr.c.project_id))
         async with self._read.connect() as conn:
             rows = await conn.execute(query.order_by(p.c.name))
-            return [Rule(r.name, r.cold_after_days, r.updated_by, r.updated_at) for r in rows]
+            return [Rule(r.name, r.cold_after_days, r.updated_by, utc(r.updated_at)) for r in rows]
 
     async def rule(self, project_id: int, project: str) -> Rule | None:
         async with self._read.connect() as conn:
             row = (await conn.execute(select(tr).where(tr.c.project_id == project_id))).first()
         if row is None:
             return None
-        return Rule(project, row.cold_after_days, row.updated_by, row.updated_at)
+        return Rule(project, row.cold_after_days, row.updated_by, utc(row.updated_at))
 
     async def put_rule(self, project_id: int, project: str, days: int, actor: str) -> Rule:
         now = utcnow()
