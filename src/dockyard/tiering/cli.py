@@ -64,7 +64,7 @@ def set_rule(
 ) -> None:
     """Set a project's rule: its blobs no image pulled for DAYS days go cold."""
     body = {"cold_after_days": days}
-    found = api.call("PUT", f"/projects/{segment(project)}/tiering", json_body=body)
+    found = api.call("PUT", f"/projects/{segment(project)}/tiering", json=body)
     emit(found, ["project", "cold_after_days", "updated_by"], as_json)
 
 

@@ -30,6 +30,7 @@ from dockyard.metadata.gc import BlobRow, GcStore
 from dockyard.oci.digest import parse_digest
 from dockyard.storage import layout
 from dockyard.storage.base import DeleteFailed, PathNotFound, StorageDriver
+from dockyard.storage.transfer import held
 
 STAT_CONCURRENCY = 16
 
@@ -94,24 +95,7 @@ class Checker:
 
     async def _storage_digests(self) -> set[str]:
         """Every digest with bytes under blobs/<algorithm>/<xx>/<encoded>."""
-        found: set[str] = set()
-
-        async def children(prefix: str) -> list[str]:
-            try:
-                return await self._storage.list(prefix)
-            except PathNotFound:
-                return []
-
-        for alg_key in await children("blobs"):
-            alg = alg_key.rsplit("/", 1)[1]
-            for fan in await children(alg_key):
-                for key in await children(fan):
-                    digest = f"{alg}:{key.rsplit('/', 1)[1]}"
-                    with contextlib.suppress(Exception):  # not a blob key: not ours to judge
-                        if layout.blob_path(digest) == key:
-                            found.add(digest)
-                self._progress("storage keys", len(found))
-        return found
+        return await held(self._storage, lambda n: self._progress("storage keys", n))
 
     async def _references(self, report: FsckReport) -> None:
         for ref in await self._gc.dangling_references():
