@@ -1,7 +1,8 @@
-"""Hot/cold tiering on the embedded default (a second folder) and on S3 (moto: the
-cold tier another bucket, STANDARD_IA): the rules send the right blobs cold, pulls of
-cold blobs are byte-identical (whole and ranged), a pull brings a blob back, recall
-mode copies it back at once, and GC and fsck see both tiers.
+"""Hot/cold tiering on the embedded default (a second folder) and on the production
+topology (PostgreSQL; S3 on moto, the cold tier another bucket, STANDARD_IA): the rules
+send the right blobs cold, pulls of cold blobs are byte-identical (whole and ranged), a
+pull brings a blob back, recall mode copies it back at once, and GC and fsck see both
+tiers.
 
 The history is made by moving the pushes and pulls back in time in the database (the
 pull statistics are what the rules read); everything else goes through the API."""
@@ -48,15 +49,19 @@ async def registry(
 ) -> AsyncIterator[InProcess]:
     tiering: dict[str, Any] = {"mode": mode, "min_blob_bytes": MIN, "schedule": None}
     overrides: dict[str, Any] = {"tiering": tiering, "gc": {"schedule": None}}
-    if topology == "s3":
-        s3 = request.getfixturevalue("s3_server")
-        overrides["storage"] = s3.settings(s3.create_bucket(), "hot")
-        tiering["cold"] = s3.settings(s3.create_bucket(), "cold", storage_class="STANDARD_IA")
-    else:
-        tiering["cold"] = {"driver": "filesystem", "root": str(tmp_path / "cold-tier")}
-    chosen = [c for c in REGISTERED if c.name in ("tiering", "gc", "fsck")]
-    async with running(tmp_path, chosen, overrides) as r:
-        yield r
+    async with contextlib.AsyncExitStack() as stack:
+        if topology == "production":  # PostgreSQL, S3 hot, another bucket cold
+            from tests.support.postgres import temporary_database
+
+            url = await stack.enter_async_context(temporary_database("dockyard_tiering"))
+            overrides["database"] = {"url": url}
+            s3 = request.getfixturevalue("s3_server")
+            overrides["storage"] = s3.settings(s3.create_bucket(), "hot")
+            tiering["cold"] = s3.settings(s3.create_bucket(), "cold", storage_class="STANDARD_IA")
+        else:
+            tiering["cold"] = {"driver": "filesystem", "root": str(tmp_path / "cold-tier")}
+        chosen = [c for c in REGISTERED if c.name in ("tiering", "gc", "fsck")]
+        yield await stack.enter_async_context(running(tmp_path, chosen, overrides))
 
 
 def tiers(r: InProcess) -> TieredDriver:
@@ -148,7 +153,7 @@ async def status(c: httpx.AsyncClient) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize("topology", ["embedded", "s3"])
+@pytest.mark.parametrize("topology", ["embedded", "production"])
 async def test_rules_move_the_right_blobs(
     tmp_path: Path, topology: str, request: pytest.FixtureRequest
 ) -> None:
@@ -204,7 +209,7 @@ async def test_rules_move_the_right_blobs(
         assert (await status(c))["cold"] == {"blobs": 0, "bytes": 0}
 
 
-@pytest.mark.parametrize("topology", ["embedded", "s3"])
+@pytest.mark.parametrize("topology", ["embedded", "production"])
 async def test_recall_mode_copies_back_on_the_first_read(
     tmp_path: Path, topology: str, request: pytest.FixtureRequest
 ) -> None:
@@ -231,7 +236,7 @@ async def test_recall_mode_copies_back_on_the_first_read(
         assert (await status(c))["cold"]["blobs"] == 0
 
 
-@pytest.mark.parametrize("topology", ["embedded", "s3"])
+@pytest.mark.parametrize("topology", ["embedded", "production"])
 async def test_gc_and_fsck_see_both_tiers(
     tmp_path: Path, topology: str, request: pytest.FixtureRequest
 ) -> None:
