@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 
 # slapd + ldap-utils: tests/support/slapd.py runs its own slapd (own config, free
 # loopback ports); a system slapd the package may start on :389 is not used.
+# chromium: the headless browser tests/ui drives with Playwright (its own browser
+# download is not used).
 # prometheus: for its promtool, which tests/deploy/test_dashboards.py runs on the
 # alerting rules and the dashboard's queries; no Prometheus server is used (below).
-APT_PACKAGES=(skopeo umoci buildah podman docker-registry wrk apache2-utils jq curl slapd ldap-utils prometheus)
+APT_PACKAGES=(skopeo umoci buildah podman docker-registry wrk apache2-utils jq curl slapd ldap-utils prometheus chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

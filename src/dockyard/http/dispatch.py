@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import errors as e
 from dockyard.diskspace import is_no_space, unavailable
-from dockyard.http import health, metrics, oidc
+from dockyard.http import health, login, metrics, oidc
 from dockyard.http import token as token_endpoint
 from dockyard.http.api.routing import SCOPE_KEY as API_SCOPE_KEY
 from dockyard.http.api.routing import route_label as api_route_label
@@ -27,6 +27,7 @@ from dockyard.logs import request_id
 from dockyard.metrics import DISCONNECTED, UNMATCHED
 from dockyard.oci.names import validate_name
 from dockyard.registry.sources import PullSource, covering, mirror_name
+from dockyard.ui import serve as ui
 
 if TYPE_CHECKING:
     from dockyard.http.context import HttpApp
@@ -47,6 +48,8 @@ _FIXED: dict[str, dict[str, Callable[[Request], Awaitable[ASGIApp]]]] = {
     "/auth/oidc/login": {"GET": oidc.login},
     oidc.CALLBACK_PATH: {"GET": oidc.callback},
     "/auth/logout": {"POST": oidc.logout},
+    "/auth/login": {"POST": login.login},
+    **ui.routes(),  # the web UI: `/` and its files under /ui/
 }
 Found = tuple[Route, dict[str, Any]] | None
 

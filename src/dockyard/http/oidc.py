@@ -12,11 +12,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from dockyard import errors as e
 from dockyard.auth.identity import IdentityProviderUnavailable
 from dockyard.auth.oidc import OidcLoginError
-from dockyard.auth.sessions import PENDING_COOKIE, PENDING_SECONDS, SESSION_COOKIE, SESSION_SECONDS
+from dockyard.auth.sessions import PENDING_COOKIE, PENDING_SECONDS, SESSION_COOKIE
 from dockyard.errors import Unauthorized
 from dockyard.http.context import services
 from dockyard.http.errors import error_response
 from dockyard.http.gate import client_address
+from dockyard.http.login import secure_cookies, set_session
 from dockyard.metadata.identity import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,6 @@ def _redirect_uri(request: Request) -> str:
         return settings.auth.oidc.redirect_url
     base = settings.server.public_url or f"{request.url.scheme}://{request.url.netloc}"
     return base.rstrip("/") + CALLBACK_PATH
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
 
 
 async def login(request: Request) -> Response:
@@ -51,7 +48,7 @@ async def login(request: Request) -> Response:
         max_age=PENDING_SECONDS,
         httponly=True,
         samesite="lax",  # the provider's redirect back is a top-level cross-site GET
-        secure=_secure(request),
+        secure=secure_cookies(request),
         path="/auth/oidc",
     )
     return response
@@ -99,23 +96,16 @@ async def callback(request: Request) -> Response:
             detail={"via": "oidc"},
         )
     )
-    response = JSONResponse(
-        {
-            "username": user.username,
-            "email": user.email,
-            "groups": list(user.groups),
-            "is_admin": user.is_admin,
-        }
-    )
-    response.set_cookie(
-        SESSION_COOKIE,
-        auth.sessions.issue(user.username),
-        max_age=SESSION_SECONDS,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-        path="/",
-    )
+    who = {
+        "username": user.username,
+        "email": user.email,
+        "groups": list(user.groups),
+        "is_admin": user.is_admin,
+    }
+    # a browser's navigation lands in the web UI; an API client gets who signed in
+    browser = "text/html" in request.headers.get("accept", "")
+    response: Response = RedirectResponse("/", 303) if browser else JSONResponse(who)
+    set_session(request, response, user.username)
     response.delete_cookie(PENDING_COOKIE, path="/auth/oidc")
     return response
 

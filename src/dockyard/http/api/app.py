@@ -27,7 +27,7 @@ from dockyard import errors as e
 from dockyard.capabilities import Capability
 from dockyard.diskspace import is_no_space, unavailable
 from dockyard.errors import DockyardError
-from dockyard.http.api import audit, jobs, members, projects, repositories, robots, users
+from dockyard.http.api import audit, jobs, members, projects, repositories, robots, system, users
 from dockyard.http.api.docs import REQUIRED, SECURITY_SCHEMES
 from dockyard.http.api.models import PATTERN_WORDS
 from dockyard.http.api.routing import PREFIX, SCOPE_KEY
@@ -171,6 +171,7 @@ def build_api(capabilities: Sequence[Capability] = ()) -> FastAPI:
         repositories.router,
         audit.router,
         jobs.router,
+        system.router,
     ]
     routers += [c.router() for c in capabilities if c.router is not None]
     for router in routers:

@@ -1,0 +1,65 @@
+"""Password sign-in for the web UI: `POST /auth/login` with `{"username", "password"}`
+checks them as every other login does (local users, LDAP; the login throttle) and
+answers with a session cookie — HttpOnly, SameSite=Strict, Secure behind TLS — that
+the management API accepts (changes made with it must carry the CSRF header). A
+robot signs in to the API and /v2/ with its secret, not to the UI."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from dockyard import errors as e
+from dockyard.auth.sessions import CSRF_HEADER, SESSION_COOKIE, SESSION_SECONDS
+from dockyard.errors import Unauthorized
+from dockyard.http.context import services
+from dockyard.http.errors import error_response
+from dockyard.http.gate import client_address
+
+MAX_BODY = 8192
+
+
+def secure_cookies(request: Request) -> bool:
+    """Whether cookies must be Secure: the request came over TLS, or the registry's
+    public URL is https (TLS ends at a proxy in front)."""
+    public = services(request).settings.server.public_url or ""
+    return request.url.scheme == "https" or public.startswith("https://")
+
+
+def set_session(request: Request, response: Response, username: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        services(request).auth.sessions.issue(username),
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+        path="/",
+    )
+
+
+async def login(request: Request) -> Response:
+    if not request.headers.get(CSRF_HEADER):
+        return error_response(e.DENIED, f"a sign-in needs the {CSRF_HEADER} header")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return error_response(e.INVALID_REQUEST, "the sign-in body is too large")
+    try:
+        fields = json.loads(body)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict) or not all(
+        isinstance(fields.get(k), str) for k in ("username", "password")
+    ):
+        return error_response(
+            e.INVALID_REQUEST, 'a sign-in is JSON: {"username": "…", "password": "…"}'
+        )
+    auth = services(request).auth
+    principal = await auth.login(fields["username"], fields["password"], client_address(request))
+    if principal.kind != "user":
+        raise Unauthorized("robot accounts sign in with their secret, not to the web UI")
+    response = JSONResponse({"username": principal.name, "is_admin": principal.is_admin})
+    set_session(request, response, principal.name)
+    return response

@@ -1,0 +1,222 @@
+// Administration (system administrators; the API refuses everyone else): users, jobs
+// and schedules, the audit log with its filters, garbage collection, storage (tiers,
+// the dedup report), replication, registry endpoints, proxy caches, and the
+// configuration as the server reads it. Each section is one paged API listing.
+
+import { html, nothing, table, problem, notice, bytes, when, formValues, tabs, confirmed } from '../ui.js';
+import { get, page, post, patch } from '../api.js';
+
+const pretty = (value) => html`<pre class="json">${JSON.stringify(value, null, 2)}</pre>`;
+
+const SECTIONS = {
+  users: {
+    title: 'Users',
+    path: '/users',
+    columns: [
+      { key: 'username', label: 'User' },
+      { key: 'source', label: 'Source' },
+      { key: 'email', label: 'Email' },
+      { key: 'is_admin', label: 'Administrator', render: (u) => (u.is_admin ? 'yes' : 'no') },
+      { key: 'disabled', label: 'State', render: (u) => (u.disabled ? 'disabled' : 'active') },
+      { key: 'created_at', label: 'Created', render: (u) => when(u.created_at) },
+    ],
+    form: {
+      label: 'New local user',
+      fields: [['username', 'Username', 'text'], ['password', 'Password', 'password'], ['email', 'Email', 'email']],
+      submit: (v) => post('/users', { username: v.username, password: v.password, ...(v.email ? { email: v.email } : {}) }),
+      done: (v) => `User ${v.username} created.`,
+    },
+  },
+  jobs: {
+    title: 'Jobs',
+    path: '/jobs',
+    filters: [['state', 'State', ['', 'queued', 'running', 'succeeded', 'failed', 'cancelled']], ['kind', 'Kind', null]],
+    columns: [
+      { key: 'id', label: 'Job' },
+      { key: 'kind', label: 'Kind' },
+      { key: 'state', label: 'State' },
+      { key: 'attempts', label: 'Attempts' },
+      { key: 'created_at', label: 'Queued', render: (j) => when(j.created_at) },
+      { key: 'finished_at', label: 'Finished', render: (j) => when(j.finished_at) },
+      { key: 'last_error', label: 'Error', render: (j) => j.last_error || '' },
+    ],
+  },
+  schedules: {
+    title: 'Schedules',
+    path: '/schedules',
+    columns: [
+      { key: 'name', label: 'Schedule' },
+      { key: 'cron', label: 'Cron (UTC)' },
+      { key: 'kind', label: 'Job kind' },
+      { key: 'enabled', label: 'Enabled', render: (s) => html`<button type="button" class="small"
+          @click=${(e) => patch(`/schedules/${encodeURIComponent(s.name)}`, { enabled: !s.enabled }).then(() => e.target.dispatchEvent(new CustomEvent('reload', { bubbles: true })))}>${s.enabled ? 'yes: disable' : 'no: enable'}</button>` },
+      { key: 'next_run_at', label: 'Next run', render: (s) => when(s.next_run_at) },
+      { key: 'last_run_at', label: 'Last run', render: (s) => when(s.last_run_at) },
+    ],
+  },
+  audit: {
+    title: 'Audit log',
+    path: '/audit-logs',
+    filters: [['actor', 'Who', null], ['action', 'Action', null], ['resource', 'Resource starts with', null], ['outcome', 'Outcome', ['', 'ok', 'failed']]],
+    columns: [
+      { key: 'at', label: 'When', render: (a) => when(a.at || a.created_at) },
+      { key: 'actor', label: 'Who', render: (a) => html`${a.actor} <span class="muted">${a.actor_kind || ''} ${a.address || ''}</span>` },
+      { key: 'action', label: 'Action' },
+      { key: 'resource', label: 'Resource' },
+      { key: 'outcome', label: 'Outcome' },
+    ],
+  },
+  gc: {
+    title: 'Garbage collection',
+    path: '/gc',
+    columns: [
+      { key: 'id', label: 'Run' },
+      { key: 'state', label: 'State' },
+      { key: 'trigger', label: 'Trigger' },
+      { key: 'dry_run', label: 'Dry run', render: (r) => (r.dry_run ? 'yes' : 'no') },
+      { key: 'started_at', label: 'Started', render: (r) => when(r.started_at) },
+      { key: 'report', label: 'Freed', render: (r) => (r.report ? bytes(r.report.bytes_freed) : '—') },
+    ],
+    actions: [['Run a pass now', () => post('/gc', {}), 'Garbage collection queued.'], ['Dry run', () => post('/gc', { dry_run: true }), 'Dry run queued.']],
+  },
+  replication: {
+    title: 'Replication',
+    path: '/replication/policies',
+    columns: [
+      { key: 'name', label: 'Policy' },
+      { key: 'direction', label: 'Direction' },
+      { key: 'endpoint', label: 'Endpoint' },
+      { key: 'trigger', label: 'Trigger', render: (p) => (typeof p.trigger === 'object' ? p.trigger.kind || JSON.stringify(p.trigger) : p.trigger) },
+      { key: 'enabled', label: 'Enabled', render: (p) => (p.enabled ? 'yes' : 'no') },
+    ],
+    also: { title: 'Executions', path: '/replication/executions', columns: [
+      { key: 'id', label: 'Execution' },
+      { key: 'policy', label: 'Policy' },
+      { key: 'state', label: 'State' },
+      { key: 'trigger', label: 'Trigger' },
+      { key: 'started_at', label: 'Started', render: (x) => when(x.started_at || x.created_at) },
+    ] },
+  },
+  registries: {
+    title: 'Registry endpoints',
+    path: '/registries',
+    columns: [
+      { key: 'name', label: 'Endpoint' },
+      { key: 'url', label: 'URL' },
+      { key: 'kind', label: 'Kind' },
+      { key: 'healthy', label: 'Health', render: (r) => (r.health ? r.health.status || JSON.stringify(r.health) : '—') },
+    ],
+  },
+  proxy: {
+    title: 'Proxy caches',
+    path: '/proxy/caches',
+    columns: [
+      { key: 'project', label: 'Project' },
+      { key: 'endpoint', label: 'Upstream' },
+      { key: 'ttl_seconds', label: 'TTL (s)' },
+    ],
+  },
+};
+
+async function storage(ctx, frame) {
+  const [tiers, usage] = await Promise.all([get('/tiering'), get('/usage')]);
+  const tier = (t) => `${bytes(t.bytes)} in ${t.blobs} blobs`;
+  ctx.render(frame(html`
+    <h2>Tiers</h2>
+    <dl class="facts">
+      <dt>Tiering</dt><dd>${tiers.enabled ? `on (${tiers.mode}), cold tier ${tiers.cold_location}` : 'off (no cold tier configured)'}</dd>
+      <dt>Hot</dt><dd>${tier(tiers.hot)}</dd>
+      <dt>Cold</dt><dd>${tier(tiers.cold)}</dd>
+      <dt>Projects with a rule</dt><dd>${tiers.rules}</dd>
+    </dl>
+    <h2>Deduplication</h2>
+    <dl class="facts">
+      <dt>Logical (per image)</dt><dd>${bytes(usage.logical_bytes)}</dd>
+      <dt>Physical (each blob once)</dt><dd>${bytes(usage.physical_bytes)}</dd>
+      <dt>Saved</dt><dd>${bytes(usage.saved_bytes)} (${usage.ratio.toFixed(2)}×)</dd>
+      <dt>Stored, unreferenced</dt><dd>${bytes(usage.stored_bytes)}, ${bytes(usage.unreferenced_bytes)} awaiting GC</dd>
+    </dl>`));
+}
+
+async function settings(ctx, frame) {
+  const found = await get('/system/settings').catch((e) => ({ error: e }));
+  ctx.render(frame(found.error ? problem(found.error) : pretty(found)));
+}
+
+async function listing(ctx, frame, spec) {
+  let state = { page: 1, pageSize: 25, q: '', sort: '' };
+  const filters = {};
+  let rows = [];
+  let total = 0;
+  let extra = null;
+  let error = null;
+  let message = '';
+  const load = async (next = state) => {
+    state = next;
+    try {
+      ({ items: rows, total } = await page(spec.path, { page: state.page, page_size: state.pageSize, ...filters }));
+      if (spec.also) extra = await page(spec.also.path, { page: 1, page_size: 25 });
+      error = null;
+    } catch (e) {
+      error = e;
+    }
+    paint();
+  };
+  const run = async (work, done) => {
+    try {
+      await work();
+      message = done;
+      error = null;
+    } catch (e) {
+      error = e;
+    }
+    await load();
+  };
+  const filter = (event) => {
+    event.preventDefault();
+    Object.assign(filters, formValues(event.currentTarget));
+    load({ ...state, page: 1 });
+  };
+  const create = (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const v = formValues(form);
+    run(() => spec.form.submit(v), spec.form.done(v)).then(() => form.reset());
+  };
+  const paint = () =>
+    ctx.render(frame(html`
+      ${problem(error)}${notice(message)}
+      ${spec.actions ? html`<p>${spec.actions.map(([label, work, done]) => html`<button type="button" @click=${() => confirmed(`${label}?`) && run(work, done)}>${label}</button> `)}</p>` : nothing}
+      ${spec.form
+        ? html`<form class="panel row" @submit=${create} aria-label=${spec.form.label}>
+            ${spec.form.fields.map(([n, label, type]) => html`<label>${label} <input name=${n} type=${type} ?required=${n !== 'email'}></label>`)}
+            <button type="submit">${spec.form.label}</button></form>`
+        : nothing}
+      ${spec.filters
+        ? html`<form class="panel row" @submit=${filter} aria-label="Filters">
+            ${spec.filters.map(([n, label, options]) => options
+              ? html`<label>${label} <select name=${n}>${options.map((o) => html`<option value=${o}>${o || 'any'}</option>`)}</select></label>`
+              : html`<label>${label} <input name=${n} maxlength="255"></label>`)}
+            <button type="submit">Filter</button></form>`
+        : nothing}
+      <div @reload=${() => load()}>${table({ columns: spec.columns, rows, total, state, onChange: load, caption: spec.title })}</div>
+      ${extra ? table({ columns: spec.also.columns, rows: extra.items, total: extra.total, state: { page: 1, pageSize: 25 }, onChange: () => {}, caption: spec.also.title }) : nothing}
+    `));
+  await load();
+}
+
+export async function show(ctx) {
+  const section = ctx.params.section || 'users';
+  const links = [
+    ...Object.entries(SECTIONS).map(([key, s]) => [s.title, `#/admin/${key}`, key]),
+    ['Storage', '#/admin/storage', 'storage'],
+    ['Settings', '#/admin/settings', 'settings'],
+  ];
+  const frame = (body) => html`<h1>Administration</h1>${tabs(links, section)}${body}`;
+  if (section === 'storage') return storage(ctx, frame);
+  if (section === 'settings') return settings(ctx, frame);
+  const spec = SECTIONS[section];
+  if (!spec) return ctx.render(frame(html`<p>No section ${section}.</p>`));
+  return listing(ctx, frame, spec);
+}
+

@@ -1,0 +1,175 @@
+// One artifact: what it is (digest, size, tags, pushes and pulls, platforms of an
+// index, layers), what refers to it (signatures with their verification, SBOMs,
+// attestations, anything else) as a tree, its vulnerability report with severity
+// counts and a filter, and its SBOM to view or download.
+
+import { html, nothing, problem, notice, bytes, when, short, code } from '../ui.js';
+import { get, post, seg, repoPath, request, ApiError } from '../api.js';
+
+const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'];
+
+async function optional(path, params) {
+  try {
+    return await request('GET', path, { params });
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+}
+
+export async function show(ctx) {
+  const { project, repo } = ctx.params;
+  const ref = decodeURIComponent(ctx.params.ref);
+  const full = `${project}/${repo}`;
+  const base = `/projects/${seg(project)}/repositories/${repoPath(repo)}/-/artifacts/${seg(ref)}`;
+  const here = `#/projects/${seg(project)}/repositories/${repoPath(repo)}`;
+  const artifact = await get(base);
+  let status = await optional(`${base}/supplychain`);
+  let floor = ctx.query.get('severity') || '';
+  let report = await optional(`${base}/vulnerabilities`, { severity: floor || undefined });
+  let sbom = null;
+  let error = null;
+  let message = '';
+
+  const refresh = async () => {
+    status = await optional(`${base}/supplychain`);
+    report = await optional(`${base}/vulnerabilities`, { severity: floor || undefined });
+  };
+  const scan = async () => {
+    try {
+      const job = await post(`${base}/scan`);
+      message = `Scan queued as job ${job.job_id}; this page shows the report once it is done.`;
+      error = null;
+    } catch (e) {
+      error = e;
+    }
+    paint();
+  };
+  const filter = async (event) => {
+    floor = event.currentTarget.value;
+    try {
+      await refresh();
+    } catch (e) {
+      error = e;
+    }
+    paint();
+  };
+  const showSbom = async () => {
+    try {
+      const response = await request('GET', `${base}/sbom`, { raw: true });
+      sbom = JSON.stringify(await response.json(), null, 2);
+      error = null;
+    } catch (e) {
+      error = e;
+    }
+    paint();
+  };
+  const download = async (format) => {
+    try {
+      const response = await request('GET', `${base}/sbom`, { params: { format }, raw: true });
+      const blob = await response.blob();
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = `${full.replaceAll('/', '_')}-${short(artifact.digest)}.${format}.json`;
+      a.click();
+      URL.revokeObjectURL(a.href);
+    } catch (e) {
+      error = e;
+      paint();
+    }
+  };
+
+  const signatureOf = (digest) =>
+    status && status.signatures ? status.signatures.signatures.find((s) => s.signature_digest === digest) : null;
+  const kindOf = (node) => {
+    const t = node.artifact_type || node.media_type || '';
+    if (/sig|signature|cosign|notation/.test(t)) return 'signature';
+    if (/spdx|cyclonedx|sbom/.test(t)) return 'SBOM';
+    if (/in-toto|attestation|dsse/.test(t)) return 'attestation';
+    return t || 'artifact';
+  };
+  const tree = (nodes) =>
+    nodes && nodes.length
+      ? html`<ul class="tree">${nodes.map((n) => {
+          const sig = signatureOf(n.digest);
+          return html`<li>
+            <span class="badge">${kindOf(n)}</span>
+            <a href="${here}/-/artifacts/${seg(n.digest)}"><code title=${n.digest}>${short(n.digest)}</code></a>
+            ${bytes(n.size)} · ${when(n.created_at)}
+            ${sig ? html` · <span class=${sig.verified ? 'ok' : 'bad'}>${sig.verified ? `verified: ${sig.signer || 'trusted key'}` : `not verified: ${sig.reason || sig.detail}`}</span>` : nothing}
+            ${tree(n.referrers)}
+          </li>`;
+        })}</ul>`
+      : nothing;
+
+  const platforms = (artifact.platforms || []).length
+    ? html`<h2>Platforms</h2><ul>${artifact.platforms.map((p) => html`<li>
+        <a href="${here}/-/artifacts/${seg(p.digest)}">${[p.os, p.architecture, p.variant].filter(Boolean).join('/')}</a>
+        <code title=${p.digest}>${short(p.digest)}</code> ${p.size ? bytes(p.size) : ''}</li>`)}</ul>`
+    : nothing;
+
+  const signatures = () => {
+    if (!status) return nothing;
+    const s = status.signatures;
+    return html`<h2>Signatures</h2>
+      ${s
+        ? html`<p class=${s.signed ? 'ok' : 'bad'}>${s.signed ? `Signed by ${s.signers.join(', ')}` : `Not signed as the policy asks: ${s.reason}`}</p>
+            <ul>${s.signatures.map((x) => html`<li>${x.kind} <code>${short(x.signature_digest)}</code>:
+              <span class=${x.verified ? 'ok' : 'bad'}>${x.verified ? `verified (${x.signer})` : `not verified (${x.reason || x.detail})`}</span></li>`)}</ul>`
+        : html`<p class="muted">The policy that applies (${status.policy}) trusts no key or identity: signatures are not checked.</p>`}`;
+  };
+
+  const vulnerabilities = () => html`<h2>Vulnerabilities</h2>
+    ${report
+      ? html`<p>Scanned ${when(report.scanned_at)} by ${report.scanner}: ${report.status}${report.error ? ` (${report.error})` : ''}</p>
+          <ul class="counts">${SEVERITIES.map((s) => html`<li class="sev-${s.toLowerCase()}">${s}: ${report.summary[s] || 0}</li>`)}</ul>
+          <label>At or above <select @change=${filter}>
+            <option value="" ?selected=${!floor}>any severity</option>
+            ${SEVERITIES.map((s) => html`<option value=${s} ?selected=${floor === s}>${s}</option>`)}
+          </select></label>
+          <div class="table-wrap"><table>
+            <caption>Findings <span class="muted">(${report.vulnerabilities.length})</span></caption>
+            <thead><tr><th scope="col">Vulnerability</th><th scope="col">Severity</th><th scope="col">Package</th><th scope="col">Installed</th><th scope="col">Fixed in</th></tr></thead>
+            <tbody>${report.vulnerabilities.map((f) => html`<tr>
+              <td data-label="Vulnerability">${f.id}<br><span class="muted">${f.summary}</span></td>
+              <td data-label="Severity" class="sev-${f.severity.toLowerCase()}">${f.severity}${f.cvss_score ? ` ${f.cvss_score}` : ''}</td>
+              <td data-label="Package">${f.package} <span class="muted">${f.ecosystem}</span></td>
+              <td data-label="Installed">${f.installed_version}</td>
+              <td data-label="Fixed in">${f.fixed_versions.join(', ') || '—'}</td></tr>`)}</tbody>
+          </table></div>`
+      : html`<p class="muted">Not scanned yet.</p>`}
+    <button type="button" @click=${scan}>Scan now</button>`;
+
+  const paint = () =>
+    ctx.render(html`
+      <p class="crumbs"><a href="#/">Projects</a> / <a href="#/projects/${seg(project)}">${project}</a> /
+        <a href=${here}>${repo}</a> / ${short(artifact.digest)}</p>
+      <h1>${full}@${short(artifact.digest)}</h1>
+      ${problem(error)}${notice(message)}
+      <dl class="facts">
+        <dt>Digest</dt><dd>${code(artifact.digest)}</dd>
+        <dt>Type</dt><dd>${artifact.artifact_type || artifact.media_type}</dd>
+        <dt>Size</dt><dd>${bytes(artifact.size)}</dd>
+        <dt>Tags</dt><dd>${artifact.tags.join(', ') || 'untagged'}</dd>
+        <dt>Pushed</dt><dd>${when(artifact.created_at)}</dd>
+        <dt>Pulls</dt><dd>${artifact.pull_count}${artifact.last_pulled_at ? html`, last ${when(artifact.last_pulled_at)}` : ''}</dd>
+        <dt>Pull</dt><dd>${code(`docker pull ${location.host}/${full}@${artifact.digest}`)}</dd>
+      </dl>
+      ${platforms}
+      ${(artifact.layers || []).length
+        ? html`<h2>Layers</h2><ol>${artifact.layers.map((l) => html`<li><code title=${l.digest}>${short(l.digest)}</code> ${bytes(l.size)} <span class="muted">${l.mediaType || l.media_type}</span></li>`)}</ol>`
+        : nothing}
+      <h2>Referrers</h2>
+      ${(artifact.referrers || []).length ? tree(artifact.referrers) : html`<p class="muted">Nothing refers to this artifact.</p>`}
+      ${signatures()}
+      ${vulnerabilities()}
+      <h2>SBOM</h2>
+      ${status && status.sbom
+        ? html`<button type="button" @click=${showSbom}>View</button>
+            <button type="button" @click=${() => download('cyclonedx')}>Download CycloneDX</button>
+            <button type="button" @click=${() => download('spdx')}>Download SPDX</button>
+            ${sbom ? html`<pre class="sbom" tabindex="0" aria-label="SBOM">${sbom}</pre>` : nothing}`
+        : html`<p class="muted">No SBOM yet: a scan makes one from the layers.</p>`}
+    `);
+  paint();
+}

@@ -1,0 +1,81 @@
+// A repository: its tags (paged, searched and sorted by the server: a repository of
+// 100k tags loads one page) and its artifacts, the pull command to copy, deleting a tag.
+
+import { html, table, search, problem, notice, bytes, when, short, code, confirmed, tabs } from '../ui.js';
+import { page, del, seg, repoPath } from '../api.js';
+
+export async function show(ctx) {
+  const project = ctx.params.project;
+  const repo = ctx.params.repo;
+  const full = `${project}/${repo}`;
+  const view = ctx.query.get('view') || 'tags';
+  const base = `/projects/${seg(project)}/repositories/${repoPath(repo)}`;
+  const here = `#/projects/${seg(project)}/repositories/${repoPath(repo)}`;
+  const artifactLink = (digest, label) => html`<a href="${here}/-/artifacts/${seg(digest)}">${label}</a>`;
+  let state = { page: 1, pageSize: 50, q: '', sort: view === 'tags' ? '-updated' : '' };
+  let rows = [];
+  let total = 0;
+  let error = null;
+  let message = '';
+
+  const load = async (next) => {
+    state = next;
+    try {
+      const params = { page: state.page, page_size: state.pageSize };
+      if (view === 'tags') Object.assign(params, { q: state.q, sort: state.sort });
+      ({ items: rows, total } = await page(`${base}/-/${view === 'tags' ? 'tags' : 'artifacts'}`, params));
+      error = null;
+    } catch (e) {
+      error = e;
+    }
+    paint();
+  };
+
+  const deleteTag = async (tag) => {
+    if (!confirmed(`Delete the tag ${full}:${tag}? The artifact stays, reachable by its digest.`)) return;
+    try {
+      await del(`${base}/-/tags/${seg(tag)}`);
+      message = `Tag ${tag} deleted.`;
+      error = null;
+    } catch (e) {
+      error = e;
+      message = '';
+    }
+    await load(state);
+  };
+
+  const tagColumns = [
+    { key: 'name', label: 'Tag', sortable: true, render: (t) => artifactLink(t.digest, t.name) },
+    { key: 'digest', label: 'Digest', render: (t) => html`<code title=${t.digest}>${short(t.digest)}</code>` },
+    { key: 'size', label: 'Size', render: (t) => bytes(t.size) },
+    { key: 'updated', label: 'Tagged', sortable: true, render: (t) => when(t.updated_at) },
+    { key: 'pull_count', label: 'Pulls', render: (t) => html`${t.pull_count}${t.last_pulled_at ? html`<br><span class="muted">last ${when(t.last_pulled_at)}</span>` : ''}` },
+    { key: 'pull', label: 'Pull', render: (t) => code(`docker pull ${location.host}/${full}:${t.name}`) },
+    { key: 'actions', label: '', render: (t) => html`<button type="button" class="small danger" aria-label="Delete tag ${t.name}" @click=${() => deleteTag(t.name)}>Delete</button>` },
+  ];
+  const artifactColumns = [
+    { key: 'digest', label: 'Artifact', render: (a) => artifactLink(a.digest, short(a.digest)) },
+    { key: 'tags', label: 'Tags', render: (a) => a.tags.join(', ') || html`<span class="muted">untagged</span>` },
+    { key: 'media_type', label: 'Type', render: (a) => a.artifact_type || a.media_type },
+    { key: 'platforms', label: 'Platforms', render: (a) => (a.platforms || []).map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join('/')).join(', ') || '—' },
+    { key: 'size', label: 'Size', render: (a) => bytes(a.size) },
+    { key: 'created_at', label: 'Pushed', render: (a) => when(a.created_at) },
+    { key: 'pull_count', label: 'Pulls' },
+  ];
+
+  const paint = () =>
+    ctx.render(html`
+      <p class="crumbs"><a href="#/">Projects</a> / <a href="#/projects/${seg(project)}">${project}</a> / ${repo}</p>
+      <h1>${full}</h1>
+      <p>${code(`docker pull ${location.host}/${full}`)}</p>
+      ${tabs([['Tags', here, 'tags'], ['Artifacts', `${here}?view=artifacts`, 'artifacts']], view)}
+      ${problem(error)}${notice(message)}
+      ${view === 'tags' ? search(state, load, 'Search tags') : ''}
+      ${table({
+        columns: view === 'tags' ? tagColumns : artifactColumns,
+        rows, total, state, onChange: load,
+        caption: view === 'tags' ? 'Tags' : 'Artifacts',
+      })}
+    `);
+  await load(state);
+}
