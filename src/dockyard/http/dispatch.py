@@ -49,6 +49,7 @@ _FIXED: dict[str, dict[str, Callable[[Request], Awaitable[ASGIApp]]]] = {
     oidc.CALLBACK_PATH: {"GET": oidc.callback},
     "/auth/logout": {"POST": oidc.logout},
     "/auth/login": {"POST": login.login},
+    "/auth/session": {"GET": login.session},
     **ui.routes(),  # the web UI: `/` and its files under /ui/
 }
 Found = tuple[Route, dict[str, Any]] | None

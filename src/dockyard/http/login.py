@@ -63,3 +63,14 @@ async def login(request: Request) -> Response:
     response = JSONResponse({"username": principal.name, "is_admin": principal.is_admin})
     set_session(request, response, principal.name)
     return response
+
+
+async def session(request: Request) -> Response:
+    """`GET /auth/session`: who the session cookie names, or `{"username": null}` —
+    always 200, so the UI learns whether to show its sign-in form without a failed
+    request."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    principal = await services(request).auth.from_session(cookie) if cookie else None
+    if principal is None:
+        return JSONResponse({"username": None, "is_admin": False})
+    return JSONResponse({"username": principal.name, "is_admin": principal.is_admin})

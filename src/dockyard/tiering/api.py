@@ -97,10 +97,11 @@ def router() -> APIRouter:
     @r.get(
         "/projects/{name}/tiering",
         responses=errors(),
-        summary="The project's tiering rule (members); 404 when it has none",
+        summary="The project's tiering rule (members); null when it has none",
     )
-    async def get_rule(c: Ctx, name: ProjectPath) -> RuleOut:
-        return _rule(await tiering_of(c.services).rule(c.actor, name))
+    async def get_rule(c: Ctx, name: ProjectPath) -> RuleOut | None:
+        found = await tiering_of(c.services).rule(c.actor, name)
+        return None if found is None else _rule(found)
 
     @r.put(
         "/projects/{name}/tiering",

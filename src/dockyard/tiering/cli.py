@@ -50,6 +50,8 @@ def rules(api: Api, as_json: bool) -> None:
 def show(api: Api, as_json: bool, project: Project) -> None:
     """A project's rule."""
     found = api.call("GET", f"/projects/{segment(project)}/tiering")
+    if found is None:
+        raise CliError(f"project {project!r} has no tiering rule")
     emit(found, ["project", "cold_after_days", "updated_by", "updated_at"], as_json)
 
 

@@ -95,12 +95,9 @@ class TieringService:
         found: int = (await self._s.guard.project(actor, project, action)).id
         return found
 
-    async def rule(self, actor: Actor, project: str) -> Rule:
+    async def rule(self, actor: Actor, project: str) -> Rule | None:
         pid = await self._project(actor, project, perm.READ_PROJECT)
-        found = await self.store.rule(pid, project)
-        if found is None:
-            raise NotFound(f"project {project!r} has no tiering rule")
-        return found
+        return await self.store.rule(pid, project)
 
     async def put_rule(self, actor: Actor, project: str, days: int) -> Rule:
         pid = await self._project(actor, project, perm.UPDATE_PROJECT)

@@ -5,7 +5,8 @@ Errors have the registry's shape, `{"errors": [{"code", "message", "detail"?}]}`
 domain exceptions through the one renderer, schema violations as 422
 INVALID_REQUEST, unknown routes 404 NOT_FOUND, wrong methods 405 UNSUPPORTED (with
 `Allow`), anything unexpected 500 UNKNOWN (logged once, here). Every 401 carries
-`WWW-Authenticate: Basic realm="dockyard"`.
+`WWW-Authenticate: Basic realm="dockyard"`, except to a script's request (one with the
+CSRF header, as the web UI's), which a browser would answer with its password dialog.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from dockyard import __version__
 from dockyard import errors as e
+from dockyard.auth.sessions import CSRF_HEADER
 from dockyard.capabilities import Capability
 from dockyard.diskspace import is_no_space, unavailable
 from dockyard.errors import DockyardError
@@ -77,8 +79,13 @@ class DockyardApi(FastAPI):
         return doc
 
 
-def _json(error: e.ErrorCode, message: str, detail: Any = None, headers: Any = None) -> Response:
-    if error.status == 401:
+def _json(
+    request: Request, error: e.ErrorCode, message: str, detail: Any = None, headers: Any = None
+) -> Response:
+    # A script's request (the web UI's carries the CSRF header) gets no challenge: a
+    # browser would answer one with its own password dialog instead of letting the
+    # page show its sign-in form.
+    if error.status == 401 and not request.headers.get(CSRF_HEADER):
         headers = {**(headers or {}), **CHALLENGE}
     return error_response(error, message, detail, headers)
 
@@ -86,7 +93,7 @@ def _json(error: e.ErrorCode, message: str, detail: Any = None, headers: Any = N
 async def _dockyard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DockyardError)
     if exc.status == 401:  # the API answers with a Basic challenge, not the registry's
-        return _json(exc.error, exc.message, exc.detail)
+        return _json(request, exc.error, exc.message, exc.detail)
     return render(exc)
 
 
@@ -111,7 +118,7 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
     where = ".".join(first["loc"])
     message = f"{where}: {first['msg']}" if where else str(first["msg"])
-    return _json(e.INVALID_REQUEST, message, detail)
+    return _json(request, e.INVALID_REQUEST, message, detail)
 
 
 class _AllowTable:
@@ -143,7 +150,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         headers = {"Allow": table.allow(request.url.path)}
     else:
         message = str(exc.detail)
-    return _json(error, message, headers=headers)
+    return _json(request, error, message, headers=headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -10,7 +10,6 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from dockyard.errors import NotFound
 from dockyard.http.api.deps import Ctx
 from dockyard.http.api.docs import errors
 from dockyard.http.api.projects import ProjectPath
@@ -152,13 +151,11 @@ def router() -> APIRouter:
     @r.get(
         "/retention",
         responses=errors(),
-        summary="The project's retention policy (members); 404 when it has none",
+        summary="The project's retention policy (members); null when it has none",
     )
-    async def get_policy(c: Ctx, name: ProjectPath) -> RetentionPolicyOut:
+    async def get_policy(c: Ctx, name: ProjectPath) -> RetentionPolicyOut | None:
         stored = await RetentionService(c.services).get_policy(c.actor, name)
-        if stored is None:
-            raise NotFound(f"project {name!r} has no retention policy")
-        return _policy(stored)
+        return None if stored is None else _policy(stored)
 
     @r.put(
         "/retention",

@@ -108,6 +108,8 @@ def retention_app() -> typer.Typer:
     def show(api: Api, as_json: bool, project: Project) -> None:
         """Show a project's retention policy."""
         policy = api.call("GET", f"/projects/{segment(project)}/retention")
+        if policy is None:
+            raise CliError(f"project {project!r} has no retention policy")
         if as_json:
             typer.echo(json.dumps(policy, indent=2))
             return

@@ -11,17 +11,14 @@ import { ROUTES } from './routes.js';
 
 const main = document.getElementById('main');
 const top = document.getElementById('top');
+main.replaceChildren(); // the "Loading…" of the page as served: lit renders from here
 let user = null;
 let generation = 0;
 
 async function whoAmI() {
-  try {
-    user = await get('/users/current');
-  } catch (error) {
-    if (!(error instanceof ApiError) || error.status !== 401) throw error;
-    user = null;
-  }
-  if (user && user.kind === 'anonymous') user = null;
+  // always 200: signed in or not, no failed request
+  const session = await get('/auth/session');
+  user = session.username ? await get('/users/current') : null;
   return user;
 }
 
@@ -40,7 +37,7 @@ function header() {
         ? html`<a href="#/">Projects</a>
             ${admin ? html`<a href="#/admin">Administration</a>` : nothing}
             <span class="spacer"></span>
-            <a href="#/account" class="who">${user.name || user.username}</a>
+            <a href="#/account" class="who">${user.username}</a>
             <button type="button" class="link" @click=${signOut}>Sign out</button>`
         : nothing}
     </nav>`,

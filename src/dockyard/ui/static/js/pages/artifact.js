@@ -24,17 +24,21 @@ export async function show(ctx) {
   const base = `/projects/${seg(project)}/repositories/${repoPath(repo)}/-/artifacts/${seg(ref)}`;
   const here = `#/projects/${seg(project)}/repositories/${repoPath(repo)}`;
   const artifact = await get(base);
-  let status = await optional(`${base}/supplychain`);
+  let status = null;
+  let report = null;
   let floor = ctx.query.get('severity') || '';
-  let report = await optional(`${base}/vulnerabilities`, { severity: floor || undefined });
+  // the status names the reports there are: the report is asked for only then (no
+  // request that answers 404 before the first scan)
+  const refresh = async () => {
+    status = await optional(`${base}/supplychain`);
+    const scanned = status && status.reports.some((r) => r.scanner === 'dockyard');
+    report = scanned ? await get(`${base}/vulnerabilities`, { severity: floor || undefined }) : null;
+  };
+  await refresh();
   let sbom = null;
   let error = null;
   let message = '';
 
-  const refresh = async () => {
-    status = await optional(`${base}/supplychain`);
-    report = await optional(`${base}/vulnerabilities`, { severity: floor || undefined });
-  };
   const scan = async () => {
     try {
       const job = await post(`${base}/scan`);

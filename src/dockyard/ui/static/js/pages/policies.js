@@ -3,7 +3,7 @@
 // tag immutability rules, and the tiering rule.
 
 import { html, nothing, problem, notice, when, short, formValues, confirmed } from '../ui.js';
-import { get, post, put, del, seg, ApiError } from '../api.js';
+import { get, post, put, del, seg } from '../api.js';
 
 const KEEPS = [
   ['most_recent', 'the N most recently pushed'],
@@ -13,15 +13,6 @@ const KEEPS = [
   ['pushed_or_pulled_within_days', 'pushed or pulled within N days'],
   ['always', 'always'],
 ];
-
-async function optional(path) {
-  try {
-    return await get(path);
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return null;
-    throw e;
-  }
-}
 
 const list = (text) => text.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -41,9 +32,9 @@ const describe = (r) => {
 
 export async function policies(ctx, name, project, frame) {
   const base = `/projects/${seg(name)}`;
-  let stored = await optional(`${base}/retention`);
+  let stored = await get(`${base}/retention`); // null: no policy
   let immutable = await get(`${base}/immutability`);
-  let tiering = await optional(`${base}/tiering`);
+  let tiering = await get(`${base}/tiering`); // null: no rule
   let draft = stored ? stored.rules.slice() : [];
   let preview = null;
   let error = null;

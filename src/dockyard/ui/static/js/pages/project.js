@@ -209,7 +209,7 @@ async function robots(ctx, name, project, frame) {
         : nothing}
       <form class="panel" @submit=${create} aria-label="New robot account">
         <div class="row">
-          <label>Name <input name="name" required maxlength="64" pattern="[a-z0-9]+([._-][a-z0-9]+)*"></label>
+          <label>Name <input name="name" required maxlength="64" pattern="[a-z0-9]+([._\\-][a-z0-9]+)*"></label>
           <label>Description <input name="description" maxlength="1024"></label>
           <label>Expires in days (empty: never) <input name="expires_in_days" type="number" min="1" max="36500"></label>
         </div>

@@ -58,7 +58,7 @@ export async function show(ctx) {
       ${creating
         ? html`<form class="panel" @submit=${create} aria-label="New project">
             ${problem(createError)}
-            <label>Name <input name="name" required maxlength="255" pattern="[a-z0-9]+([._-][a-z0-9]+)*"
+            <label>Name <input name="name" required maxlength="255" pattern="[a-z0-9]+([._\\-][a-z0-9]+)*"
               title="lowercase letters and digits, separated by . _ or -"></label>
             <label class="check"><input type="checkbox" name="public"> Public (anyone may pull)</label>
             ${ctx.user.is_admin ? html`<label>Quota in MiB (empty: unlimited) <input name="quota_mib" type="number" min="1" step="1"></label>` : nothing}
