@@ -12,6 +12,7 @@ from dockyard.jobs import JobKind, PermanentFailure, Schedule
 
 if TYPE_CHECKING:
     import typer
+    from fastapi import APIRouter
 
     from dockyard.capabilities import Capability
     from dockyard.jobs import JobContext
@@ -50,6 +51,12 @@ def _schedules(settings: Any) -> Sequence[Schedule]:
     return (Schedule(RUN, section.schedule, RUN),)
 
 
+def _router() -> APIRouter:
+    from dockyard.backup.api import router
+
+    return router()
+
+
 def _cli() -> typer.Typer:
     from dockyard.backup.cli import app
 
@@ -68,6 +75,7 @@ def capability() -> Capability:
     return Capability(
         name=NAME,
         settings=BackupSettings,
+        router=_router,
         cli=_cli,
         commands=_commands,
         jobs=(JobKind(RUN, run_job, max_attempts=3, backoff_seconds=300.0),),

@@ -138,6 +138,44 @@ async function storage(ctx, frame) {
     </dl>`));
 }
 
+async function backups(ctx, frame) {
+  let found = await get('/backups');
+  let error = null;
+  let message = '';
+  const start = async () => {
+    try {
+      const job = await post('/backups');
+      message = `Backup queued as job ${job.job_id}.`;
+      error = null;
+    } catch (e) {
+      error = e;
+    }
+    found = await get('/backups');
+    paint();
+  };
+  const columns = [
+    { key: 'id', label: 'Snapshot' },
+    { key: 'created_at', label: 'Taken', render: (s) => when(s.created_at) },
+    { key: 'dialect', label: 'Database' },
+    { key: 'blobs', label: 'Blobs', render: (s) => `${s.blobs.count} (${bytes(s.blobs.bytes)})` },
+    { key: 'copied', label: 'Copied', render: (s) => `${s.copied.count} (${bytes(s.copied.bytes)})` },
+    { key: 'dockyard', label: 'Version' },
+  ];
+  const paint = () =>
+    ctx.render(frame(html`
+      ${problem(error)}${notice(message)}
+      <dl class="facts">
+        <dt>Destination</dt><dd>${found.destination || 'none configured (backup.destination)'}</dd>
+        <dt>Schedule</dt><dd>${found.schedule || 'none (backup.schedule)'}</dd>
+        <dt>Keeps</dt><dd>${found.keep} snapshots</dd>
+      </dl>
+      ${found.destination ? html`<p><button type="button" @click=${start}>Back up now</button></p>` : nothing}
+      ${table({ columns, rows: found.snapshots, total: found.snapshots.length, state: { page: 1, pageSize: 1000 }, onChange: () => {}, caption: 'Snapshots' })}
+      <p class="muted">Restores rebuild an empty instance: <code>dockyard restore SRC</code> (docs/backup.md).</p>
+    `));
+  paint();
+}
+
 async function settings(ctx, frame) {
   const found = await get('/system/settings').catch((e) => ({ error: e }));
   ctx.render(frame(found.error ? problem(found.error) : pretty(found)));
@@ -210,11 +248,13 @@ export async function show(ctx) {
   const links = [
     ...Object.entries(SECTIONS).map(([key, s]) => [s.title, `#/admin/${key}`, key]),
     ['Storage', '#/admin/storage', 'storage'],
+    ['Backups', '#/admin/backups', 'backups'],
     ['Settings', '#/admin/settings', 'settings'],
   ];
   const frame = (body) => html`<h1>Administration</h1>${tabs(links, section)}${body}`;
   if (section === 'storage') return storage(ctx, frame);
   if (section === 'settings') return settings(ctx, frame);
+  if (section === 'backups') return backups(ctx, frame);
   const spec = SECTIONS[section];
   if (!spec) return ctx.render(frame(html`<p>No section ${section}.</p>`));
   return listing(ctx, frame, spec);

@@ -6,6 +6,8 @@
 import { html, nothing, table, search, problem, notice, bytes, when, formValues, tabs, code, confirmed } from '../ui.js';
 import { get, page, post, patch, del, seg } from '../api.js';
 import { policies } from './policies.js';
+import { webhooks } from './webhooks.js';
+import { supplychain } from './supplychain.js';
 
 const ROLES = ['project_admin', 'maintainer', 'developer', 'guest', 'limited_guest'];
 const ACTIONS = ['pull', 'push', 'delete', 'create_tag', 'delete_tag', 'scan', 'read_logs'];
@@ -24,13 +26,15 @@ export async function show(ctx) {
         ['Members', `${base}?tab=members`, 'members'],
         ['Robot accounts', `${base}?tab=robots`, 'robots'],
         ['Policies', `${base}?tab=policies`, 'policies'],
+        ['Supply chain', `${base}?tab=supplychain`, 'supplychain'],
+        ['Webhooks', `${base}?tab=webhooks`, 'webhooks'],
         ['Usage', `${base}?tab=usage`, 'usage'],
       ],
       tab,
     )}
     ${body}
   `;
-  const sections = { repositories, members, robots, policies, usage };
+  const sections = { repositories, members, robots, policies, supplychain, webhooks, usage };
   await (sections[tab] || repositories)(ctx, name, project, frame);
 }
 
