@@ -36,9 +36,9 @@ from typing import Any
 
 import httpx
 from credentials import Credentials
+from images import OCI, push_image
 from servers import dockyard_server, go_server
 
-OCI = "application/vnd.oci.image.manifest.v1+json"
 GIB = 1 << 30
 # USD per GB-month, AWS us-east-1 list prices (2026): S3 Standard, Standard-IA, Glacier IR
 PRICES = {"standard": 0.023, "standard_ia": 0.0125, "glacier_ir": 0.004}
@@ -80,25 +80,7 @@ def history(args: argparse.Namespace) -> list[Release]:
 
 
 def push(c: httpx.Client, release: Release) -> str:
-    config = json.dumps({"architecture": "amd64", "os": "linux", "ref": release.tag}).encode()
-    descriptors = []
-    for data, media_type in [(config, "application/vnd.oci.image.config.v1+json")] + [
-        (x, "application/vnd.oci.image.layer.v1.tar+gzip") for x in release.layers
-    ]:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        if c.head(f"/v2/{release.repo}/blobs/{digest}").status_code != 200:
-            # POST then PUT: the Go registry does not take a one-request upload
-            started = c.post(f"/v2/{release.repo}/blobs/uploads/").raise_for_status()
-            where = httpx.URL(started.headers["Location"]).copy_merge_params({"digest": digest})
-            c.put(where, content=data).raise_for_status()
-        descriptors.append({"mediaType": media_type, "digest": digest, "size": len(data)})
-    body = json.dumps(
-        {"schemaVersion": 2, "mediaType": OCI, "config": descriptors[0], "layers": descriptors[1:]}
-    ).encode()
-    c.put(
-        f"/v2/{release.repo}/manifests/{release.tag}", content=body, headers={"Content-Type": OCI}
-    ).raise_for_status()
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+    return push_image(c, release.repo, release.tag, release.layers)
 
 
 def pull(c: httpx.Client, repo: str, tag: str) -> int:

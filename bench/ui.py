@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import sqlite3
@@ -31,34 +30,17 @@ from typing import Any
 
 import httpx
 from credentials import Credentials
+from images import push_image
 from servers import dockyard_server, go_server
-
-OCI = "application/vnd.oci.image.manifest.v1+json"
 
 
 def log(message: str) -> None:
     print(f"[ui-bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def push_one(c: httpx.Client, repo: str) -> tuple[str, bytes]:
-    """A small image; its manifest digest and bytes."""
-    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
-    layer = os.urandom(1024)
-    descriptors = []
-    for data, media_type in ((config, "application/vnd.oci.image.config.v1+json"),
-                             (layer, "application/vnd.oci.image.layer.v1.tar+gzip")):  # fmt: skip
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        started = c.post(f"/v2/{repo}/blobs/uploads/").raise_for_status()
-        where = httpx.URL(started.headers["Location"]).copy_merge_params({"digest": digest})
-        c.put(where, content=data).raise_for_status()
-        descriptors.append({"mediaType": media_type, "digest": digest, "size": len(data)})
-    body = json.dumps(
-        {"schemaVersion": 2, "mediaType": OCI, "config": descriptors[0], "layers": descriptors[1:]}
-    ).encode()
-    c.put(
-        f"/v2/{repo}/manifests/seed", content=body, headers={"Content-Type": OCI}
-    ).raise_for_status()
-    return "sha256:" + hashlib.sha256(body).hexdigest(), body
+def push_one(c: httpx.Client, repo: str) -> str:
+    """A small image tagged `seed`; its manifest digest."""
+    return push_image(c, repo, "seed", [os.urandom(1024)])
 
 
 def seed_dockyard(db: Path, project: str, repo: str, tags: int, repositories: int) -> None:
