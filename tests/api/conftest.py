@@ -30,6 +30,8 @@ ENV = {
     "DOCKYARD__AUTH__LOGIN__MAX_FAILURES": "100000",
     # schemathesis tries bad credentials on every operation, all from 127.0.0.1
     "DOCKYARD__AUTH__LOGIN__MAX_FAILURES_PER_ADDRESS": "100000",
+    # pull counts reach the database (and the listings) within a fifth of a second
+    "DOCKYARD__REGISTRY__PULL_STATS_FLUSH_SECONDS": "0.2",
 }
 
 
@@ -101,6 +103,37 @@ class Registry:
     def registry(self, credentials: tuple[str, str] | None = None) -> httpx.Client:
         """A /v2/ client that authenticates as docker does (token auth)."""
         return self.server.client(credentials or self.server.admin)
+
+    def execute_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """One statement (`?` placeholders) for each row, straight into the metadata
+        database, in one transaction: thousands of rows in a blink where the API would
+        take minutes. Datetimes are stored as the server's SQLAlchemy stores them."""
+        if self.database_url is None:
+
+            def cell(value: Any) -> Any:  # SQLite: naive UTC text with microseconds
+                if isinstance(value, dt.datetime):
+                    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                return value
+
+            db = sqlite3.connect(self.server.data_dir / "dockyard.db", timeout=30)
+            with db:
+                db.executemany(sql, [tuple(cell(v) for v in row) for row in rows])
+            db.close()
+            return
+        numbered = sql.split("?")
+        pg_sql = numbered[0] + "".join(f"${i}{part}" for i, part in enumerate(numbered[1:], 1))
+
+        async def run(url: str) -> None:
+            import asyncpg  # type: ignore[import-untyped]
+
+            conn = await asyncpg.connect(url)
+            try:
+                async with conn.transaction():
+                    await conn.executemany(pg_sql, rows)
+            finally:
+                await conn.close()
+
+        asyncio.run(run(self.database_url))
 
     def expire_robot(self, name: str) -> None:
         """Move a robot's expiry into the past, as time passing would."""

@@ -1,18 +1,92 @@
 """Repositories and artifacts of a project, as the management surface sees them: who
-may list and delete what, and what a deletion makes stale."""
+may list and delete what, and what a deletion makes stale. Whoever may pull a
+repository may read its listings, its tags and its artifacts in full."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from dockyard.accounts.guard import Actor, Guard
 from dockyard.auth import permissions as perm
 from dockyard.auth.service import AuthService
 from dockyard.cache.base import Cache
 from dockyard.errors import Denied, ManifestUnknown, NotFound, Unsupported
-from dockyard.metadata.identity import ArtifactSummary, Page, RepositorySummary
-from dockyard.metadata.identity_stores import Identity
+from dockyard.metadata.identity import (
+    ArtifactSummary,
+    Page,
+    ReferrerSummary,
+    RepositorySort,
+    RepositorySummary,
+    TagSort,
+    TagSummary,
+)
+from dockyard.metadata.identity_stores import CatalogStore, Identity
 from dockyard.metadata.records import MetadataStore
 from dockyard.oci.names import MAX_NAME_LENGTH
 from dockyard.registry.manifests import ManifestService
+
+MAX_REFERRER_DEPTH = 3
+"""referrers of referrers, of referrers (a signature of an attestation of an image)"""
+MAX_REFERRERS = 200
+"""nodes of one artifact's referrer tree, all levels together"""
+
+
+@dataclass(frozen=True, slots=True)
+class ReferrerNode:
+    referrer: ReferrerSummary
+    referrers: tuple[ReferrerNode, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactDetail:
+    repository: str
+    artifact: ArtifactSummary
+    referrers: tuple[ReferrerNode, ...]
+    """the manifests whose subject is the artifact, each with its own, recursively"""
+    referrers_truncated: bool
+    """there are more than the tree holds (deeper than MAX_REFERRER_DEPTH, or more
+    than MAX_REFERRERS in all)"""
+
+
+async def referrer_tree(
+    catalog: CatalogStore,
+    repository: str,
+    digest: str,
+    depth: int = MAX_REFERRER_DEPTH,
+    limit: int = MAX_REFERRERS,
+) -> tuple[tuple[ReferrerNode, ...], bool]:
+    """What refers to `digest`, level by level (one query per level, on the subject
+    index the /v2 referrers API uses), at most `depth` levels and `limit` nodes;
+    and whether anything was left out. A manifest names its subject by digest, so
+    the graph has no cycles; `seen` guards against a store that says otherwise."""
+    seen = {digest}
+    below: dict[str, list[ReferrerSummary]] = {}
+    frontier: list[str] = [digest]
+    left, truncated = limit, False
+    for _ in range(depth):
+        if not frontier or left == 0:
+            break
+        found = [
+            r
+            for r in await catalog.referrers_of(repository, frontier, left + 1)
+            if r.digest not in seen
+        ]
+        if len(found) > left:
+            truncated, found = True, found[:left]
+        left -= len(found)
+        for r in found:
+            seen.add(r.digest)
+            below.setdefault(r.subject, []).append(r)
+        frontier = [r.digest for r in found]
+    if not truncated and frontier:  # stopped by the depth or the limit: anything further?
+        truncated = any(
+            r.digest not in seen for r in await catalog.referrers_of(repository, frontier, 1)
+        )
+
+    def nodes(subject: str) -> tuple[ReferrerNode, ...]:
+        return tuple(ReferrerNode(r, nodes(r.digest)) for r in below.get(subject, ()))
+
+    return nodes(digest), truncated
 
 
 class RepositoryService:
@@ -45,21 +119,34 @@ class RepositoryService:
         return full
 
     async def list_repositories(
-        self, actor: Actor, project: str, query: str | None, page: Page
+        self,
+        actor: Actor,
+        project: str,
+        query: str | None,
+        page: Page,
+        sort: RepositorySort = "name",
     ) -> tuple[list[RepositorySummary], int]:
         """The project's repositories the actor may pull: a member limited to
         repository globs sees only those."""
         await self._guard.project(actor, project, perm.PULL)
+        catalog = self._identity.catalog
         globs = await self._auth.pullable_globs(actor.principal, project)
         if globs is None:
-            return await self._identity.catalog.list_project_repositories(project, query, page)
+            return await catalog.list_project_repositories(project, query, page, sort=sort)
         names = [
             n
-            for n in await self._identity.catalog.project_repository_names(project)
+            for n in await catalog.project_repository_names(project)
             if globs and perm.repo_matches(globs, n) and (not query or query in n)
         ]
-        found, _ = await self._identity.catalog.list_project_repositories(
-            project, None, Page(1, page.size), names=names[page.offset : page.offset + page.size]
+        if not names:
+            return [], 0
+        if sort == "updated":  # the database orders them
+            return await catalog.list_project_repositories(project, None, page, names, sort)
+        if sort == "-name":
+            names.reverse()
+        chosen = names[page.offset : page.offset + page.size]
+        found, _ = await catalog.list_project_repositories(
+            project, None, Page(1, page.size), chosen, sort
         )
         return found, len(names)
 
@@ -69,6 +156,27 @@ class RepositoryService:
         full = await self._repository(actor, project, path, perm.PULL)
         found, total = await self._identity.catalog.list_artifacts(full, page)
         return full, found, total
+
+    async def tags(
+        self, actor: Actor, project: str, path: str, query: str | None, sort: TagSort, page: Page
+    ) -> tuple[list[TagSummary], int]:
+        full = await self._repository(actor, project, path, perm.PULL)
+        return await self._identity.catalog.list_tags(full, query, sort, page)
+
+    async def artifact(
+        self, actor: Actor, project: str, path: str, reference: str
+    ) -> ArtifactDetail:
+        """One artifact by digest or tag, with the tree of what refers to it."""
+        full = await self._repository(actor, project, path, perm.PULL)
+        catalog = self._identity.catalog
+        found = await catalog.get_artifact(full, reference)
+        if found is None:
+            raise NotFound(
+                f"artifact {reference!r} not found in {full}",
+                detail={"name": full, "reference": reference},
+            )
+        tree, truncated = await referrer_tree(catalog, full, found.digest)
+        return ArtifactDetail(full, found, tree, truncated)
 
     async def delete_tag(self, actor: Actor, project: str, path: str, tag: str) -> None:
         """Drop the tag; the artifact stays."""

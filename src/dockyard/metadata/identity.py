@@ -137,6 +137,8 @@ class RepositorySummary:
     artifact_count: int
     tag_count: int
     created_at: datetime
+    updated_at: datetime | None = None
+    """the last push: a manifest stored or a tag moved (None: nothing pushed yet)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,44 @@ class ArtifactSummary:
     content: bytes = field(repr=False, default=b"")
     pull_count: int = 0
     last_pulled_at: datetime | None = None
+    subject_digest: str | None = None
+    annotations: str | None = None
+    """the manifest's annotations as a JSON object, as stored at push"""
+
+
+TagSort = Literal["name", "-name", "updated", "-updated"]
+"""a tag listing's order: by name, or by when the tag last moved (`-`: descending)"""
+RepositorySort = Literal["name", "-name", "updated"]
+"""a repository listing's order: by name, or the most recent push first"""
+
+
+@dataclass(frozen=True, slots=True)
+class TagSummary:
+    name: str
+    digest: str
+    media_type: str
+    size: int
+    """as ArtifactSummary.size: manifest bytes plus the blobs it references directly"""
+    updated_at: datetime
+    """when the tag last moved"""
+    pushed_at: datetime
+    """when the tagged manifest was stored"""
+    pull_count: int = 0
+    last_pulled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferrerSummary:
+    """A manifest whose `subject` is `subject`, in the same repository."""
+
+    subject: str
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    size: int
+    """as ArtifactSummary.size"""
+    created_at: datetime
+    annotations: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

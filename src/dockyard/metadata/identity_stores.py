@@ -22,8 +22,12 @@ from dockyard.metadata.identity import (
     MemberRecord,
     Page,
     ProjectRecord,
+    ReferrerSummary,
+    RepositorySort,
     RepositorySummary,
     RobotRecord,
+    TagSort,
+    TagSummary,
     ThrottleRule,
     UserRecord,
     UserSource,
@@ -199,7 +203,12 @@ class CatalogStore(Protocol):
         ...
 
     async def list_project_repositories(
-        self, project: str, query: str | None, page: Page, names: Sequence[str] | None = None
+        self,
+        project: str,
+        query: str | None,
+        page: Page,
+        names: Sequence[str] | None = None,
+        sort: RepositorySort = "name",
     ) -> tuple[list[RepositorySummary], int]:
         """Summaries of the project's repositories (only those in `names` if given)."""
         ...
@@ -211,6 +220,24 @@ class CatalogStore(Protocol):
     async def list_artifacts(
         self, repository: str, page: Page
     ) -> tuple[list[ArtifactSummary], int]: ...
+
+    async def list_tags(
+        self, repository: str, query: str | None, sort: TagSort, page: Page
+    ) -> tuple[list[TagSummary], int]:
+        """A page of the repository's tags whose name contains `query` (ASCII case
+        ignored), each with its manifest: paged and counted in the database."""
+        ...
+
+    async def get_artifact(self, repository: str, reference: str) -> ArtifactSummary | None:
+        """The artifact a digest or a tag names, with every tag of it; None if none."""
+        ...
+
+    async def referrers_of(
+        self, repository: str, subjects: Sequence[str], limit: int
+    ) -> list[ReferrerSummary]:
+        """Up to `limit` manifests of the repository whose subject is one of `subjects`,
+        oldest first (what the /v2 referrers API lists, with sizes and times)."""
+        ...
 
     async def delete_repository(self, repository: str, actor: str | None = None) -> bool:
         """Drop the repository with its manifests, tags and blob links (quota follows)."""

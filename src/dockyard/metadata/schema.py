@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 # The Alembic revision this code was written against; the server refuses any other.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 metadata = MetaData()
 
@@ -88,6 +88,8 @@ manifests = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
     Index("ix_manifests_subject", "repository_id", "subject_digest"),
+    # a repository's artifacts newest first, its last push (0008)
+    Index("ix_manifests_created", "repository_id", "created_at"),
 )
 
 manifest_references = Table(
@@ -118,6 +120,9 @@ tags = Table(
         ondelete="CASCADE",
         name="fk_tags_manifest",
     ),
+    # a repository's tags by when they moved; the tags of one manifest (0008)
+    Index("ix_tags_updated", "repository_id", "updated_at", "name"),
+    Index("ix_tags_manifest", "repository_id", "manifest_digest"),
 )
 
 # Pulls per artifact (0007): counted in memory by each process, added here in one

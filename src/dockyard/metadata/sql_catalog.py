@@ -1,5 +1,5 @@
-"""CatalogStore on SQL: repository and artifact listings for the management API, and
-repository deletion."""
+"""CatalogStore on SQL: repository listings for the management API, and repository
+deletion; the artifact side (artifacts, tags, referrers) is sql_catalog_artifacts.py."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from sqlalchemy import case, delete, func, select
 from dockyard.events import REPOSITORY_DELETED, NewEvent
 from dockyard.events.outbox import write_events
 from dockyard.metadata import schema as s
-from dockyard.metadata.identity import ArtifactSummary, Page, RepositorySummary
+from dockyard.metadata.identity import Page, RepositorySort, RepositorySummary
 from dockyard.metadata.identity_cache import IdentityCache, changes_identity
 from dockyard.metadata.sql import _utc, contains_pattern
 from dockyard.metadata.sql_base import SqlEngines
+from dockyard.metadata.sql_catalog_artifacts import ArtifactQueries
 
 
-class SqlCatalogStore:
+class SqlCatalogStore(ArtifactQueries):
     def __init__(self, db: SqlEngines, cache: IdentityCache) -> None:
         self._db = db
         self.identity_cache = cache  # deleting a repository changes its project's usage
@@ -33,8 +34,33 @@ class SqlCatalogStore:
         async with self._db.read.connect() as conn:
             return list((await conn.execute(q)).scalars())
 
+    def _last_push(self, repository_id: Any) -> Any:
+        """When the repository last changed by a push: its newest manifest, or the last
+        tag moved (to a manifest it already had); NULL when nothing was pushed. Two
+        index lookups (ix_manifests_created, ix_tags_updated)."""
+        m, t = s.manifests, s.tags
+        stored = (
+            select(func.max(m.c.created_at))
+            .where(m.c.repository_id == repository_id)
+            .scalar_subquery()
+        )
+        moved = (
+            select(func.max(t.c.updated_at))
+            .where(t.c.repository_id == repository_id)
+            .scalar_subquery()
+        )
+        # a tag points at a manifest: `moved` is NULL or `stored` is not; GREATEST
+        # ignores NULLs on PostgreSQL, SQLite's max(a, b) does not, hence the COALESCE
+        pick = func.greatest if self._db.dialect == "postgresql" else func.max
+        return pick(func.coalesce(moved, stored), stored, type_=m.c.created_at.type)
+
     async def list_project_repositories(
-        self, project: str, query: str | None, page: Page, names: Sequence[str] | None = None
+        self,
+        project: str,
+        query: str | None,
+        page: Page,
+        names: Sequence[str] | None = None,
+        sort: RepositorySort = "name",
     ) -> tuple[list[RepositorySummary], int]:
         r, p, m, t = s.repositories, s.projects, s.manifests, s.tags
         artifacts = (
@@ -48,10 +74,26 @@ class SqlCatalogStore:
             conds.append(r.c.name.like(contains_pattern(query), escape="\\"))
         if names is not None:
             conds.append(r.c.name.in_(list(names)))
-        base = select(
-            r.c.name, r.c.created_at, artifacts.label("artifacts_n"), tags.label("tags_n")
-        ).join(p, p.c.id == r.c.project_id)
-        q = base.where(*conds).order_by(r.c.name).limit(page.size).offset(page.offset)
+        name_order = r.c.name.desc() if sort == "-name" else r.c.name
+        keys = select(r.c.id).join(p, p.c.id == r.c.project_id).where(*conds)
+        if sort == "updated":  # the most recent push first, repositories never pushed last
+            last = self._last_push(r.c.id)
+            keys = keys.order_by(case((last.is_(None), 1), else_=0), last.desc(), name_order)
+        else:
+            keys = keys.order_by(name_order)
+        page_keys = keys.limit(page.size).offset(page.offset).subquery("page")
+        pushed = self._last_push(r.c.id).label("last_push")
+        q = select(
+            r.c.name,
+            r.c.created_at,
+            pushed,
+            artifacts.label("artifacts_n"),
+            tags.label("tags_n"),
+        ).select_from(page_keys.join(r, r.c.id == page_keys.c.id))
+        if sort == "updated":
+            q = q.order_by(case((pushed.is_(None), 1), else_=0), pushed.desc(), name_order)
+        else:
+            q = q.order_by(name_order)
         count = select(func.count()).select_from(r.join(p, p.c.id == r.c.project_id)).where(*conds)
         async with self._db.read.connect() as conn:
             rows = (await conn.execute(q)).all()
@@ -63,6 +105,7 @@ class SqlCatalogStore:
                 artifact_count=int(row.artifacts_n),
                 tag_count=int(row.tags_n),
                 created_at=_utc(row.created_at) or row.created_at,
+                updated_at=_utc(row.last_push),
             )
             for row in rows
         ], total
@@ -79,70 +122,6 @@ class SqlCatalogStore:
         )
         async with self._db.read.connect() as conn:
             return list((await conn.execute(q)).scalars())
-
-    async def list_artifacts(
-        self, repository: str, page: Page
-    ) -> tuple[list[ArtifactSummary], int]:
-        r, m, t, mr, b = s.repositories, s.manifests, s.tags, s.manifest_references, s.blobs
-        ap = s.artifact_pulls
-        blob_bytes = (
-            select(func.coalesce(func.sum(b.c.size), 0))
-            .select_from(mr.join(b, b.c.digest == mr.c.digest))
-            .where(mr.c.manifest_id == m.c.id, mr.c.kind == "blob")
-            .scalar_subquery()
-        )
-        conds = [r.c.name == repository]
-        q = (
-            select(
-                m.c.id,
-                m.c.digest,
-                m.c.media_type,
-                m.c.artifact_type,
-                m.c.size,
-                m.c.content,
-                m.c.created_at,
-                blob_bytes.label("blob_bytes"),
-                ap.c.pull_count,
-                ap.c.last_pulled_at,
-            )
-            .join(r, r.c.id == m.c.repository_id)
-            .outerjoin(ap, (ap.c.repository_id == m.c.repository_id) & (ap.c.digest == m.c.digest))
-            .where(*conds)
-            .order_by(m.c.created_at.desc(), m.c.digest)
-            .limit(page.size)
-            .offset(page.offset)
-        )
-        count = (
-            select(func.count()).select_from(m.join(r, r.c.id == m.c.repository_id)).where(*conds)
-        )
-        async with self._db.read.connect() as conn:
-            rows = (await conn.execute(q)).all()
-            total = int(await conn.scalar(count) or 0)
-            tag_rows = (
-                await conn.execute(
-                    select(t.c.name, t.c.manifest_digest)
-                    .join(r, r.c.id == t.c.repository_id)
-                    .where(*conds)
-                    .order_by(t.c.name)
-                )
-            ).all()
-        by_digest: dict[str, list[str]] = {}
-        for tr in tag_rows:
-            by_digest.setdefault(tr.manifest_digest, []).append(tr.name)
-        return [
-            ArtifactSummary(
-                digest=row.digest,
-                media_type=row.media_type,
-                artifact_type=row.artifact_type,
-                size=int(row.size) + int(row.blob_bytes),
-                tags=tuple(by_digest.get(row.digest, ())),
-                created_at=_utc(row.created_at) or row.created_at,
-                content=bytes(row.content),
-                pull_count=int(row.pull_count or 0),
-                last_pulled_at=_utc(row.last_pulled_at),
-            )
-            for row in rows
-        ], total
 
     @changes_identity
     async def delete_repository(self, repository: str, actor: str | None = None) -> bool:

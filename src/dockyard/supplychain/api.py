@@ -8,27 +8,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.errors import NotFound
 from dockyard.http.api.deps import Ctx
 from dockyard.http.api.docs import OPTIONAL, errors
 from dockyard.http.api.projects import ProjectPath
+from dockyard.http.api.repositories import ReferencePath as Reference
 from dockyard.http.api.repositories import RepositoryPath
 from dockyard.http.api.routing import PREFIX
-from dockyard.oci.names import TAG_RE
 from dockyard.supplychain.codec import finding_json
 from dockyard.supplychain.model import Severity
 from dockyard.supplychain.policy import SupplyChainPolicy
 from dockyard.supplychain.service import ArtifactStatus, SupplyChainService
 from dockyard.supplychain.store import StoredPolicy
 
-REFERENCE = rf"^({TAG_RE.pattern}|sha256:[a-f0-9]{{64}}|sha512:[a-f0-9]{{128}})$"
-Reference = Annotated[
-    str,
-    Path(pattern=REFERENCE, examples=["latest"], description="a tag or a digest"),
-]
 Format = Literal["cyclonedx", "spdx"]
 
 

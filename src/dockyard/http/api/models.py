@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from dockyard.accounts.repositories import MAX_REFERRER_DEPTH, MAX_REFERRERS
 from dockyard.auth.permissions import ROBOT_ACTIONS, ROLES
 from dockyard.oci.names import COMPONENT_PATTERN, NAME_RE, TAG_RE
 
@@ -291,6 +292,9 @@ class RepositoryOut(BaseModel):
     artifact_count: int
     tag_count: int
     created_at: datetime
+    updated_at: datetime | None = Field(
+        description="the last push (a manifest stored or a tag moved); null: none yet"
+    )
 
 
 class Platform(BaseModel):
@@ -311,6 +315,72 @@ class ArtifactOut(BaseModel):
         description="manifest GETs of it from this repository (flushed every few seconds)"
     )
     last_pulled_at: datetime | None
+
+
+class TagOut(BaseModel):
+    name: str = Field(examples=["v1.2.3"])
+    digest: str = Field(description="the tagged manifest")
+    media_type: str
+    size: int = Field(description="manifest bytes plus the blobs it references directly")
+    updated_at: datetime = Field(description="when the tag last moved (a push or a retag)")
+    pushed_at: datetime = Field(description="when the tagged manifest was stored")
+    pull_count: int = Field(description="pulls of the tagged manifest from this repository")
+    last_pulled_at: datetime | None
+
+
+class DescriptorOut(BaseModel):
+    """A blob the manifest references (its config, a layer)."""
+
+    media_type: str = Field(examples=["application/vnd.oci.image.layer.v1.tar+gzip"])
+    digest: str
+    size: int
+    annotations: dict[str, str] = Field(description="the descriptor's own (a file's title)")
+
+
+class PlatformOut(Platform):
+    """A platform and the manifest for it: an index's child, or the image itself."""
+
+    digest: str
+    media_type: str
+    size: int = Field(description="bytes of that manifest")
+
+
+class ReferrerOut(BaseModel):
+    """A manifest whose subject is the artifact above it (a signature, an SBOM)."""
+
+    digest: str
+    artifact_type: str | None = Field(examples=["application/vnd.dev.cosign.artifact.sig.v1+json"])
+    media_type: str
+    size: int = Field(description="manifest bytes plus the blobs it references directly")
+    created_at: datetime
+    annotations: dict[str, str]
+    referrers: list[ReferrerOut] = Field(description="what refers to this one, in turn")
+
+
+class ArtifactDetailOut(BaseModel):
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    size: int = Field(description="manifest bytes plus the blobs it references directly")
+    tags: list[str]
+    created_at: datetime
+    pull_count: int = Field(
+        description="manifest GETs of it from this repository (flushed every few seconds)"
+    )
+    last_pulled_at: datetime | None
+    annotations: dict[str, str]
+    subject: str | None = Field(description="the digest of the artifact this one refers to")
+    platforms: list[PlatformOut] = Field(
+        description="an index: each child (platform fields null when it names none); "
+        "an image: its own, from its config"
+    )
+    config: DescriptorOut | None
+    layers: list[DescriptorOut]
+    referrers: list[ReferrerOut] = Field(
+        description=f"oldest first; at most {MAX_REFERRER_DEPTH} levels deep and "
+        f"{MAX_REFERRERS} in all"
+    )
+    referrers_truncated: bool = Field(description="more referrers exist than are shown")
 
 
 class AuditEntry(BaseModel):

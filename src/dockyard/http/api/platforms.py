@@ -40,7 +40,7 @@ def _name(value: object) -> str | None:
     return None
 
 
-def _platform(raw: Any) -> Platform | None:
+def platform_from(raw: Any) -> Platform | None:
     if not isinstance(raw, dict):
         return None
     fields = {k: _name(raw.get(k)) for k in ("os", "architecture", "variant")}
@@ -49,7 +49,7 @@ def _platform(raw: Any) -> Platform | None:
     return Platform(**fields)
 
 
-async def _config_platform(storage: StorageDriver, manifest: Any) -> list[Platform]:
+async def config_platform(storage: StorageDriver, manifest: Any) -> list[Platform]:
     config = manifest.get("config") if isinstance(manifest, dict) else None
     if not isinstance(config, dict) or config.get("mediaType") not in IMAGE_CONFIGS:
         return []
@@ -66,7 +66,7 @@ async def _config_platform(storage: StorageDriver, manifest: Any) -> list[Platfo
     except jsontext.JSONTextError as exc:
         log.warning("the artifact listing shows no platform: %s", exc)
         return []
-    found = _platform(doc)
+    found = platform_from(doc)
     return [found] if found else []
 
 
@@ -77,10 +77,10 @@ async def platforms_of(storage: StorageDriver, artifact: ArtifactSummary) -> lis
         return []
     if artifact.media_type in mt.INDEXES:
         entries = doc.get("manifests") if isinstance(doc, dict) else None
-        found = [_platform(e.get("platform")) for e in entries or [] if isinstance(e, dict)]
+        found = [platform_from(e.get("platform")) for e in entries or [] if isinstance(e, dict)]
         return [p for p in found if p is not None]
     if artifact.media_type in mt.IMAGE_MANIFESTS:
-        return await _config_platform(storage, doc)
+        return await config_platform(storage, doc)
     return []
 
 

@@ -14,12 +14,20 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
+from dockyard.http.api.artifact_view import artifact_out
 from dockyard.http.api.deps import Ctx, Paging, paged
 from dockyard.http.api.docs import OPTIONAL, errors, listing
-from dockyard.http.api.models import NO_CONTROL, ArtifactOut, RepositoryOut
+from dockyard.http.api.models import (
+    NO_CONTROL,
+    ArtifactDetailOut,
+    ArtifactOut,
+    RepositoryOut,
+    TagOut,
+)
 from dockyard.http.api.platforms import all_platforms
 from dockyard.http.api.projects import ProjectPath
 from dockyard.http.api.routing import PREFIX
+from dockyard.metadata.identity import RepositorySort, TagSort
 from dockyard.oci.names import MAX_NAME_LENGTH, NAME_RE, TAG_RE
 
 
@@ -52,6 +60,14 @@ RepositoryPath = Annotated[
 TagPath = Annotated[
     str, Path(pattern=f"^{TAG_RE.pattern}$", examples=["latest"], description="a tag")
 ]
+REFERENCE = rf"^({TAG_RE.pattern}|sha256:[a-f0-9]{{64}}|sha512:[a-f0-9]{{128}})$"
+"""a tag, or a digest of an algorithm the registry accepts"""
+ReferencePath = Annotated[
+    str, Path(pattern=REFERENCE, examples=["latest"], description="a tag or a digest")
+]
+Search = Annotated[
+    str | None, Query(max_length=255, pattern=NO_CONTROL, description="part of the name")
+]
 
 
 @router.get(
@@ -66,11 +82,15 @@ async def list_repositories(
     request: Request,
     response: Response,
     page: Paging,
-    q: Annotated[
-        str | None, Query(max_length=255, pattern=NO_CONTROL, description="part of the name")
-    ] = None,
+    q: Search = None,
+    sort: Annotated[
+        RepositorySort,
+        Query(description="`name`, `-name` (descending), `updated`: the most recent push first"),
+    ] = "name",
 ) -> list[RepositoryOut]:
-    found, total = await c.services.repositories.list_repositories(c.actor, name, q or None, page)
+    found, total = await c.services.repositories.list_repositories(
+        c.actor, name, q or None, page, sort
+    )
     paged(request, response, page, total)
     return [
         RepositoryOut(
@@ -79,6 +99,7 @@ async def list_repositories(
             artifact_count=r.artifact_count,
             tag_count=r.tag_count,
             created_at=r.created_at,
+            updated_at=r.updated_at,
         )
         for r in found
     ]
@@ -114,6 +135,64 @@ async def list_artifacts(
             last_pulled_at=a.last_pulled_at,
         )
         for a, p in zip(found, platforms, strict=True)
+    ]
+
+
+@router.get(
+    "/{repository:repository}/-/artifacts/{reference}",
+    responses=errors(),
+    openapi_extra=OPTIONAL,
+    summary="One artifact by digest or tag: descriptors, platforms, tags, pulls, and the "
+    "tree of its referrers (signatures, SBOMs and what refers to those)",
+)
+async def get_artifact(
+    c: Ctx, name: ProjectPath, repository: RepositoryPath, reference: ReferencePath
+) -> ArtifactDetailOut:
+    detail = await c.services.repositories.artifact(c.actor, name, repository, reference)
+    return await artifact_out(c.services.storage, detail)
+
+
+@router.get(
+    "/{repository:repository}/-/tags",
+    responses=listing(),
+    openapi_extra=OPTIONAL,
+    summary="Tags of a repository with their manifest's digest, type, size and pulls",
+)
+async def list_tags(
+    c: Ctx,
+    name: ProjectPath,
+    repository: RepositoryPath,
+    request: Request,
+    response: Response,
+    page: Paging,
+    q: Annotated[
+        str | None,
+        Query(max_length=128, pattern=NO_CONTROL, description="part of the tag (case ignored)"),
+    ] = None,
+    sort: Annotated[
+        TagSort,
+        Query(
+            description="`name`, `updated` (when the tag moved), ascending; `-name`, "
+            "`-updated` descending"
+        ),
+    ] = "-updated",
+) -> list[TagOut]:
+    found, total = await c.services.repositories.tags(
+        c.actor, name, repository, q or None, sort, page
+    )
+    paged(request, response, page, total)
+    return [
+        TagOut(
+            name=t.name,
+            digest=t.digest,
+            media_type=t.media_type,
+            size=t.size,
+            updated_at=t.updated_at,
+            pushed_at=t.pushed_at,
+            pull_count=t.pull_count,
+            last_pulled_at=t.last_pulled_at,
+        )
+        for t in found
     ]
 
 
