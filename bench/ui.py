@@ -177,10 +177,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def table(r: dict[str, Any]) -> str:
     lines = [f"{r['tags']} tags in one repository, {r['repositories']} repositories in a project",
-             f"{'':<34}{'median ms':>10}{'p95 ms':>9}"]  # fmt: skip
+             f"{'':<40}{'median ms':>10}{'p95 ms':>9}"]  # fmt: skip
     for who in ("dockyard", "go"):
         for name, t in r[who].items():
-            lines.append(f"{who + ': ' + name:<34}{t['median_ms']:>10.1f}{t['p95_ms']:>9.1f}")
+            lines.append(f"{who + ': ' + name:<40}{t['median_ms']:>10.1f}{t['p95_ms']:>9.1f}")
     for name, ms in r.get("browser_ms", {}).items():
         lines.append(f"browser: {name} rendered in {ms:.0f} ms")
     return "\n".join(lines)
