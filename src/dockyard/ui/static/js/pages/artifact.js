@@ -3,7 +3,7 @@
 // attestations, anything else) as a tree, its vulnerability report with severity
 // counts and a filter, and its SBOM to view or download.
 
-import { html, nothing, problem, notice, bytes, when, short, code } from '../ui.js';
+import { html, nothing, problem, notice, bytes, when, short, digest, kind, code } from '../ui.js';
 import { get, post, seg, repoPath, request, ApiError } from '../api.js';
 
 const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'];
@@ -142,7 +142,7 @@ export async function show(ctx) {
           const sig = signatureOf(n.digest);
           return html`<li>
             <span class="badge">${kindOf(n)}</span>
-            <a href="${here}/-/artifacts/${seg(n.digest)}"><code title=${n.digest}>${short(n.digest)}</code></a>
+            <a href="${here}/-/artifacts/${seg(n.digest)}">${digest(n.digest)}</a>
             ${bytes(n.size)} · ${when(n.created_at)}
             ${sig ? html` · <span class=${sig.verified ? 'ok' : 'bad'}>${sig.verified ? `verified: ${sig.signer || 'trusted key'}` : `not verified: ${sig.reason || sig.detail}`}</span>` : nothing}
             ${tree(n.referrers)}
@@ -154,7 +154,7 @@ export async function show(ctx) {
   const platforms = (artifact.platforms || []).length
     ? html`<h2 id="platforms">Platforms</h2><ul aria-labelledby="platforms">${artifact.platforms.map((p) => html`<li>
         ${isIndex && p.digest
-          ? html`<a href="${here}/-/artifacts/${seg(p.digest)}">${platformName(p)}</a> <code title=${p.digest}>${short(p.digest)}</code>`
+          ? html`<a href="${here}/-/artifacts/${seg(p.digest)}">${platformName(p)}</a> ${digest(p.digest)}`
           : platformName(p)}
         ${isIndex && p.size ? bytes(p.size) : ''}</li>`)}</ul>`
     : nothing;
@@ -164,8 +164,8 @@ export async function show(ctx) {
     const s = status.signatures;
     return html`<h2>Signatures</h2>
       ${s
-        ? html`<p class=${s.signed ? 'ok' : 'bad'}>${s.signed ? `Signed by ${s.signers.join(', ')}` : `Not signed as the policy asks: ${s.reason}`}</p>
-            <ul>${s.signatures.map((x) => html`<li>${x.kind} <code>${short(x.signature_digest)}</code>:
+        ? html`<p class=${s.signed ? 'ok' : 'bad'}>${s.signed ? `Signed by ${s.signers.join(', ')}` : `Not signed as the policy asks: ${s.reason}`}${s.through_index ? html`, through the index ${digest(s.through_index)} that lists it` : nothing}</p>
+            <ul>${s.signatures.map((x) => html`<li>${x.kind} ${digest(x.signature_digest)}:
               <span class=${x.verified ? 'ok' : 'bad'}>${x.verified ? `verified (${x.signer})` : `not verified (${x.reason || x.detail})`}</span></li>`)}</ul>`
         : html`<p class="muted">The policy that applies (${status.policy}) trusts no key or identity: signatures are not checked.</p>`}`;
   };
@@ -188,7 +188,7 @@ export async function show(ctx) {
     ${isIndex ? nothing : report
       ? html`<p>Scanned ${when(report.scanned_at)} by ${report.scanner}: ${report.status}${report.error ? ` (${report.error})` : ''}</p>
           <ul class="counts" aria-label="Findings by severity">${SEVERITIES.map((s) => html`<li class="sev-${s.toLowerCase()}">${s}: ${report.summary[s] || 0}</li>`)}</ul>
-          <label>At or above <select @change=${filter}>
+          <label class="inline">At or above <select @change=${filter}>
             <option value="" ?selected=${!floor}>any severity</option>
             ${SEVERITIES.map((s) => html`<option value=${s} ?selected=${floor === s}>${s}</option>`)}
           </select></label>
@@ -215,7 +215,7 @@ export async function show(ctx) {
       ${problem(error)}${notice(message)}
       <dl class="facts">
         <dt>Digest</dt><dd>${code(artifact.digest)}</dd>
-        <dt>Type</dt><dd>${artifact.artifact_type || artifact.media_type}</dd>
+        <dt>Type</dt><dd>${kind(artifact)}</dd>
         <dt>Size</dt><dd>${bytes(artifact.size)}</dd>
         <dt>Tags</dt><dd>${artifact.tags.join(', ') || 'untagged'}</dd>
         <dt>Pushed</dt><dd>${when(artifact.created_at)}</dd>
@@ -227,7 +227,7 @@ export async function show(ctx) {
         : nothing}
       ${platforms}
       ${(artifact.layers || []).length
-        ? html`<h2>Layers</h2><ol>${artifact.layers.map((l) => html`<li><code title=${l.digest}>${short(l.digest)}</code> ${bytes(l.size)} <span class="muted">${l.mediaType || l.media_type}</span></li>`)}</ol>`
+        ? html`<h2>Layers</h2><ol>${artifact.layers.map((l) => html`<li>${digest(l.digest)} ${bytes(l.size)} <span class="muted">${l.mediaType || l.media_type}</span></li>`)}</ol>`
         : nothing}
       <h2>Referrers</h2>
       ${(artifact.referrers || []).length ? tree(artifact.referrers) : html`<p class="muted">Nothing refers to this artifact.</p>`}

@@ -2,7 +2,7 @@
 // what it would remove and keep, with the reason for each, before it is saved), the
 // tag immutability rules, and the tiering rule.
 
-import { html, nothing, problem, notice, when, short, formValues, confirmed } from '../ui.js';
+import { html, nothing, problem, notice, when, digest, formValues, confirmed } from '../ui.js';
 import { get, post, put, del, seg } from '../api.js';
 
 const KEEPS = [
@@ -126,7 +126,7 @@ export async function policies(ctx, name, project, frame) {
 
   const decision = (d) => html`<tr>
     <td data-label="Repository">${d.repository}</td>
-    <td data-label="Artifact"><code title=${d.digest}>${short(d.digest)}</code> ${d.tags.join(', ')}</td>
+    <td data-label="Artifact">${digest(d.digest)} ${d.tags.join(', ')}</td>
     <td data-label="Pushed">${when(d.pushed_at)}</td>
     <td data-label="Why">${d.reason}</td></tr>`;
   const decisions = (caption, rows) => html`<div class="table-wrap"><table>
