@@ -134,14 +134,27 @@ def no_xss(page: Page) -> None:
     assert page.locator("img[src='x']").count() == 0, "injected markup became an element"
 
 
-def horizontal_overflow(page: Page) -> int:
-    """How many CSS pixels the page is wider than the viewport (0: no horizontal
-    scroll)."""
-    width: int = page.evaluate(
-        "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
-        " - document.documentElement.clientWidth"
-    )
-    return width
+WIDER_THAN_VIEWPORT = """() => {
+  const width = document.documentElement.clientWidth;
+  const over = Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - width;
+  if (over <= 0) return [];
+  // the innermost elements reaching past the right edge: the ones to fix
+  const culprits = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.getBoundingClientRect().right <= width + 0.5) continue;
+    if ([...el.children].some((c) => c.getBoundingClientRect().right > width + 0.5)) continue;
+    const name = el.tagName.toLowerCase() + (el.className ? '.' + el.className : '');
+    culprits.push(`${name}: ${(el.textContent || '').trim().slice(0, 60)}`);
+  }
+  return [`${over}px too wide`, ...culprits.slice(0, 10)];
+}"""
+
+
+def horizontal_overflow(page: Page) -> list[str]:
+    """Nothing when the page fits the viewport's width (no sideways scrolling);
+    otherwise by how much, and the innermost elements that stick out."""
+    found: list[str] = page.evaluate(WIDER_THAN_VIEWPORT)
+    return found
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
