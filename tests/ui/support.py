@@ -264,14 +264,17 @@ FOCUSED = """() => {
   const el = document.activeElement;
   if (!el || el === document.body) return null;
   const style = getComputedStyle(el);
+  const box = el.getBoundingClientRect();
   return {
     key: el.dataset.tabKey || '',
     tag: el.tagName.toLowerCase(),
     type: el.getAttribute('type') || '',
     text: (el.getAttribute('aria-label') || el.labels?.[0]?.textContent || el.textContent || '')
       .trim().replace(/\\s+/g, ' ').slice(0, 80),
+    // an outline of 2px or more, and the control on screen (a skip link shows itself)
     visible: el.matches(':focus-visible') && style.outlineStyle !== 'none'
-      && parseFloat(style.outlineWidth) >= 2,
+      && parseFloat(style.outlineWidth) >= 2
+      && box.right > 0 && box.left < innerWidth && box.width > 0 && box.height > 0,
   };
 }"""
 
