@@ -449,7 +449,7 @@ def build_index(
     path: Path,
     tag: str,
     platforms: Sequence[Platform] = (("linux", "amd64"), ("linux", "arm64")),
-    layers: Sequence[LayerSpec] = (1024, 2048),
+    layers: Sequence[LayerSpec | Layer] = (1024, 2048),
     *,
     seed: str | None = None,
     annotations: dict[str, str] | None = None,

@@ -110,5 +110,12 @@ async function route() {
   if (mine === generation) main.focus({ preventScroll: true });
 }
 
+// The skip link would set location.hash to "#main", which this router reads as a
+// page: it moves the focus to the content instead, and the address stays.
+document.querySelector('a.skip').addEventListener('click', (event) => {
+  event.preventDefault();
+  main.focus();
+});
+
 window.addEventListener('hashchange', route);
 route();

@@ -15,7 +15,7 @@ export function bytes(n) {
     v /= 1024;
     i += 1;
   }
-  return `${i ? v.toFixed(v < 10 ? 1 : 0) : v} ${units[i]}`;
+  return `${i ? v.toFixed(v < 10 ? 1 : 0) : v}\u00a0${units[i]}`; // one piece: "1.0 KiB" never breaks
 }
 
 export function when(value) {
@@ -25,6 +25,14 @@ export function when(value) {
 }
 
 export const short = (digest) => (digest ? digest.replace(/^sha256:/, '').slice(0, 12) : '—');
+
+// A digest as people read it: its first 12 hex digits, the whole one on hover.
+export const digest = (value) => html`<code class="digest" title=${value}>${short(value)}</code>`;
+
+// What an artifact is: its artifact type, unless that is only an image's config
+// type (what the API falls back to for an image), then its media type.
+const IMAGE_CONFIGS = ['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json'];
+export const kind = (a) => (a.artifact_type && !IMAGE_CONFIGS.includes(a.artifact_type) ? a.artifact_type : a.media_type);
 
 export const href = (path, query) => {
   const q = query ? `?${new URLSearchParams(query)}` : '';
@@ -64,7 +72,8 @@ export function code(value) {
 export const confirmed = (question) => window.confirm(question);
 
 // A table over a paged API listing. `state` is the page's: {page, pageSize, q, sort};
-// `columns`: [{key, label, sortable, render(row)}]; `onChange(next)` re-queries.
+// `columns`: [{key, label, sortable, nowrap, render(row)}] (nowrap: a short value kept
+// on one line, a size); `onChange(next)` re-queries.
 export function table({ columns, rows, total, state, onChange, caption, empty = 'Nothing here yet.' }) {
   const pages = Math.max(1, Math.ceil(total / state.pageSize));
   const sortBy = (key) => {
@@ -92,7 +101,7 @@ export function table({ columns, rows, total, state, onChange, caption, empty = 
         <tbody>
           ${rows.length
             ? rows.map(
-                (row) => html`<tr>${columns.map((c) => html`<td data-label=${c.label}>${c.render ? c.render(row) : row[c.key]}</td>`)}</tr>`,
+                (row) => html`<tr>${columns.map((c) => html`<td data-label=${c.label} class=${c.nowrap ? 'nowrap' : ''}>${c.render ? c.render(row) : row[c.key]}</td>`)}</tr>`,
               )
             : html`<tr><td colspan=${columns.length} class="muted">${empty}</td></tr>`}
         </tbody>

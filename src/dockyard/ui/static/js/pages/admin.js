@@ -75,7 +75,7 @@ const SECTIONS = {
       { key: 'trigger', label: 'Trigger' },
       { key: 'dry_run', label: 'Dry run', render: (r) => (r.dry_run ? 'yes' : 'no') },
       { key: 'started_at', label: 'Started', render: (r) => when(r.started_at) },
-      { key: 'report', label: 'Freed', render: (r) => (r.report ? bytes(r.report.bytes_freed) : '—') },
+      { key: 'report', label: 'Freed', nowrap: true, render: (r) => (r.report ? bytes(r.report.bytes_freed) : '—') },
     ],
     actions: [['Run a pass now', () => post('/gc', {}), 'Garbage collection queued.'], ['Dry run', () => post('/gc', { dry_run: true }), 'Dry run queued.']],
   },

@@ -2,7 +2,7 @@
 // what it would remove and keep, with the reason for each, before it is saved), the
 // tag immutability rules, and the tiering rule.
 
-import { html, nothing, problem, notice, when, short, formValues, confirmed } from '../ui.js';
+import { html, nothing, problem, notice, when, digest, formValues, confirmed } from '../ui.js';
 import { get, post, put, del, seg } from '../api.js';
 
 const KEEPS = [
@@ -13,6 +13,8 @@ const KEEPS = [
   ['pushed_or_pulled_within_days', 'pushed or pulled within N days'],
   ['always', 'always'],
 ];
+
+const MAX_RULES = 15; // the API's limit per project
 
 const list = (text) => text.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -36,6 +38,7 @@ export async function policies(ctx, name, project, frame) {
   let immutable = await get(`${base}/immutability`);
   let tiering = await get(`${base}/tiering`); // null: no rule
   let draft = stored ? stored.rules.slice() : [];
+  let unsaved = false; // the draft has rules tried in a dry run, not saved yet
   let preview = null;
   let error = null;
   let message = '';
@@ -63,14 +66,36 @@ export async function policies(ctx, name, project, frame) {
     act(async () => {
       stored = await put(`${base}/retention`, { enabled: true, rules: preview.rules });
       draft = stored.rules.slice();
+      unsaved = false;
       preview = null;
     }, 'Retention policy saved: the scheduled run applies it.');
+  // Rules combine (an artifact is kept if any rule keeps it), so a policy of several
+  // rules is built in the draft and dry run as a whole before anything is saved: a
+  // policy saved one rule at a time could remove, at the next scheduled run, what the
+  // rule not added yet would have kept.
+  const addAnother = () => {
+    draft = preview.rules;
+    unsaved = true;
+    preview = null;
+    error = null;
+    message = 'Rule added to the draft, not saved: add the next one and dry run them together.';
+    paint();
+  };
+  const discard = () => {
+    draft = stored ? stored.rules.slice() : [];
+    unsaved = false;
+    preview = null;
+    message = 'Draft discarded.';
+    paint();
+  };
   const removePolicy = () =>
     confirmed(`Remove ${name}'s retention policy?`) &&
     act(async () => {
       await del(`${base}/retention`);
       stored = null;
       draft = [];
+      unsaved = false;
+      preview = null;
     }, 'Retention policy removed.');
   const addImmutable = (event) => {
     event.preventDefault();
@@ -101,7 +126,7 @@ export async function policies(ctx, name, project, frame) {
 
   const decision = (d) => html`<tr>
     <td data-label="Repository">${d.repository}</td>
-    <td data-label="Artifact"><code title=${d.digest}>${short(d.digest)}</code> ${d.tags.join(', ')}</td>
+    <td data-label="Artifact">${digest(d.digest)} ${d.tags.join(', ')}</td>
     <td data-label="Pushed">${when(d.pushed_at)}</td>
     <td data-label="Why">${d.reason}</td></tr>`;
   const decisions = (caption, rows) => html`<div class="table-wrap"><table>
@@ -115,7 +140,11 @@ export async function policies(ctx, name, project, frame) {
       ${problem(error)}${notice(message)}
       <section aria-labelledby="retention">
         <h2 id="retention">Retention</h2>
-        ${draft.length ? html`<ol>${draft.map((r) => html`<li>${describe(r)}</li>`)}</ol>` : html`<p class="muted">No retention policy: everything is kept.</p>`}
+        ${draft.length
+          ? html`${unsaved ? html`<p class="notice">Draft, not saved yet: a dry run of these rules and the next one, then Apply, saves them.</p>` : nothing}
+              <ol aria-label="Retention rules">${draft.map((r) => html`<li>${describe(r)}</li>`)}</ol>`
+          : html`<p class="muted">No retention policy: everything is kept.</p>`}
+        ${unsaved ? html`<button type="button" class="small" @click=${discard}>Discard the draft</button>` : nothing}
         ${stored ? html`<button type="button" class="small danger" @click=${removePolicy}>Remove the policy</button>` : nothing}
         <form class="panel" @submit=${tryRule} aria-label="Add a retention rule">
           <div class="row">
@@ -131,12 +160,14 @@ export async function policies(ctx, name, project, frame) {
           <button type="submit">Dry run with this rule</button>
         </form>
         ${preview
-          ? html`<div class="panel" aria-live="polite">
-              <h3>Dry run</h3>
+          ? html`<section class="panel" aria-labelledby="dry-run">
+              <h3 id="dry-run">Dry run</h3>
+              <p class="muted">Of ${preview.rules.length} ${preview.rules.length === 1 ? 'rule' : 'rules'}, at ${when(preview.result.evaluated_at)}: nothing was deleted.</p>
               ${decisions('Would be removed', preview.result.removed)}
               ${decisions('Kept', preview.result.kept)}
               <button type="button" @click=${apply}>Apply this policy</button>
-            </div>`
+              ${preview.rules.length < MAX_RULES ? html`<button type="button" class="small" @click=${addAnother}>Add another rule</button>` : nothing}
+            </section>`
           : nothing}
       </section>
       <section aria-labelledby="immutability">

@@ -1,7 +1,7 @@
 // A repository: its tags (paged, searched and sorted by the server: a repository of
 // 100k tags loads one page) and its artifacts, the pull command to copy, deleting a tag.
 
-import { html, table, search, problem, notice, bytes, when, short, code, confirmed, tabs } from '../ui.js';
+import { html, table, search, problem, notice, bytes, when, short, digest, kind, code, copyButton, confirmed, tabs } from '../ui.js';
 import { page, del, seg, repoPath } from '../api.js';
 
 export async function show(ctx) {
@@ -46,19 +46,20 @@ export async function show(ctx) {
 
   const tagColumns = [
     { key: 'name', label: 'Tag', sortable: true, render: (t) => artifactLink(t.digest, t.name) },
-    { key: 'digest', label: 'Digest', render: (t) => html`<code title=${t.digest}>${short(t.digest)}</code>` },
-    { key: 'size', label: 'Size', render: (t) => bytes(t.size) },
+    { key: 'digest', label: 'Digest', render: (t) => digest(t.digest) },
+    { key: 'size', label: 'Size', nowrap: true, render: (t) => bytes(t.size) },
     { key: 'updated', label: 'Tagged', sortable: true, render: (t) => when(t.updated_at) },
     { key: 'pull_count', label: 'Pulls', render: (t) => html`${t.pull_count}${t.last_pulled_at ? html`<br><span class="muted">last ${when(t.last_pulled_at)}</span>` : ''}` },
-    { key: 'pull', label: 'Pull', render: (t) => code(`docker pull ${location.host}/${full}:${t.name}`) },
+    // the command is the button's accessible name and tooltip: the column stays narrow
+    { key: 'pull', label: 'Pull', render: (t) => copyButton(`docker pull ${location.host}/${full}:${t.name}`, 'Copy pull command') },
     { key: 'actions', label: '', render: (t) => html`<button type="button" class="small danger" aria-label="Delete tag ${t.name}" @click=${() => deleteTag(t.name)}>Delete</button>` },
   ];
   const artifactColumns = [
     { key: 'digest', label: 'Artifact', render: (a) => artifactLink(a.digest, short(a.digest)) },
     { key: 'tags', label: 'Tags', render: (a) => a.tags.join(', ') || html`<span class="muted">untagged</span>` },
-    { key: 'media_type', label: 'Type', render: (a) => a.artifact_type || a.media_type },
+    { key: 'media_type', label: 'Type', render: kind },
     { key: 'platforms', label: 'Platforms', render: (a) => (a.platforms || []).map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join('/')).join(', ') || '—' },
-    { key: 'size', label: 'Size', render: (a) => bytes(a.size) },
+    { key: 'size', label: 'Size', nowrap: true, render: (a) => bytes(a.size) },
     { key: 'created_at', label: 'Pushed', render: (a) => when(a.created_at) },
     { key: 'pull_count', label: 'Pulls' },
   ];
