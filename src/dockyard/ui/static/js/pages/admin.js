@@ -5,6 +5,9 @@
 
 import { html, nothing, table, problem, notice, bytes, when, formValues, tabs, confirmed } from '../ui.js';
 import { get, page, post, patch } from '../api.js';
+import { registries, replication, proxy } from './remote.js';
+
+const DRIVEN = { registries, replication, proxy };
 
 const pretty = (value) => html`<pre class="json">${JSON.stringify(value, null, 2)}</pre>`;
 
@@ -78,43 +81,6 @@ const SECTIONS = {
       { key: 'report', label: 'Freed', nowrap: true, render: (r) => (r.report ? bytes(r.report.bytes_freed) : '—') },
     ],
     actions: [['Run a pass now', () => post('/gc', {}), 'Garbage collection queued.'], ['Dry run', () => post('/gc', { dry_run: true }), 'Dry run queued.']],
-  },
-  replication: {
-    title: 'Replication',
-    path: '/replication/policies',
-    columns: [
-      { key: 'name', label: 'Policy' },
-      { key: 'direction', label: 'Direction' },
-      { key: 'endpoint', label: 'Endpoint' },
-      { key: 'trigger', label: 'Trigger', render: (p) => (typeof p.trigger === 'object' ? p.trigger.kind || JSON.stringify(p.trigger) : p.trigger) },
-      { key: 'enabled', label: 'Enabled', render: (p) => (p.enabled ? 'yes' : 'no') },
-    ],
-    also: { title: 'Executions', path: '/replication/executions', columns: [
-      { key: 'id', label: 'Execution' },
-      { key: 'policy', label: 'Policy' },
-      { key: 'state', label: 'State' },
-      { key: 'trigger', label: 'Trigger' },
-      { key: 'started_at', label: 'Started', render: (x) => when(x.started_at || x.created_at) },
-    ] },
-  },
-  registries: {
-    title: 'Registry endpoints',
-    path: '/registries',
-    columns: [
-      { key: 'name', label: 'Endpoint' },
-      { key: 'url', label: 'URL' },
-      { key: 'kind', label: 'Kind' },
-      { key: 'healthy', label: 'Health', render: (r) => (r.health ? r.health.status || JSON.stringify(r.health) : '—') },
-    ],
-  },
-  proxy: {
-    title: 'Proxy caches',
-    path: '/proxy/caches',
-    columns: [
-      { key: 'project', label: 'Project' },
-      { key: 'endpoint', label: 'Upstream' },
-      { key: 'ttl_seconds', label: 'TTL (s)' },
-    ],
   },
 };
 
@@ -247,6 +213,9 @@ export async function show(ctx) {
   const section = ctx.params.section || 'users';
   const links = [
     ...Object.entries(SECTIONS).map(([key, s]) => [s.title, `#/admin/${key}`, key]),
+    ['Replication', '#/admin/replication', 'replication'],
+    ['Registry endpoints', '#/admin/registries', 'registries'],
+    ['Proxy caches', '#/admin/proxy', 'proxy'],
     ['Storage', '#/admin/storage', 'storage'],
     ['Backups', '#/admin/backups', 'backups'],
     ['Settings', '#/admin/settings', 'settings'],
@@ -255,6 +224,7 @@ export async function show(ctx) {
   if (section === 'storage') return storage(ctx, frame);
   if (section === 'settings') return settings(ctx, frame);
   if (section === 'backups') return backups(ctx, frame);
+  if (section in DRIVEN) return DRIVEN[section](ctx, frame);
   const spec = SECTIONS[section];
   if (!spec) return ctx.render(frame(html`<p>No section ${section}.</p>`));
   return listing(ctx, frame, spec);
