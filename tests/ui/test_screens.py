@@ -194,7 +194,11 @@ def test_each_page_renders_fits_and_is_photographed(
     signed_in: Any = None if name == "signin" else admin_state
     page = open_page(VIEWPORTS[viewport], signed_in)
     visit(page, address.format(index=content.index, amd64=content.amd64))
-    expect(ready(page, content)).to_be_visible()
+    complete = ready(page, content)
+    alert = page.get_by_role("alert")
+    expect(complete.or_(alert).first).to_be_visible()  # done, or an error: no long wait
+    assert alert.count() == 0, f"{name} shows an error: {alert.first.inner_text()}"
+    expect(complete).to_be_visible()
     page.wait_for_load_state("networkidle")
     shoot(page, f"{name}-{viewport}")
     if viewport == "phone":
