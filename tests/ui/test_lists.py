@@ -150,3 +150,27 @@ def test_a_robots_secret_is_rotated_then_the_robot_revoked(
         robots = ok(api.get(f"/projects/{fleet}/robots"))
     assert robot not in [r["name"] for r in robots]
     assert json.dumps(robots).count(second) == 0
+
+
+def test_a_schedule_is_switched_off_and_on(ui: Ui, admin_page: Page) -> None:
+    page = admin_page
+    visit(page, "#/admin/schedules")
+    with ui.api() as api:
+        name = ok(api.get("/schedules"))[0]["name"]
+    row = page.get_by_role("row").filter(has=page.get_by_text(name, exact=True))
+    row.get_by_role("button", name="yes: disable").click()
+    expect(row.get_by_role("button", name="no: enable")).to_be_visible()
+    with ui.api() as api:
+        assert {s["name"]: s["enabled"] for s in ok(api.get("/schedules"))}[name] is False
+    row.get_by_role("button", name="no: enable").click()
+    expect(row.get_by_role("button", name="yes: disable")).to_be_visible()
+
+
+def test_a_garbage_collection_dry_run_is_queued(ui: Ui, admin_page: Page) -> None:
+    page = admin_page
+    visit(page, "#/admin/gc")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Dry run").click()
+    expect(page.get_by_role("status")).to_have_text("Dry run queued.")
+    table = page.get_by_role("table", name=re.compile("Garbage collection"))
+    expect(table.locator("tbody tr").first.locator("[data-label='Dry run']")).to_have_text("yes")
