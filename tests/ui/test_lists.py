@@ -17,7 +17,7 @@ from dockyard.http.token import TOKEN_PATH
 from tests.supplychain.helpers import OCI_MANIFEST, put_blob, put_manifest
 from tests.support import images
 from tests.ui.conftest import OpenPage, Ui
-from tests.ui.support import DESKTOP, ok, sign_in, visit
+from tests.ui.support import DESKTOP, ok, sign_in, visit, wait_for
 
 PROJECT = "fleet"
 TAGS = 60  # more than a page of tags (50)
@@ -172,5 +172,12 @@ def test_a_garbage_collection_dry_run_is_queued(ui: Ui, admin_page: Page) -> Non
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Dry run").click()
     expect(page.get_by_role("status")).to_have_text("Dry run queued.")
+    with ui.api() as api:  # the run is listed once its job has started it
+
+        def dry_run_listed() -> bool:
+            return any(r["dry_run"] for r in ok(api.get("/gc")))
+
+        wait_for("the dry run to be listed", dry_run_listed)
+    page.reload()
     table = page.get_by_role("table", name=re.compile("Garbage collection"))
     expect(table.locator("tbody tr").first.locator("[data-label='Dry run']")).to_have_text("yes")
