@@ -17,7 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    Page,
+    Playwright,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from tests.support import signing
 from tests.support.server import RunningServer, run_server
@@ -114,17 +121,68 @@ def ui(tmp_path_factory: pytest.TempPathFactory, trusted_key: signing.PrivateKey
         yield ui
 
 
+class Chromium:
+    """The session's chromium, started when a browser test first needs it. While
+    Playwright's sync API is started it keeps an asyncio loop running in the thread,
+    and the suite's async tests (pytest-asyncio) refuse to run under it: so the browser
+    is stopped when the next test of this process is not a browser test
+    (pytest_runtest_teardown below) and started again by the next one that is. Browser
+    test files running one after another (scripts/test.sh hands out whole files) share
+    one browser."""
+
+    def __init__(self) -> None:
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+
+    def browser(self) -> Browser:
+        if self._browser is None:
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS
+            )
+        return self._browser
+
+    def stop(self) -> None:
+        if self._browser is not None:
+            self._browser.close()
+            self._browser = None
+        if self._playwright is not None:
+            self._playwright.stop()
+            self._playwright = None
+
+
+CHROMIUM_KEY = pytest.StashKey[Chromium]()
+HERE = Path(__file__).resolve().parent
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def chromium(request: pytest.FixtureRequest) -> Iterator[Chromium]:
     if not Path(CHROMIUM).exists():
         message = f"{CHROMIUM} is not installed: run scripts/install-test-deps.sh"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    found = Chromium()
+    request.config.stash[CHROMIUM_KEY] = found
+    yield found
+    found.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Chromium) -> Browser:
+    """The session's browser (Debian's chromium, never a downloaded one)."""
+    return chromium.browser()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    """After the last browser test before other tests (or the end), once its
+    fixtures are torn down: stop the browser, freeing the thread's event loop."""
+    yield
+    if nextitem is None or HERE not in Path(nextitem.path).resolve().parents:
+        chromium = item.config.stash.get(CHROMIUM_KEY, None)
+        if chromium is not None:
+            chromium.stop()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -107,7 +107,15 @@ def test_the_sign_in_form_by_keyboard(ui: Ui, page: Page) -> None:
     expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
 
 
-TABS = ["", "?tab=members", "?tab=robots", "?tab=policies", "?tab=usage"]
+TABS = [
+    "",
+    "?tab=members",
+    "?tab=robots",
+    "?tab=policies",
+    "?tab=supplychain",
+    "?tab=webhooks",
+    "?tab=usage",
+]
 
 
 @pytest.mark.parametrize("tab", TABS, ids=["repositories", *(t[5:] for t in TABS[1:])])
@@ -121,7 +129,8 @@ def test_a_project_page_by_keyboard(
     page.wait_for_load_state("networkidle")
     seen = every_control_reached_with_visible_focus(page)
     names = {s["text"] for s in seen}
-    assert {"Repositories", "Members", "Robot accounts", "Policies", "Usage"} <= names
+    tabs = {"Repositories", "Members", "Robot accounts", "Policies", "Supply chain", "Webhooks"}
+    assert tabs | {"Usage"} <= names
 
 
 def test_the_skip_link_leads_to_the_content(

@@ -146,6 +146,14 @@ PAGES: dict[str, tuple[str, Callable[[Page, Content], Locator]]] = {
         lambda p, _c: p.get_by_role("row").filter(has_text=f"robot${PROJECT}+scanner"),
     ),
     "project-policies-dry-run": (f"#/projects/{PROJECT}?tab=policies", dry_run),
+    "project-supply-chain": (
+        f"#/projects/{PROJECT}?tab=supplychain",
+        lambda p, _c: p.get_by_role("form", name="Supply-chain policy"),
+    ),
+    "project-webhooks": (
+        f"#/projects/{PROJECT}?tab=webhooks",
+        lambda p, _c: p.get_by_role("form", name="New webhook"),
+    ),
     "project-usage": (
         f"#/projects/{PROJECT}?tab=usage",
         lambda p, _c: p.get_by_text("Saved by deduplication"),
@@ -175,6 +183,7 @@ PAGES: dict[str, tuple[str, Callable[[Page, Content], Locator]]] = {
     "admin-registries": ("#/admin/registries", caption("Registry endpoints")),
     "admin-proxy": ("#/admin/proxy", caption("Proxy caches")),
     "admin-storage": ("#/admin/storage", lambda p, _c: p.get_by_text("Physical (each blob once)")),
+    "admin-backups": ("#/admin/backups", caption("Snapshots")),
     "admin-settings": ("#/admin/settings", lambda p, _c: p.locator("pre.json")),
     "account": ("#/account", lambda p, _c: p.get_by_role("heading", name="admin")),
 }
@@ -194,7 +203,11 @@ def test_each_page_renders_fits_and_is_photographed(
     signed_in: Any = None if name == "signin" else admin_state
     page = open_page(VIEWPORTS[viewport], signed_in)
     visit(page, address.format(index=content.index, amd64=content.amd64))
-    expect(ready(page, content)).to_be_visible()
+    complete = ready(page, content)
+    alert = page.get_by_role("alert")
+    expect(complete.or_(alert).first).to_be_visible()  # done, or an error: no long wait
+    assert alert.count() == 0, f"{name} shows an error: {alert.first.inner_text()}"
+    expect(complete).to_be_visible()
     page.wait_for_load_state("networkidle")
     shoot(page, f"{name}-{viewport}")
     if viewport == "phone":

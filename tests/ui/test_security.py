@@ -310,6 +310,8 @@ PRIVATE_PAGES = {
     "members": (f"#/projects/{VAULT}?tab=members", f"/projects/{VAULT}"),
     "robots": (f"#/projects/{VAULT}?tab=robots", f"/projects/{VAULT}"),
     "policies": (f"#/projects/{VAULT}?tab=policies", f"/projects/{VAULT}"),
+    "supply-chain": (f"#/projects/{VAULT}?tab=supplychain", f"/projects/{VAULT}"),
+    "webhooks": (f"#/projects/{VAULT}?tab=webhooks", f"/projects/{VAULT}"),
     "usage": (f"#/projects/{VAULT}?tab=usage", f"/projects/{VAULT}"),
     "tags": (
         f"#/projects/{VAULT}/repositories/app",
@@ -364,7 +366,7 @@ def test_an_outsider_gets_the_apis_refusal_not_the_data(
             assert secret not in text, f"{which}: {secret!r} shown to a non-member"
 
 
-@pytest.mark.parametrize("section", ["users", "audit", "jobs", "settings", "storage"])
+@pytest.mark.parametrize("section", ["users", "audit", "jobs", "settings", "storage", "backups"])
 def test_an_outsider_gets_no_administration(
     ui: Ui,
     seeded: dict[str, Any],
