@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from tests.lifecycle.retention_support import artifacts, ok, unique, wait_for
+from tests.supplychain.helpers import push_artifact
+from tests.support import signing
 from tests.support.oci_layout import MT_OCI_MANIFEST, build_image
 from tests.support.server import RunningServer
 from tests.support.tools import CommandFailed, Skopeo
@@ -107,6 +109,45 @@ def test_dry_run_then_run_removes_what_no_rule_keeps(
     # a second run finds nothing more to do
     again = ok(admin_api.post(f"/projects/{project}/retention/dry-run"))
     assert again["removed"] == []
+
+
+def test_cosign_signatures_stay_and_go_with_their_image(
+    lifecycle_server: RunningServer, admin_api: httpx.Client, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    """cosign's tag scheme: a signature is a manifest tagged `sha256-<hex>.sig`. A rule
+    keeping the newest artifact of every tag keeps the newest image *with* its
+    signature (pushed later, it is not the newest artifact in its own right) and
+    removes the older image with its signature; the kept signature still pulls."""
+    project = unique("sig")
+    ok(admin_api.post("/projects", json={"name": project}), 201)
+    app = f"{project}/app"
+    key = signing.generate_key("p256")
+    digests, signatures = {}, {}
+    for tag in ["v1", "v2"]:
+        img = build_image(tmp_path / tag, "t", layers=[512], seed=f"{app}-{tag}")
+        digests[tag] = skopeo.push_oci(img.layout, "t", app, tag)
+    with lifecycle_server.client(timeout=60) as registry:
+        for tag in ["v1", "v2"]:
+            manifest, blobs = signing.cosign_tag_signature(digests[tag], f"reg.test/{app}", key)
+            cosign_tag = digests[tag].replace(":", "-") + ".sig"
+            signatures[tag] = push_artifact(registry, app, cosign_tag, manifest, blobs)
+
+    policy = {"rules": [{"repositories": [app], "keep": "most_recent", "count": 1}]}
+    ok(admin_api.put(f"/projects/{project}/retention", json=policy))
+    report = ok(admin_api.post(f"/projects/{project}/retention/dry-run"))
+    assert {d["digest"] for d in report["removed"]} == {digests["v1"], signatures["v1"]}
+    staying = {d["digest"]: d["reason"] for d in report["kept"]}
+    assert set(staying) == {digests["v2"], signatures["v2"]}
+    assert staying[signatures["v2"]] == f"needed by kept {digests['v2']}"
+
+    job_id = ok(admin_api.post(f"/projects/{project}/retention/run"), 202)["job_id"]
+    job = wait_for("the retention job", lambda: _job(admin_api, job_id), timeout=60)
+    assert job["state"] == "succeeded", job
+    assert set(artifacts(admin_api, app)) == {digests["v2"], signatures["v2"]}
+    kept_tag = digests["v2"].replace(":", "-") + ".sig"
+    with lifecycle_server.client() as c:
+        r = c.get(f"/v2/{app}/manifests/{kept_tag}", headers={"Accept": MT_OCI_MANIFEST})
+        assert r.status_code == 200 and r.headers["docker-content-digest"] == signatures["v2"]
 
 
 def test_a_dry_run_may_try_a_policy_without_storing_it(

@@ -164,6 +164,38 @@ def test_referrers_follow_their_subject() -> None:
     assert removed(out) == ["sig-old", "img-old"]  # the referrer before its subject
 
 
+def test_cosign_tag_scheme_signatures_follow_their_image() -> None:
+    """cosign's default (tag scheme): the signature of sha256:<hex> is a manifest tagged
+    sha256-<hex>.sig with no subject field. A keep-newest rule over every tag must not
+    count it as an artifact of its own, so a kept image keeps its signature, and a
+    removed image takes its signature and attestation along."""
+    new, old, gone = "a" * 64, "b" * 64, "c" * 64
+    arts = [
+        art(new, 5, "v2"),
+        art(old, 9, "v1"),
+        art("sig-new", 1, f"sha256-{new}.sig"),
+        art("sig-old", 2, f"sha256-{old}.sig"),
+        art("att-old", 2, f"sha256-{old}.att"),
+        art("dangling", 20, f"sha256-{gone}.sig"),  # its image is not here: an ordinary tag
+    ]
+    out = run(arts, rule(keep="most_recent", count=1, tags=["*"]))
+    assert set(kept(out)) == {new, "sig-new"}
+    assert kept(out)["sig-new"] == f"needed by kept sha256:{new}"
+    going = removed(out)
+    assert set(going) == {old, "sig-old", "att-old", "dangling"}
+    assert going.index(old) > max(going.index("sig-old"), going.index("att-old"))
+    why = {d.artifact.digest: d.reason for d in out if not d.keep}
+    assert why["sha256:sig-old"] == f"goes with removed sha256:{old}"
+
+
+def test_a_signature_tag_that_is_also_a_release_tag_stays_a_candidate() -> None:
+    img = "d" * 64
+    arts = [art(img, 1, "v1"), art("sig", 1, f"sha256-{img}.sig", "keep-me")]
+    out = run(arts, rule(keep="always", tags=["keep-*"]))
+    assert set(kept(out)) == {"sig"}
+    assert removed(out) == [img]
+
+
 def test_repositories_no_rule_covers_are_left_alone() -> None:
     arts = [art("a", 100, "x")]
     policy = RetentionPolicy(rules=[KeepAlways(repositories=["other/*"], keep="always")])

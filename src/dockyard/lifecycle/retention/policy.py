@@ -23,11 +23,17 @@ Semantics (Harbor's, where they are sensible; docs/operations.md says the same):
   (signatures, SBOMs) of a kept subject. A removed index takes with it the children
   no kept manifest lists, and a removed subject its referrers. Children and
   referrers are never candidates on their own, unless they carry a tag.
+- A referrer is also what cosign's tag scheme makes one (its default before OCI 1.1
+  referrers): a manifest tagged `sha256-<hex>.sig`, `.att` or `.sbom` refers to the
+  manifest `sha256:<hex>` of its repository. Such a tag does not make it a
+  candidate: the signature goes with its image, never on its own. Where that
+  manifest is not in the repository the tag is an ordinary one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -189,6 +195,32 @@ class Decision:
     reason: str
 
 
+_COSIGN_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})\.(sig|att|sbom)$")
+
+
+def _tag_subject(tag: str) -> str | None:
+    """The digest a cosign tag-scheme tag (`sha256-<hex>.sig`) refers to, if it is one."""
+    found = _COSIGN_TAG.match(tag)
+    return f"{found[1]}:{found[2]}" if found else None
+
+
+def _subjects(a: Artifact, everything: dict[str, Artifact]) -> set[str]:
+    """The manifests of the repository that `a` refers to: its OCI subject and the
+    subjects its cosign tag-scheme tags name."""
+    named = {_tag_subject(t) for t in a.tags} | {a.subject}
+    return {d for d in named if d is not None and d in everything and d != a.digest}
+
+
+def _own_tags(a: Artifact, everything: dict[str, Artifact]) -> tuple[str, ...]:
+    """`a`'s tags but those saying, by cosign's scheme, which manifest here it refers to."""
+    own = []
+    for tag in a.tags:
+        subject = _tag_subject(tag)
+        if subject is None or subject not in everything or subject == a.digest:
+            own.append(tag)
+    return tuple(own)
+
+
 ImmutableCheck = Callable[[str, str], str | None]
 """(repository, tag) -> a description of the immutability rule protecting it, or None"""
 
@@ -243,14 +275,15 @@ def evaluate(
             if child in everything:
                 needs[a.digest].add(child)
                 dependent.add(child)
-        if a.subject in everything:
-            needs[a.subject].add(a.digest)  # a kept subject keeps its referrers
+        for subject in _subjects(a, everything):
+            needs[subject].add(a.digest)  # a kept subject keeps its referrers
             dependent.add(a.digest)
-    top = [a for a in everything.values() if a.digest not in dependent or a.tags]
+    own = {d: _own_tags(a, everything) for d, a in everything.items()}
+    top = [a for a in everything.values() if a.digest not in dependent or own[a.digest]]
 
     reasons: dict[str, str] = {}
     for i, rule in rules:
-        candidates = [a for a in top if rule.selects(a.tags)]
+        candidates = [a for a in top if rule.selects(own[a.digest])]
         for digest in _kept_by(rule, candidates, now):
             reasons.setdefault(digest, f"rule {i}: {rule.describe()}")
     for a in top:
@@ -270,19 +303,19 @@ def evaluate(
 
     decisions = [Decision(everything[d], True, reason) for d, reason in sorted(reasons.items())]
     removed = [a for a in everything.values() if a.digest not in reasons]
-    why = {a.digest: _removal_reason(a, rules) for a in removed}
+    why = {a.digest: _removal_reason(a, own[a.digest], rules) for a in removed}
     for a in removed:
-        if a.digest in dependent and not a.tags:
+        if a.digest in dependent and not own[a.digest]:
             parents = sorted(p for p, n in needs.items() if a.digest in n and p not in reasons)
             why[a.digest] = f"goes with removed {parents[0]}" if parents else why[a.digest]
     decisions += [Decision(a, False, why[a.digest]) for a in _removal_order(removed, everything)]
     return decisions
 
 
-def _removal_reason(a: Artifact, rules: list[tuple[int, Rule]]) -> str:
-    selecting = [i for i, r in rules if r.selects(a.tags)]
+def _removal_reason(a: Artifact, tags: tuple[str, ...], rules: list[tuple[int, Rule]]) -> str:
+    selecting = [i for i, r in rules if r.selects(tags)]
     if not selecting:
-        what = "untagged" if not a.tags else f"tags {','.join(a.tags)}"
+        what = "untagged" if not tags else f"tags {','.join(tags)}"
         return f"no rule keeps it: {what} matched by no rule of this repository"
     return "no rule keeps it: " + "; ".join(f"not kept by rule {i}" for i in selecting)
 
@@ -295,8 +328,9 @@ def _removal_order(removed: list[Artifact], everything: dict[str, Artifact]) -> 
         for child in a.children:
             if child in going:
                 before[child].add(a.digest)
-        if a.subject in going:
-            before[a.subject].add(a.digest)
+        for subject in _subjects(a, everything):
+            if subject in going:
+                before[subject].add(a.digest)
     out: list[Artifact] = []
     ready = sorted(d for d, b in before.items() if not b)
     done: set[str] = set()
