@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.oci_layout import build_image, verify_layout
 from tests.support.production import Deployment
+from tests.support.server import RunningServer
 from tests.support.tools import Skopeo, require_binary
 
 pytestmark = pytest.mark.e2e
@@ -233,3 +234,27 @@ def test_cron_fires_once_per_tick_across_three_replicas(cluster: Deployment) -> 
             await store.close()
 
     assert asyncio.run(run()) == [1, 2, 3]
+
+
+def test_a_session_signed_out_on_one_replica_is_refused_by_all(cluster: Deployment) -> None:
+    """Sign in through one replica, use the session through each (cached there), sign
+    out through another: the cookie is refused everywhere at once."""
+    a, b, c = cluster.replicas
+    name, password = f"s{uuid.uuid4().hex[:8]}", "session-password-1"
+    with httpx.Client(base_url=a.url, auth=a.admin, timeout=30) as admin:
+        r = admin.post("/api/v1/users", json={"username": name, "password": password})
+        assert r.status_code == 201, r.text
+    csrf = {"X-Requested-With": "dockyard-ui"}
+    with httpx.Client(base_url=a.url, headers=csrf, timeout=30) as browser:
+        r = browser.post("/auth/login", json={"username": name, "password": password})
+        assert r.status_code == 200, r.text
+        cookie = {"dockyard_session": str(browser.cookies["dockyard_session"])}
+
+    def status(replica: RunningServer) -> list[int]:
+        with httpx.Client(base_url=replica.url, cookies=cookie, timeout=30) as s:
+            return [s.get("/api/v1/users/current").status_code for _ in range(3)]
+
+    assert [status(r) for r in (a, b, c)] == [[200] * 3] * 3
+    with httpx.Client(base_url=b.url, cookies=cookie, headers=csrf, timeout=30) as s:
+        assert s.post("/auth/logout").status_code == 204
+    assert [status(r) for r in (a, b, c)] == [[401] * 3] * 3

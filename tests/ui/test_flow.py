@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
@@ -307,9 +308,13 @@ def test_sign_out(flow: Flow, ui: Ui, tmp_path: Path) -> None:
     flow.needs("project")
     page = flow.page
     visit(page, "#/")
+    (cookie,) = [c["value"] for c in page.context.cookies() if c["name"] == "dockyard_session"]
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in to Dockyard")).to_be_visible()
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
     assert not [c for c in page.context.cookies() if c["name"] == "dockyard_session"]
+    # the session ended on the server: a copy of the cookie is refused
+    with httpx.Client(base_url=ui.url, cookies={"dockyard_session": cookie}) as replay:
+        assert replay.get("/api/v1/users/current").status_code == 401
     visit(page, f"#/projects/{PROJECT}")  # a bookmark: the sign-in form again
     expect(page.get_by_role("heading", name="Sign in to Dockyard")).to_be_visible()

@@ -109,6 +109,9 @@ class UserService:
         updated = await self._identity.users.update_user(user.username, **fields)
         if updated is None:
             raise NotFound(f"user {username!r} not found")
+        if "password_hash" in fields or fields.get("disabled") is True:
+            # whoever signed in with the old password, or as a now disabled user, is out
+            await self._identity.users.end_sessions(updated.username)
         named = sorted("password" if k == "password_hash" else k for k in fields)
         await self._guard.record(
             actor, "user.update", f"user/{updated.username}", detail={"changed": named}
@@ -134,6 +137,16 @@ class UserService:
         if not await self._identity.users.delete_user(username):
             raise NotFound(f"user {username!r} not found")
         await self._guard.record(actor, "user.delete", f"user/{username}")
+
+    async def end_sessions(self, actor: Actor, username: str) -> int:
+        """Sign the user out of the web UI everywhere (oneself, or administrators)."""
+        self._self_or_admin(actor, username)
+        user = await self._user(username)
+        ended = await self._identity.users.end_sessions(user.username)
+        await self._guard.record(
+            actor, "user.sessions_ended", f"user/{user.username}", detail={"ended": ended}
+        )
+        return ended
 
     async def new_cli_secret(self, actor: Actor) -> tuple[UserRecord, str]:
         """OpenID Connect users have no password a registry client could send: this

@@ -15,6 +15,7 @@ from dockyard.auth import permissions as perm
 from dockyard.auth.identity import ExternalIdentity, IdentityProviderUnavailable
 from dockyard.auth.passwords import HashingPool, hash_password, verify_secret
 from dockyard.auth.permissions import ANONYMOUS, PULL, Principal, principal_actions, project_of
+from dockyard.auth.sessions import SESSION_SECONDS
 from dockyard.auth.tokens import TokenInvalid, TokenService
 from dockyard.diskspace import unless_full
 from dockyard.errors import TooManyRequests, Unauthorized
@@ -317,15 +318,46 @@ class AuthService:
         assert updated is not None
         return updated
 
-    async def from_session(self, cookie: str) -> Principal | None:
-        """The user a browser session cookie names, if it is valid and the user active."""
+    # -- web UI sessions --------------------------------------------------------
+
+    async def start_session(self, username: str) -> str:
+        """A new session of the user, recorded; the cookie that carries it."""
+        session_id = self.sessions.new_id()
+        expires = _now() + dt.timedelta(seconds=SESSION_SECONDS)
+        if not await self.store.users.create_session(
+            username, self.sessions.id_hash(session_id), expires
+        ):
+            raise Unauthorized(f"user {username!r} is gone")
+        return self.sessions.issue(username, session_id)
+
+    def _session_hash(self, cookie: str) -> tuple[str, str] | None:
         data = self.sessions.read(cookie)
-        if data is None:
+        if data is None or not isinstance(data.get("s"), str) or not isinstance(data.get("u"), str):
+            return None  # forged, expired, or from before sessions were kept
+        return data["u"], self.sessions.id_hash(data["s"])
+
+    async def from_session(self, cookie: str) -> Principal | None:
+        """The user a browser session cookie names, if the cookie is genuine, its
+        session has not ended and the user is active."""
+        named = self._session_hash(cookie)
+        if named is None:
             return None
-        user = await self.store.users.get_user(str(data.get("u", "")))
+        held = await self.store.users.cached_session_user(named[1])
+        if held is None or held[0].lower() != named[0].lower():
+            return None
+        user = await self.store.users.cached_user(held[0])
         if user is None or user.disabled:
             return None
         return _user_principal(user)
+
+    async def end_session(self, cookie: str) -> bool:
+        """Sign out: the session the cookie carries ends, on every replica."""
+        named = self._session_hash(cookie)
+        return named is not None and await self.store.users.end_session(named[1])
+
+    async def end_sessions(self, username: str) -> int:
+        """End every web UI session of the user (how many there were)."""
+        return await self.store.users.end_sessions(username)
 
     # -- tokens -----------------------------------------------------------------
 

@@ -1,9 +1,13 @@
-"""Browser sessions (after an OIDC login) and the short-lived state of a login in
-progress, both as signed cookies (itsdangerous) keyed by a secret every replica
-shares through the metadata database."""
+"""Browser sessions and the short-lived state of an OIDC login in progress, both as
+signed cookies (itsdangerous) keyed by a secret every replica shares through the
+metadata database. A session cookie names its user and a random session id whose
+SHA-256 is a row of `user_sessions` (AuthService): the signature stops forgery, the
+row lets signing out end the session."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -22,8 +26,17 @@ class Sessions:
         self._session = URLSafeTimedSerializer(secret, salt="dockyard-session")
         self._pending = URLSafeTimedSerializer(secret, salt="dockyard-oidc-pending")
 
-    def issue(self, username: str) -> str:
-        return self._session.dumps({"u": username})
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_urlsafe(32)
+
+    @staticmethod
+    def id_hash(session_id: str) -> str:
+        """What the database keeps of a session id: a leaked table ends no one's."""
+        return hashlib.sha256(session_id.encode()).hexdigest()
+
+    def issue(self, username: str, session_id: str) -> str:
+        return self._session.dumps({"u": username, "s": session_id})
 
     def read(self, cookie: str) -> dict[str, Any] | None:
         try:

@@ -32,7 +32,8 @@ from dockyard.backup.codec import encode
 from dockyard.metadata.engine import async_url, is_sqlite, make_engines
 
 # runtime state, not metadata; `blob_tiers` says where a blob's bytes are, and a
-# restore writes every blob to the hot tier of the instance it rebuilds
+# restore writes every blob to the hot tier of the instance it rebuilds; a restore
+# brings back no web UI session (one that had ended would live again)
 SKIPPED = frozenset(
     {
         "alembic_version",
@@ -42,6 +43,7 @@ SKIPPED = frozenset(
         "proxy_leases",
         "login_throttle",
         "blob_tiers",
+        "user_sessions",
     }
 )
 CHUNK = 1 << 20

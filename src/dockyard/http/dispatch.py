@@ -47,7 +47,7 @@ _FIXED: dict[str, dict[str, Callable[[Request], Awaitable[ASGIApp]]]] = {
     token_endpoint.TOKEN_PATH: {"GET": token_endpoint.token_get, "POST": token_endpoint.token_post},
     "/auth/oidc/login": {"GET": oidc.login},
     oidc.CALLBACK_PATH: {"GET": oidc.callback},
-    "/auth/logout": {"POST": oidc.logout},
+    "/auth/logout": {"POST": login.logout},
     "/auth/login": {"POST": login.login},
     "/auth/session": {"GET": login.session},
     **ui.routes(),  # the web UI: `/` and its files under /ui/

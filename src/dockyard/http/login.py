@@ -2,7 +2,8 @@
 checks them as every other login does (local users, LDAP; the login throttle) and
 answers with a session cookie — HttpOnly, SameSite=Strict, Secure behind TLS — that
 the management API accepts (changes made with it must carry the CSRF header). A
-robot signs in to the API and /v2/ with its secret, not to the UI."""
+robot signs in to the API and /v2/ with its secret, not to the UI. `POST
+/auth/logout` ends the session on the server, not only in the browser."""
 
 from __future__ import annotations
 
@@ -28,10 +29,11 @@ def secure_cookies(request: Request) -> bool:
     return request.url.scheme == "https" or public.startswith("https://")
 
 
-def set_session(request: Request, response: Response, username: str) -> None:
+async def set_session(request: Request, response: Response, username: str) -> None:
+    """Start a session of the user and give the response its cookie."""
     response.set_cookie(
         SESSION_COOKIE,
-        services(request).auth.sessions.issue(username),
+        await services(request).auth.start_session(username),
         max_age=SESSION_SECONDS,
         httponly=True,
         samesite="strict",
@@ -61,16 +63,29 @@ async def login(request: Request) -> Response:
     if principal.kind != "user":
         raise Unauthorized("robot accounts sign in with their secret, not to the web UI")
     response = JSONResponse({"username": principal.name, "is_admin": principal.is_admin})
-    set_session(request, response, principal.name)
+    await set_session(request, response, principal.name)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """End the session the cookie carries (on every replica: the cookie is refused
+    from now on, even if a copy of it is replayed) and clear the cookie."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await services(request).auth.end_session(cookie)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
 async def session(request: Request) -> Response:
     """`GET /auth/session`: who the session cookie names, or `{"username": null}` —
     always 200, so the UI learns whether to show its sign-in form without a failed
-    request."""
+    request — and whether single sign-on (OpenID Connect) is offered."""
+    auth = services(request).auth
     cookie = request.cookies.get(SESSION_COOKIE)
-    principal = await services(request).auth.from_session(cookie) if cookie else None
+    principal = await auth.from_session(cookie) if cookie else None
+    oidc = auth.oidc is not None
     if principal is None:
-        return JSONResponse({"username": None, "is_admin": False})
-    return JSONResponse({"username": principal.name, "is_admin": principal.is_admin})
+        return JSONResponse({"username": None, "is_admin": False, "oidc": oidc})
+    return JSONResponse({"username": principal.name, "is_admin": principal.is_admin, "oidc": oidc})

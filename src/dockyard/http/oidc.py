@@ -1,6 +1,7 @@
 """OpenID Connect login for people (the web UI): /auth/oidc/login sends the browser to
 the provider, /auth/oidc/callback brings it back with a code, which becomes a user
-record (groups from claims) and a session cookie. /auth/logout ends the session."""
+record (groups from claims) and a session cookie. /auth/logout (http/login.py)
+ends the session."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from dockyard import errors as e
 from dockyard.auth.identity import IdentityProviderUnavailable
 from dockyard.auth.oidc import OidcLoginError
-from dockyard.auth.sessions import PENDING_COOKIE, PENDING_SECONDS, SESSION_COOKIE
+from dockyard.auth.sessions import PENDING_COOKIE, PENDING_SECONDS
 from dockyard.errors import Unauthorized
 from dockyard.http.context import services
 from dockyard.http.errors import error_response
@@ -105,12 +106,6 @@ async def callback(request: Request) -> Response:
     # a browser's navigation lands in the web UI; an API client gets who signed in
     browser = "text/html" in request.headers.get("accept", "")
     response: Response = RedirectResponse("/", 303) if browser else JSONResponse(who)
-    set_session(request, response, user.username)
+    await set_session(request, response, user.username)
     response.delete_cookie(PENDING_COOKIE, path="/auth/oidc")
-    return response
-
-
-async def logout(request: Request) -> Response:
-    response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/")
     return response

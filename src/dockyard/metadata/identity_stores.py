@@ -67,6 +67,22 @@ class UserStore(Protocol):
 
     async def cached_user(self, username: str) -> UserRecord | None: ...
 
+    async def create_session(self, username: str, id_hash: str, expires_at: datetime) -> bool:
+        """Record a web UI session of the user; False if there is no such user."""
+        ...
+
+    async def session_user(self, id_hash: str) -> tuple[str, datetime] | None:
+        """(the user's name, the expiry) of a live session, or None."""
+        ...
+
+    async def cached_session_user(self, id_hash: str) -> tuple[str, datetime] | None: ...
+
+    async def end_session(self, id_hash: str) -> bool: ...
+
+    async def end_sessions(self, username: str) -> int:
+        """End every session of the user; how many there were."""
+        ...
+
 
 class ProjectStore(Protocol):
     """Projects and their members (users or groups, with a role)."""

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 # The Alembic revision this code was written against; the server refuses any other.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 metadata = MetaData()
 
@@ -259,6 +259,19 @@ login_throttle = Table(
 )
 
 Index("ux_users_username_lower", func.lower(users.c.username), unique=True)
+
+# -- web UI sessions (0009) ----------------------------------------------------------
+# A session cookie is signed and names one row here, by the SHA-256 of its random id:
+# signing out deletes the row, so the cookie is refused from then on.
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+Index("ix_user_sessions_user", user_sessions.c.user_id)
 
 secrets = Table(
     "secrets",

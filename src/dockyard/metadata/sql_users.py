@@ -1,4 +1,5 @@
-"""UserStore on SQL: users, whose names compare regardless of case."""
+"""UserStore on SQL: users, whose names compare regardless of case, and their web UI
+sessions."""
 
 from __future__ import annotations
 
@@ -132,6 +133,8 @@ class SqlUserStore:
             name = await conn.scalar(select(s.users.c.username).where(_user_is(username)))
             if name is None:
                 return False
+            user_id = select(s.users.c.id).where(s.users.c.username == name).scalar_subquery()
+            await conn.execute(delete(s.user_sessions).where(s.user_sessions.c.user_id == user_id))
             res = await conn.execute(delete(s.users).where(s.users.c.username == name))
             if res.rowcount:
                 await conn.execute(
@@ -144,3 +147,64 @@ class SqlUserStore:
             ("user", username.lower()), lambda: self.get_user(username)
         )
         return found
+
+    # -- web UI sessions -----------------------------------------------------------
+
+    async def create_session(self, username: str, id_hash: str, expires_at: dt.datetime) -> bool:
+        """Record a session of the user; False if there is no such user. Sessions past
+        their expiry are dropped on the way (an indexed delete, at sign-in only)."""
+        now = _now()
+        async with self._db.write.begin() as conn:
+            user_id = await conn.scalar(select(s.users.c.id).where(_user_is(username)))
+            if user_id is None:
+                return False
+            await conn.execute(delete(s.user_sessions).where(s.user_sessions.c.expires_at < now))
+            await conn.execute(
+                s.user_sessions.insert().values(
+                    id_hash=id_hash, user_id=user_id, created_at=now, expires_at=expires_at
+                )
+            )
+        return True
+
+    async def session_user(self, id_hash: str) -> tuple[str, dt.datetime] | None:
+        """The name of the user a live session belongs to, and when it expires. Read
+        from the primary: a session is used the moment it is made."""
+        async with self._db.write.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(s.users.c.username, s.user_sessions.c.expires_at)
+                    .join(s.users, s.users.c.id == s.user_sessions.c.user_id)
+                    .where(s.user_sessions.c.id_hash == id_hash)
+                )
+            ).first()
+        if row is None:
+            return None
+        expires = _utc(row.expires_at)
+        assert expires is not None
+        return (row.username, expires) if expires > _now() else None
+
+    async def cached_session_user(self, id_hash: str) -> tuple[str, dt.datetime] | None:
+        found: tuple[str, dt.datetime] | None = await self.identity_cache.lookup(
+            ("session", id_hash), lambda: self.session_user(id_hash), keep_none=False
+        )
+        return found
+
+    @changes_identity
+    async def end_session(self, id_hash: str) -> bool:
+        async with self._db.write.begin() as conn:
+            res = await conn.execute(
+                delete(s.user_sessions).where(s.user_sessions.c.id_hash == id_hash)
+            )
+        return bool(res.rowcount)
+
+    @changes_identity
+    async def end_sessions(self, username: str) -> int:
+        """End every session of the user; how many there were."""
+        async with self._db.write.begin() as conn:
+            user_id = select(s.users.c.id).where(_user_is(username)).scalar_subquery()
+            res = await conn.execute(
+                delete(s.user_sessions).where(
+                    s.user_sessions.c.user_id == user_id, s.user_sessions.c.expires_at >= _now()
+                )
+            )
+        return int(res.rowcount or 0)

@@ -152,6 +152,11 @@ async function interaction(req, res) {
 
 const handleOidc = provider.callback();
 const server = createServer((req, res) => {
+  if (req.url === '/favicon.ico') {
+    // a browser asks for one on the provider's pages: no icon, and no 404 in its console
+    res.writeHead(204).end();
+    return;
+  }
   if (!/^\/interaction\/[^/?]+(\?|$)/u.test(req.url)) {
     handleOidc(req, res);
     return;

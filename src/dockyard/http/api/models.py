@@ -172,6 +172,10 @@ class CliSecret(BaseModel):
     secret: str = Field(description="shown once; use it as the password of `docker login`")
 
 
+class SessionsEnded(BaseModel):
+    ended: int = Field(description="how many web UI sessions were live and have ended")
+
+
 # -- projects -----------------------------------------------------------------
 
 

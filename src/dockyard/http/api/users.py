@@ -16,6 +16,7 @@ from dockyard.http.api.models import (
     CliSecret,
     CurrentUser,
     Membership,
+    SessionsEnded,
     UserCreate,
     UserOut,
     UserUpdate,
@@ -152,6 +153,18 @@ async def update_user(c: Ctx, username: Username, body: UserUpdate) -> UserOut:
         disabled=body.disabled,
     )
     return user_out(await c.services.users.update(c.actor, username, changes))
+
+
+@router.delete(
+    "/{username:username}/sessions",
+    responses=errors(),
+    summary="Sign a user out of the web UI everywhere (oneself, or administrators)",
+)
+async def end_sessions(c: Ctx, username: Username) -> SessionsEnded:
+    """Every web UI session of the user ends at once, on every replica: their cookies
+    are refused from the next request. Registry tokens already issued run out as
+    usual (minutes)."""
+    return SessionsEnded(ended=await c.services.users.end_sessions(c.actor, username))
 
 
 @router.delete(

@@ -24,8 +24,14 @@ async function whoAmI() {
 
 async function signOut() {
   await post('/auth/logout');
+  signedOut();
+}
+
+// The session has ended (here, or everywhere): the sign-in form, saying why when a
+// reason is given (a fixed word the sign-in page knows, never free text).
+function signedOut(why) {
   user = null;
-  location.hash = '#/login';
+  location.hash = why ? `#/login?signed_out=${why}` : '#/login';
 }
 
 function header() {
@@ -90,6 +96,7 @@ async function route() {
       await whoAmI();
       header();
     },
+    signedOut,
   };
   if (!found) {
     ctx.render(html`<h1>Not found</h1><p>No page at ${path}. <a href="#/">Projects</a></p>`);

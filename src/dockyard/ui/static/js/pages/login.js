@@ -2,10 +2,17 @@
 // has it (the provider sends the browser back to /auth/oidc/callback, which lands here
 // signed in).
 
-import { html, problem, formValues } from '../ui.js';
-import { request } from '../api.js';
+import { html, nothing, notice, problem, formValues } from '../ui.js';
+import { get, request } from '../api.js';
+
+const SIGNED_OUT = {
+  everywhere: 'You are signed out in every browser.',
+  password: 'Your password has changed and every session of yours has ended: sign in with the new one.',
+};
 
 export async function show(ctx) {
+  const { oidc } = await get('/auth/session');
+  const said = SIGNED_OUT[ctx.query.get('signed_out')] || null;
   const next = ctx.query.get('next') || '#/';
   const safeNext = next.startsWith('#/') && !next.startsWith('#/login') ? next : '#/';
   let error = null;
@@ -31,13 +38,15 @@ export async function show(ctx) {
     ctx.render(html`
       <section class="signin">
         <h1>Sign in to Dockyard</h1>
-        ${problem(error)}
+        ${error ? problem(error) : notice(said)}
         <form @submit=${submit}>
           <label>Username <input name="username" autocomplete="username" required maxlength="255"></label>
           <label>Password <input name="password" type="password" autocomplete="current-password" required maxlength="4096"></label>
           <button type="submit" ?disabled=${busy}>${busy ? 'Signing in…' : 'Sign in'}</button>
         </form>
-        <p class="muted">Or <a href="/auth/oidc/login">sign in with your organisation's single sign-on</a> (when the registry has one).</p>
+        ${oidc
+          ? html`<p>Or <a class="button" href="/auth/oidc/login">Sign in with single sign-on</a></p>`
+          : nothing}
       </section>
     `);
   paint();
