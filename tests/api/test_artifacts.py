@@ -482,3 +482,46 @@ def test_repositories_sorted_by_last_push(registry: Registry) -> None:
         assert all(_when(r["updated_at"]) <= b_old for r in listed.values())
         assert all(_when(r["created_at"]) <= _when(r["updated_at"]) for r in listed.values())
         error(admin.get(base, params={"sort": "-updated"}), 422, "INVALID_REQUEST")
+
+
+def test_deleting_an_artifact(registry: Registry) -> None:
+    """DELETE …/-/artifacts/{digest}: maintainers and up; the manifest and all its tags
+    go (as the registry's manifest DELETE), another artifact and the referrers of the
+    deleted one stay; an immutable tag refuses; unknown and malformed digests; audited."""
+    project = registry.project()
+    repo = f"{project}/app"
+    base = f"/projects/{project}/repositories/app/-/artifacts"
+    with registry.registry() as reg:
+        one = _image(reg, repo, "v1")
+        _retag(reg, repo, "stable", one, OCI_MANIFEST)
+        two = _image(reg, repo, "v2")
+        sbom = _referrer(reg, repo, one, SBOM, b'{"spdxVersion": "SPDX-2.3"}')
+    developer, maintainer = registry.user(), registry.user()
+    registry.member(project, developer[0], "developer")
+    registry.member(project, maintainer[0], "maintainer")
+
+    with registry.api(developer) as dev:
+        error(dev.delete(f"{base}/{one.digest}"), 403, "DENIED")  # developers push, not delete
+    with registry.api(maintainer) as api:
+        r = api.delete(f"{base}/{one.digest}")
+        assert r.status_code == 204, r.text
+        left = {a["digest"]: a for a in ok(api.get(base))}
+        assert set(left) == {two.digest, sbom.digest}  # the SBOM of the deleted one stays
+        assert {t["name"] for t in _tags(api, f"/projects/{project}/repositories/app")} == {"v2"}
+        error(api.delete(f"{base}/{one.digest}"), 404, "NOT_FOUND")  # gone already
+        error(api.delete(f"{base}/sha256:{'0' * 64}"), 404, "NOT_FOUND")
+        for bad in ("v2", "sha256:xyz", f"md5:{'0' * 32}"):
+            error(api.delete(f"{base}/{bad}"), 422, "INVALID_REQUEST")
+    with registry.registry() as reg:
+        for reference in (one.digest, "v1", "stable"):
+            assert reg.get(f"/v2/{repo}/manifests/{reference}").status_code == 404
+        assert reg.get(f"/v2/{repo}/manifests/v2").status_code == 200
+
+    with registry.admin() as admin:
+        rule = {"repository": repo, "tag": "v2"}
+        ok(admin.post(f"/projects/{project}/immutability", json=rule), 201)
+        err = error(admin.delete(f"{base}/{two.digest}"), 403, "DENIED")
+        assert "immutable" in err["message"]
+        assert two.digest in {a["digest"] for a in ok(admin.get(base))}
+        audit = ok(admin.get("/audit-logs", params={"action": "artifact.delete"}))
+        assert any(e["resource"] == f"{repo}@{one.digest}" for e in audit)

@@ -54,6 +54,7 @@ class Flow:
     robot: tuple[str, str] | None = None
     index: Any = None
     children: dict[str, str] = field(default_factory=dict)  # platform -> digest
+    old: str = ""  # the digest of the image pushed as 0.9
 
     def needs(self, *steps: str) -> None:
         missing = [s for s in steps if s not in self.done]
@@ -155,6 +156,7 @@ def test_a_robot_pushes_and_the_image_is_signed(
     assert pushed == index.index_digest
     assert old.manifest_digest != pushed
     flow.index = index
+    flow.old = old.manifest_digest
     flow.children = {"/".join(c.platform): c.manifest_digest for c in index.children}
     with ui.registry(flow.robot) as registry:
         sign(registry, f"{PROJECT}/{REPO}", index.index_digest, ui.hostport, ui.key)
@@ -227,32 +229,31 @@ def test_a_retention_policy_is_dry_run_before_it_is_applied(flow: Flow, ui: Ui) 
     form = page.get_by_role("form", name="Add a retention rule")
     expect(form.get_by_label("Repositories (globs)")).to_have_value(f"{PROJECT}/*")
 
-    # the signatures' tags first: always kept
-    form.get_by_label("Tags", exact=True).fill("sha256-*.sig")
+    # the releases first: every 1.x kept, and with it its signature (cosign's tag)
+    form.get_by_label("Tags", exact=True).fill("1.*")
     form.get_by_label("Keep").select_option("always")
     form.get_by_role("button", name="Dry run with this rule").click()
     dry = page.get_by_role("region", name="Dry run")
     removed = dry.get_by_role("table", name=re.compile("Would be removed"))
     kept = dry.get_by_role("table", name=re.compile("Kept"))
-    expect(kept.get_by_role("row").filter(has_text=".sig")).to_have_count(1)
+    expect(kept.get_by_role("row").filter(has_text="1.0")).to_contain_text("rule 1")
+    expect(kept.get_by_role("row").filter(has_text=".sig")).to_contain_text("needed by kept")
     expect(removed.get_by_role("row").filter(has_text="0.9")).to_have_count(1)
-    expect(removed.get_by_role("row").filter(has_text="1.0")).to_have_count(1)
+    expect(removed.locator("caption")).to_contain_text("(1)")
     dry.get_by_role("button", name="Add another rule").click()
     expect(page.get_by_text("not saved yet")).to_be_visible()
 
-    # then the releases: the most recent one
+    # then the most recent of the rest but the 0.x
     form.get_by_label("Tags", exact=True).fill("*")
-    form.get_by_label("Except tags").fill("sha256-*")
+    form.get_by_label("Except tags").fill("0.*")
     form.get_by_label("Keep").select_option("most_recent")
     form.get_by_label("N", exact=True).fill("1")
     form.get_by_role("button", name="Dry run with this rule").click()
     expect(removed.locator("caption")).to_contain_text("(1)")
     old_row = removed.get_by_role("row").filter(has_text="0.9")
     expect(old_row).to_contain_text("no rule keeps it")
-    expect(kept.get_by_role("row").filter(has_text="1.0")).to_contain_text(
-        "rule 2: keep the 1 most recently pushed"
-    )
-    expect(kept.get_by_role("row").filter(has_text=".sig")).to_contain_text("rule 1")
+    expect(kept.get_by_role("row").filter(has_text="1.0")).to_contain_text("rule 1")
+    expect(kept.get_by_role("row").filter(has_text=".sig")).to_contain_text("needed by kept")
     with ui.api() as api:  # a dry run changes nothing
         assert ok(api.get(f"/projects/{PROJECT}/retention")) is None
         dry.get_by_role("button", name="Apply this policy").click()
@@ -260,9 +261,9 @@ def test_a_retention_policy_is_dry_run_before_it_is_applied(flow: Flow, ui: Ui) 
             "Retention policy saved: the scheduled run applies it."
         )
         saved = ok(api.get(f"/projects/{PROJECT}/retention"))
-    assert [(r["keep"], r["tags"]) for r in saved["rules"]] == [
-        ("always", ["sha256-*.sig"]),
-        ("most_recent", ["*"]),
+    assert [(r["keep"], r["tags"], r["exclude_tags"]) for r in saved["rules"]] == [
+        ("always", ["1.*"], []),
+        ("most_recent", ["*"], ["0.*"]),
     ]
     rules = page.get_by_role("list", name="Retention rules")
     expect(rules.get_by_role("listitem")).to_have_count(2)
@@ -302,6 +303,31 @@ def test_a_tag_is_deleted_after_confirmation(flow: Flow, ui: Ui) -> None:
         tags = registry.get(f"/v2/{PROJECT}/{REPO}/tags/list").json()["tags"]
     assert "0.9" not in tags and "1.0" in tags
     flow.done.add("deleted")
+
+
+def test_an_artifact_is_deleted_from_its_page(flow: Flow, ui: Ui) -> None:
+    flow.needs("deleted")  # 0.9's image, untagged now
+    page = flow.page
+    visit(page, f"#/projects/{PROJECT}/repositories/{REPO}/-/artifacts/{flow.old}")
+    expect(page.get_by_role("heading", name="Delete")).to_be_visible()
+    asked: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    page.get_by_role("button", name="Delete this artifact").click()
+    expect(page.get_by_role("status")).to_have_text(f"Artifact {flow.old} deleted.")
+    assert asked == [f"Delete {PROJECT}/{REPO}@{flow.old}? This cannot be undone."]
+    assert "view=artifacts" in page.url
+    table = page.get_by_role("table", name="Artifacts")
+    expect(table.get_by_role("link", name=flow.old.removeprefix("sha256:")[:12])).to_have_count(0)
+    expect(
+        table.get_by_role("link", name=flow.index.index_digest.removeprefix("sha256:")[:12])
+    ).to_have_count(1)
+    with ui.registry() as registry:
+        assert registry.get(f"/v2/{PROJECT}/{REPO}/manifests/{flow.old}").status_code == 404
 
 
 def test_sign_out(flow: Flow, ui: Ui, tmp_path: Path) -> None:

@@ -189,6 +189,21 @@ class RepositoryService:
             raise Denied(exc.message) from None
         await self._guard.record(actor, "tag.delete", f"{full}:{tag}", project=project)
 
+    async def delete_artifact(self, actor: Actor, project: str, path: str, digest: str) -> None:
+        """Drop one artifact by digest: its manifest and every tag on it, as the
+        registry's manifest DELETE does (immutable tags refuse; quota follows; what
+        refers to it stays until deleted itself)."""
+        full = await self._repository(actor, project, path, perm.DELETE)
+        try:
+            await self._manifests.delete(full, digest, actor.name)
+        except ManifestUnknown:
+            raise NotFound(
+                f"artifact {digest} not found in {full}", detail={"name": full, "digest": digest}
+            ) from None
+        except Unsupported as exc:
+            raise Denied(exc.message) from None
+        await self._guard.record(actor, "artifact.delete", f"{full}@{digest}", project=project)
+
     async def delete(self, actor: Actor, project: str, path: str) -> None:
         """Drop the repository with its artifacts and tags (quota follows)."""
         full = await self._repository(actor, project, path, perm.DELETE)

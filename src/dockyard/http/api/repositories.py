@@ -209,6 +209,29 @@ async def delete_tag(
     return Response(status_code=204)
 
 
+DigestPath = Annotated[
+    str,
+    Path(
+        pattern=r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$",
+        examples=["sha256:" + "0" * 64],
+        description="an artifact's digest",
+    ),
+]
+
+
+@router.delete(
+    "/{repository:repository}/-/artifacts/{digest}",
+    status_code=204,
+    responses=errors(),
+    summary="Delete an artifact with its tags (maintainer and up); its referrers stay",
+)
+async def delete_artifact(
+    c: Ctx, name: ProjectPath, repository: RepositoryPath, digest: DigestPath
+) -> Response:
+    await c.services.repositories.delete_artifact(c.actor, name, repository, digest)
+    return Response(status_code=204)
+
+
 @router.delete(
     "/{repository:repository}",
     status_code=204,

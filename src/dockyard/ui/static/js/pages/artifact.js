@@ -3,8 +3,8 @@
 // attestations, anything else) as a tree, its vulnerability report with severity
 // counts and a filter, and its SBOM to view or download.
 
-import { html, nothing, problem, notice, bytes, when, short, digest, kind, code } from '../ui.js';
-import { get, post, seg, repoPath, request, ApiError } from '../api.js';
+import { html, nothing, problem, notice, bytes, when, short, digest, kind, code, confirmed } from '../ui.js';
+import { get, post, del, seg, repoPath, request, ApiError } from '../api.js';
 
 const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'];
 const SCANNER = 'dockyard'; // the built-in scanner's reports
@@ -127,6 +127,19 @@ export async function show(ctx) {
     }
   };
 
+  const remove = async () => {
+    const tags = artifact.tags.length ? ` Its tags go with it: ${artifact.tags.join(', ')}.` : '';
+    if (!confirmed(`Delete ${full}@${artifact.digest}?${tags} This cannot be undone.`)) return;
+    try {
+      await del(`/projects/${seg(project)}/repositories/${repoPath(repo)}/-/artifacts/${seg(artifact.digest)}`);
+    } catch (e) {
+      error = e;
+      paint();
+      return;
+    }
+    ctx.go(`${here}?view=artifacts&deleted=${seg(artifact.digest)}`);
+  };
+
   const signatureOf = (digest) =>
     status && status.signatures ? status.signatures.signatures.find((s) => s.signature_digest === digest) : null;
   const kindOf = (node) => {
@@ -240,6 +253,9 @@ export async function show(ctx) {
             <button type="button" @click=${() => download('spdx')}>Download SPDX</button>
             ${sbom ? html`<pre class="sbom" tabindex="0" aria-label="SBOM">${sbom}</pre>` : nothing}`
         : html`<p class="muted">${isIndex ? 'An index has no layers of its own: each platform has its SBOM, on its page.' : 'No SBOM yet: a scan makes one from the layers.'}</p>`}
+      <h2>Delete</h2>
+      <p>Deletes the manifest and its tags; what refers to it (signatures, SBOMs) stays until deleted itself, and the layers' space comes back at the next garbage collection.</p>
+      <button type="button" class="danger" @click=${remove}>Delete this artifact</button>
     `);
   paint();
 }

@@ -16,7 +16,9 @@ export async function show(ctx) {
   let rows = [];
   let total = 0;
   let error = null;
-  let message = '';
+  // after an artifact's page deleted it: its digest (only a digest is shown)
+  const deleted = ctx.query.get('deleted') || '';
+  let message = /^sha(256|512):[a-f0-9]+$/.test(deleted) ? `Artifact ${deleted} deleted.` : '';
 
   const load = async (next) => {
     state = next;
@@ -44,6 +46,20 @@ export async function show(ctx) {
     await load(state);
   };
 
+  const deleteArtifact = async (a) => {
+    const tags = a.tags.length ? ` Its tags go with it: ${a.tags.join(', ')}.` : '';
+    if (!confirmed(`Delete ${full}@${a.digest}?${tags} This cannot be undone.`)) return;
+    try {
+      await del(`${base}/-/artifacts/${seg(a.digest)}`);
+      message = `Artifact ${a.digest} deleted.`;
+      error = null;
+    } catch (e) {
+      error = e;
+      message = '';
+    }
+    await load(state);
+  };
+
   const tagColumns = [
     { key: 'name', label: 'Tag', sortable: true, render: (t) => artifactLink(t.digest, t.name) },
     { key: 'digest', label: 'Digest', render: (t) => digest(t.digest) },
@@ -62,6 +78,7 @@ export async function show(ctx) {
     { key: 'size', label: 'Size', nowrap: true, render: (a) => bytes(a.size) },
     { key: 'created_at', label: 'Pushed', render: (a) => when(a.created_at) },
     { key: 'pull_count', label: 'Pulls' },
+    { key: 'actions', label: '', render: (a) => html`<button type="button" class="small danger" aria-label="Delete artifact ${short(a.digest)}" @click=${() => deleteArtifact(a)}>Delete</button>` },
   ];
 
   const paint = () =>
