@@ -17,7 +17,7 @@ from dockyard.http.token import TOKEN_PATH
 from tests.supplychain.helpers import OCI_MANIFEST, put_blob, put_manifest
 from tests.support import images
 from tests.ui.conftest import OpenPage, Ui
-from tests.ui.support import DESKTOP, ok, sign_in, visit, wait_for
+from tests.ui.support import DESKTOP, Watch, ok, sign_in, visit, wait_for
 
 PROJECT = "fleet"
 TAGS = 60  # more than a page of tags (50)
@@ -160,6 +160,7 @@ def test_a_schedule_is_switched_off_and_on(ui: Ui, admin_page: Page) -> None:
     row = page.get_by_role("row").filter(has=page.get_by_text(name, exact=True))
     row.get_by_role("button", name="yes: disable").click()
     expect(row.get_by_role("button", name="no: enable")).to_be_visible()
+    expect(page.get_by_role("status")).to_have_text(f"Schedule {name} disabled.")
     with ui.api() as api:
         assert {s["name"]: s["enabled"] for s in ok(api.get("/schedules"))}[name] is False
     row.get_by_role("button", name="no: enable").click()
@@ -181,3 +182,23 @@ def test_a_garbage_collection_dry_run_is_queued(ui: Ui, admin_page: Page) -> Non
     page.reload()
     table = page.get_by_role("table", name=re.compile("Garbage collection"))
     expect(table.locator("tbody tr").first.locator("[data-label='Dry run']")).to_have_text("yes")
+
+
+def test_a_refused_schedule_change_says_why(ui: Ui, open_page: OpenPage, watch: Watch) -> None:
+    """An administrator whose rights are taken away while the page is open: the
+    toggle's refusal is shown with the server's words, and nothing changes."""
+    name, password = ui.user("sched-admin", "sched-admin-password", is_admin=True)
+    page = open_page()
+    sign_in(page, name, password)
+    visit(page, "#/admin/schedules")
+    with ui.api() as api:
+        schedule = ok(api.get("/schedules"))[0]
+        ok(api.patch(f"/users/{name}", json={"is_admin": False}))
+    row = page.get_by_role("row").filter(has=page.get_by_text(schedule["name"], exact=True))
+    label = "yes: disable" if schedule["enabled"] else "no: enable"
+    watch.allow(403)
+    row.get_by_role("button", name=label).click()
+    expect(page.get_by_role("alert")).to_contain_text("administrator")
+    with ui.api() as api:
+        now = {s["name"]: s["enabled"] for s in ok(api.get("/schedules"))}
+    assert now[schedule["name"]] is schedule["enabled"]

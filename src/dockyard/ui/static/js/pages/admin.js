@@ -7,6 +7,11 @@ import { html, nothing, table, problem, notice, bytes, when, formValues, tabs, c
 import { get, page, post, patch } from '../api.js';
 import { registries, replication, proxy } from './remote.js';
 
+// A button inside a listing's table asks the listing to do something: the listing
+// runs it and says how it went (its message, or the API's error), then reloads.
+const act = (event, work, done) =>
+  event.currentTarget.dispatchEvent(new CustomEvent('act', { bubbles: true, detail: { work, done } }));
+
 const DRIVEN = { registries, replication, proxy };
 
 const pretty = (value) => html`<pre class="json">${JSON.stringify(value, null, 2)}</pre>`;
@@ -52,7 +57,7 @@ const SECTIONS = {
       { key: 'cron', label: 'Cron (UTC)' },
       { key: 'kind', label: 'Job kind' },
       { key: 'enabled', label: 'Enabled', render: (s) => html`<button type="button" class="small"
-          @click=${(e) => patch(`/schedules/${encodeURIComponent(s.name)}`, { enabled: !s.enabled }).then(() => e.target.dispatchEvent(new CustomEvent('reload', { bubbles: true })))}>${s.enabled ? 'yes: disable' : 'no: enable'}</button>` },
+          @click=${(e) => act(e, () => patch(`/schedules/${encodeURIComponent(s.name)}`, { enabled: !s.enabled }), `Schedule ${s.name} ${s.enabled ? 'disabled' : 'enabled'}.`)}>${s.enabled ? 'yes: disable' : 'no: enable'}</button>` },
       { key: 'next_run_at', label: 'Next run', render: (s) => when(s.next_run_at) },
       { key: 'last_run_at', label: 'Last run', render: (s) => when(s.last_run_at) },
     ],
@@ -203,7 +208,7 @@ async function listing(ctx, frame, spec) {
               : html`<label>${label} <input name=${n} maxlength="255"></label>`)}
             <button type="submit">Filter</button></form>`
         : nothing}
-      <div @reload=${() => load()}>${table({ columns: spec.columns, rows, total, state, onChange: load, caption: spec.title })}</div>
+      <div @act=${(e) => run(e.detail.work, e.detail.done)}>${table({ columns: spec.columns, rows, total, state, onChange: load, caption: spec.title })}</div>
       ${extra ? table({ columns: spec.also.columns, rows: extra.items, total: extra.total, state: { page: 1, pageSize: 25 }, onChange: () => {}, caption: spec.also.title }) : nothing}
     `));
   await load();
