@@ -22,13 +22,7 @@ from tests.support.tools import Skopeo, require_binary
 def oidc_server(
     oidc_provider: OidcProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    env = {
-        "DOCKYARD__AUTH__OIDC__ENABLED": "true",
-        "DOCKYARD__AUTH__OIDC__ISSUER": oidc_provider.issuer,
-        "DOCKYARD__AUTH__OIDC__CLIENT_ID": oidc_provider.client_id,
-        "DOCKYARD__AUTH__OIDC__CLIENT_SECRET": oidc_provider.client_secret,
-        "DOCKYARD__AUTH__OIDC__ADMIN_GROUP": "registry-admins",
-    }
+    env = oidc_provider.dockyard_env()
     with run_server(tmp_path_factory.mktemp("oidc-dy") / "data", workers=1, env=env) as srv:
         yield srv
 

@@ -91,6 +91,17 @@ class OidcProvider:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def dockyard_env(self, admin_group: str = "registry-admins") -> dict[str, str]:
+        """The environment that makes a Dockyard server use this provider (alice, in
+        `registry-admins`, becomes an administrator)."""
+        return {
+            "DOCKYARD__AUTH__OIDC__ENABLED": "true",
+            "DOCKYARD__AUTH__OIDC__ISSUER": self.issuer,
+            "DOCKYARD__AUTH__OIDC__CLIENT_ID": self.client_id,
+            "DOCKYARD__AUTH__OIDC__CLIENT_SECRET": self.client_secret,
+            "DOCKYARD__AUTH__OIDC__ADMIN_GROUP": admin_group,
+        }
+
     def login(self, authorization_url: str, username: str, password: str = "any") -> str:
         """Drive the browser part of a login: open `authorization_url`, sign in as
         `username`, consent, and return the URL the provider finally redirects to

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from playwright.sync_api import ConsoleMessage, Error, Page, Response, ViewportSize, expect
+from playwright.sync_api import (
+    ConsoleMessage,
+    Dialog,
+    Error,
+    Page,
+    Response,
+    ViewportSize,
+    expect,
+)
 
 from tests.supplychain.helpers import push_artifact
 from tests.supplychain.images_fixture import debian_image
@@ -122,6 +130,20 @@ def sign_in(page: Page, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
+
+
+def answer_next_dialog(page: Page, asked: list[str], *, accept: bool = True) -> None:
+    """The page's next dialog (the browser's confirm()): its question noted in
+    `asked`, then accepted, or dismissed as a person saying Cancel would."""
+
+    def answer(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.once("dialog", answer)
 
 
 def visit(page: Page, hash_path: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support.oci_layout import build_image
 from tests.support.tools import Skopeo, require_binary
@@ -29,6 +29,7 @@ from tests.ui.support import (
     DEBIAN_SUMMARY,
     DESKTOP,
     Watch,
+    answer_next_dialog,
     artifact_path,
     ok,
     scannable_index,
@@ -278,23 +279,13 @@ def test_a_tag_is_deleted_after_confirmation(flow: Flow, ui: Ui) -> None:
     row = page.get_by_role("row").filter(has=page.get_by_role("link", name="0.9", exact=True))
     expect(row).to_have_count(1)
     asked: list[str] = []
-
-    def dismiss(dialog: Dialog) -> None:
-        asked.append(dialog.message)
-        dialog.dismiss()
-
-    page.once("dialog", dismiss)
+    answer_next_dialog(page, asked, accept=False)
     row.get_by_role("button", name="Delete tag 0.9").click()
     expect(row).to_have_count(1)  # cancelled: nothing happened
     assert asked == [
         f"Delete the tag {PROJECT}/{REPO}:0.9? The artifact stays, reachable by its digest."
     ]
-
-    def accept(dialog: Dialog) -> None:
-        asked.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
+    answer_next_dialog(page, asked)
     row.get_by_role("button", name="Delete tag 0.9").click()
     expect(page.get_by_role("status")).to_have_text("Tag 0.9 deleted.")
     expect(row).to_have_count(0)
@@ -311,12 +302,7 @@ def test_an_artifact_is_deleted_from_its_page(flow: Flow, ui: Ui) -> None:
     visit(page, f"#/projects/{PROJECT}/repositories/{REPO}/-/artifacts/{flow.old}")
     expect(page.get_by_role("heading", name="Delete")).to_be_visible()
     asked: list[str] = []
-
-    def accept(dialog: Dialog) -> None:
-        asked.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
+    answer_next_dialog(page, asked)
     page.get_by_role("button", name="Delete this artifact").click()
     expect(page.get_by_role("status")).to_have_text(f"Artifact {flow.old} deleted.")
     assert asked == [f"Delete {PROJECT}/{REPO}@{flow.old}? This cannot be undone."]

@@ -27,14 +27,7 @@ def ui(
     oidc_provider: OidcProvider,
 ) -> Iterator[Ui]:
     """This file's server has OpenID Connect (the conftest's has not)."""
-    env = {
-        **ENV,
-        "DOCKYARD__AUTH__OIDC__ENABLED": "true",
-        "DOCKYARD__AUTH__OIDC__ISSUER": oidc_provider.issuer,
-        "DOCKYARD__AUTH__OIDC__CLIENT_ID": oidc_provider.client_id,
-        "DOCKYARD__AUTH__OIDC__CLIENT_SECRET": oidc_provider.client_secret,
-        "DOCKYARD__AUTH__OIDC__ADMIN_GROUP": "registry-admins",
-    }
+    env = {**ENV, **oidc_provider.dockyard_env()}
     base = tmp_path_factory.mktemp("ui-oidc")
     with run_server(base / "data", workers=1, env=env) as server:
         yield Ui(server, trusted_key, env)
