@@ -17,23 +17,9 @@ from tests.support.slapd import Slapd
 from tests.support.tools import Skopeo, require_binary
 
 
-def _env(settings: dict[str, object]) -> dict[str, str]:
-    env = {}
-    for key, value in settings.items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"DOCKYARD__AUTH__LDAP__{key.upper()}"] = (
-            str(value).lower() if isinstance(value, bool) else str(value)
-        )
-    return env
-
-
 @pytest.fixture(scope="module")
 def ldap_server(slapd: Slapd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    settings = slapd.settings(admin_group="registry-admins")
-    env = _env(dict(settings))
+    env = slapd.dockyard_env(admin_group="registry-admins")
     with run_server(tmp_path_factory.mktemp("ldap-dy") / "data", workers=1, env=env) as srv:
         with httpx.Client(base_url=srv.url, auth=srv.admin, timeout=30) as admin:
             api_ok(admin.post("/api/v1/projects", json={"name": "team-b", "public": False}), 201)

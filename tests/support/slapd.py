@@ -106,6 +106,19 @@ class Slapd:
         values.update(overrides)
         return LdapSettings.model_validate(values)
 
+    def dockyard_env(self, **overrides: Any) -> dict[str, str]:
+        """`settings(**overrides)` as the environment of a Dockyard server."""
+        env = {}
+        for key, value in self.settings(**overrides).model_dump().items():
+            if value is None:
+                continue
+            if hasattr(value, "get_secret_value"):
+                value = value.get_secret_value()
+            env[f"DOCKYARD__AUTH__LDAP__{key.upper()}"] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+        return env
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
