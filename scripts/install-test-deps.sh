@@ -52,6 +52,14 @@ if [ "$pinned" != "$installed" ]; then
   npm install --prefix tests/support/oidc --no-package-lock --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
+# axe-core: the accessibility checks tests/ui runs in the browser on every page,
+# pinned in tests/ui/tools/package.json.
+pinned=$(node -p "require('./tests/ui/tools/package.json').dependencies['axe-core']")
+installed=$(node -p "require('./tests/ui/tools/node_modules/axe-core/package.json').version" 2>/dev/null || true)
+if [ "$pinned" != "$installed" ]; then
+  npm install --prefix tests/ui/tools --no-package-lock --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null

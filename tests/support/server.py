@@ -20,10 +20,37 @@ from tests.support.registry_auth import RegistryAuth
 ADMIN_PASSWORD = "test-admin-password"
 
 
+# Each test process (pytest-xdist worker) takes its ports from a range of its own,
+# below the kernel's ephemeral range (32768-60999 on Linux): a port one process found
+# free and has not bound yet cannot be found free by another process too (two servers
+# on one port, each test talking to the other's) nor be taken by an outgoing connection.
+_PORTS_PER_PROCESS = 1000
+_PORTS_FROM = 15000
+_next_port: list[int] = []
+
+
+def _port_range() -> range:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker.removeprefix("gw")) + 1 if worker.startswith("gw") else 0
+    start = _PORTS_FROM + (index % 17) * _PORTS_PER_PROCESS
+    return range(start, start + _PORTS_PER_PROCESS)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on, from this process's own range."""
+    ports = _port_range()
+    if not _next_port:
+        _next_port.append(ports.start + os.getpid() % len(ports))
+    for _ in range(len(ports)):
+        port = _next_port[0]
+        _next_port[0] = ports.start + (port + 1 - ports.start) % len(ports)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (a server of this process, or something else)
+            return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 @dataclass

@@ -132,6 +132,36 @@ def sign_in(page: Page, username: str, password: str) -> None:
     expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
 
 
+AXE = Path(__file__).resolve().parent / "tools" / "node_modules" / "axe-core" / "axe.min.js"
+"""axe-core (pinned in tests/ui/tools/package.json, installed by scripts/install-test-deps.sh)"""
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def load_axe(page: Page) -> None:
+    """Give the page's documents axe-core from now on (before their own scripts, as an
+    extension would: the page's CSP does not apply to it)."""
+    if not AXE.is_file():
+        raise AssertionError(f"{AXE} is missing: run scripts/install-test-deps.sh")
+    page.add_init_script(path=str(AXE))
+
+
+def accessibility_problems(page: Page) -> list[str]:
+    """What axe-core (load_axe) finds against WCAG 2.1 A and AA on the page as it is
+    now (contrast, names of controls, labels, landmarks, ARIA): one line per rule and
+    element."""
+    found: list[dict[str, Any]] = page.evaluate(
+        """async (tags) => {
+          const result = await window.axe.run(document, { runOnly: { type: 'tag', values: tags } });
+          return result.violations.map((v) => ({
+            id: v.id, help: v.help,
+            nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary.split('\\n').slice(1).join(' ').trim()}`),
+          }));
+        }""",
+        AXE_TAGS,
+    )
+    return [f"{v['id']} ({v['help']}): {node}" for v in found for node in v["nodes"]]
+
+
 def answer_next_dialog(page: Page, asked: list[str], *, accept: bool = True) -> None:
     """The page's next dialog (the browser's confirm()): its question noted in
     `asked`, then accepted, or dismissed as a person saying Cancel would."""

@@ -133,7 +133,7 @@ def test_a_robots_secret_is_rotated_then_the_robot_revoked(
         dialog.accept()
 
     page.on("dialog", accept)
-    page.get_by_role("button", name=f"Rotate the secret of {robot}").click()
+    page.get_by_role("button", name=f"Rotate secret of {robot}").click()
     expect(page.locator(".secret code").first).not_to_have_text(first)
     second = page.locator(".secret code").first.inner_text()
     assert asked == [f"Rotate the secret of {robot}? The old one stops working at once."]

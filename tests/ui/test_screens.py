@@ -2,7 +2,8 @@
 with content (projects, members, robots, a signed multi-platform image scanned, an
 older one, the jobs that made them): each page must render without a problem (the
 watch), is saved as a screenshot ($DOCKYARD_UI_SCREENSHOTS, or build/ui-screenshots/
-at the repository's root), and at phone width must not scroll sideways."""
+at the repository's root), must pass axe-core's WCAG 2.1 A and AA rules (contrast,
+names, labels, landmarks), and at phone width must not scroll sideways."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from tests.ui.support import (
     DEBIAN_SUMMARY,
     DESKTOP,
     VIEWPORTS,
+    accessibility_problems,
     artifact_path,
     horizontal_overflow,
+    load_axe,
     ok,
     scannable_index,
     shoot,
@@ -202,6 +205,7 @@ def test_each_page_renders_fits_and_is_photographed(
     address, ready = PAGES[name]
     signed_in: Any = None if name == "signin" else admin_state
     page = open_page(VIEWPORTS[viewport], signed_in)
+    load_axe(page)
     visit(page, address.format(index=content.index, amd64=content.amd64))
     complete = ready(page, content)
     alert = page.get_by_role("alert")
@@ -210,6 +214,8 @@ def test_each_page_renders_fits_and_is_photographed(
     expect(complete).to_be_visible()
     page.wait_for_load_state("networkidle")
     shoot(page, f"{name}-{viewport}")
+    problems = accessibility_problems(page)
+    assert not problems, f"{name} at {viewport} width:\n" + "\n".join(problems)
     if viewport == "phone":
         too_wide = horizontal_overflow(page)
         assert not too_wide, f"{name} scrolls sideways at 390px: {too_wide}"

@@ -14,7 +14,8 @@ const act = (event, work, done) =>
 
 const DRIVEN = { registries, replication, proxy };
 
-const pretty = (value) => html`<pre class="json">${JSON.stringify(value, null, 2)}</pre>`;
+// a scrollable block: focusable, so the keyboard can scroll it
+const pretty = (value, label) => html`<pre class="json" tabindex="0" aria-label=${label}>${JSON.stringify(value, null, 2)}</pre>`;
 
 const SECTIONS = {
   users: {
@@ -149,7 +150,7 @@ async function backups(ctx, frame) {
 
 async function settings(ctx, frame) {
   const found = await get('/system/settings').catch((e) => ({ error: e }));
-  ctx.render(frame(found.error ? problem(found.error) : pretty(found)));
+  ctx.render(frame(found.error ? problem(found.error) : pretty(found, "The configuration")));
 }
 
 async function listing(ctx, frame, spec) {

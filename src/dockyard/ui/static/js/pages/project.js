@@ -198,7 +198,7 @@ async function robots(ctx, name, project, frame) {
     { key: 'permissions', label: 'Permissions', render: (r) => r.permissions.map((g) => html`<div>${g.actions.join(', ')} on ${g.repositories.length ? g.repositories.join(', ') : 'all repositories'}</div>`) },
     { key: 'expires_at', label: 'State', render: state_of },
     { key: 'created_at', label: '', render: (r) => html`
-      <button type="button" class="small" @click=${() => rotate(r)} aria-label="Rotate the secret of ${r.name}">Rotate secret</button>
+      <button type="button" class="small" @click=${() => rotate(r)} aria-label="Rotate secret of ${r.name}">Rotate secret</button>
       <button type="button" class="small danger" @click=${() => revoke(r)} aria-label="Revoke ${r.name}">Revoke</button>` },
   ];
   const paint = () =>
