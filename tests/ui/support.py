@@ -154,7 +154,10 @@ def accessibility_problems(page: Page) -> list[str]:
           const result = await window.axe.run(document, { runOnly: { type: 'tag', values: tags } });
           return result.violations.map((v) => ({
             id: v.id, help: v.help,
-            nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary.split('\\n').slice(1).join(' ').trim()}`),
+            nodes: v.nodes.map((n) => {
+              const why = n.failureSummary.split('\\n').slice(1).join(' ').trim();
+              return `${n.target.join(' ')}: ${why}`;
+            }),
           }));
         }""",
         AXE_TAGS,
