@@ -36,14 +36,16 @@ async def test_sign_in_and_the_session(tmp_path: Path) -> None:
         wrong = await c.post("/auth/login", json={**creds, "password": "wrong"}, headers=CSRF)
         assert wrong.status_code == 401
         assert (await c.post("/auth/login", content=b"{", headers=CSRF)).status_code == 422
-        assert (await c.get("/auth/session")).json() == {"username": None, "is_admin": False}
+        nobody = {"username": None, "is_admin": False, "oidc": False}
+        assert (await c.get("/auth/session")).json() == nobody
 
         signed = await c.post("/auth/login", json=creds, headers=CSRF)
         assert signed.status_code == 200 and signed.json()["username"] == ADMIN[0]
         cookie = signed.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
         assert "secure" not in cookie  # plain http, no https public_url
-        assert (await c.get("/auth/session")).json() == {"username": ADMIN[0], "is_admin": True}
+        admin = {"username": ADMIN[0], "is_admin": True, "oidc": False}
+        assert (await c.get("/auth/session")).json() == admin
 
         # the cookie reads the API; a change needs the CSRF header too
         assert (await c.get("/api/v1/users/current")).json()["username"] == ADMIN[0]
@@ -51,6 +53,13 @@ async def test_sign_in_and_the_session(tmp_path: Path) -> None:
         assert refused.status_code == 403 and "x-requested-with" in refused.text
         made = await c.post("/api/v1/projects", json={"name": "p1"}, headers=CSRF)
         assert made.status_code == 201, made.text
+
+        # signing out ends the session: the same cookie, sent again, is refused
+        kept = c.cookies["dockyard_session"]
+        assert (await c.post("/auth/logout")).status_code == 204
+        c.cookies.set("dockyard_session", kept)
+        assert (await c.get("/api/v1/users/current")).status_code == 401
+        assert (await c.get("/auth/session")).json() == nobody
 
 
 async def test_secure_cookie_behind_tls(tmp_path: Path) -> None:
