@@ -134,3 +134,26 @@ def test_cli_secret_logs_skopeo_in_with_group_access(
         check=False,
     )
     assert r.returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("asked", "lands"),
+    [
+        ("#/projects/team-b?tab=members", "/#/projects/team-b?tab=members"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/#/", "/"),
+        ("#/x<script>", "/"),
+        (None, "/"),
+    ],
+)
+def test_a_browser_lands_on_the_ui_page_it_asked_for_and_nowhere_else(
+    oidc_server: RunningServer, oidc_provider: OidcProvider, asked: str | None, lands: str
+) -> None:
+    with httpx.Client(base_url=oidc_server.url, timeout=30) as browser:
+        start = browser.get("/auth/oidc/login", params={"next": asked} if asked else None)
+        assert start.status_code == 302, start.text
+        callback = oidc_provider.login(start.headers["location"], "bob")
+        done = browser.get(callback.removeprefix(oidc_server.url), headers={"Accept": "text/html"})
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == lands
+        assert "dockyard_session" in browser.cookies

@@ -17,7 +17,7 @@ from tests.support import signing
 from tests.support.oidc_provider import OidcProvider
 from tests.support.server import run_server
 from tests.ui.conftest import ENV, OpenPage, Ui
-from tests.ui.support import visit
+from tests.ui.support import ok, visit
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,20 @@ def test_the_cli_secret_of_an_oidc_user_logs_a_registry_client_in(ui: Ui, page: 
         assert r.status_code == 200, r.text
         r = client.get("/auth/token", params={"service": "dockyard"}, auth=("bob", "wrong"))
         assert r.status_code == 401
+
+
+def test_a_bookmark_opened_signed_out_comes_back_after_single_sign_on(ui: Ui, page: Page) -> None:
+    with ui.api() as api:
+        ok(api.post("/projects", json={"name": "landing", "public": False}))
+    visit(page, "#/projects/landing?tab=members")
+    expect(page.get_by_role("heading", name="Sign in to Dockyard")).to_be_visible()
+    page.get_by_role("link", name="Sign in with single sign-on").click()
+    page.locator("input[name=login]").fill("alice")
+    page.locator("input[name=password]").fill("any")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Authorize").click()
+    expect(page.get_by_role("heading", name="landing")).to_be_visible()
+    assert page.url == f"{ui.url}/#/projects/landing?tab=members"
 
 
 def test_signing_out_of_a_single_sign_on_session_ends_it(ui: Ui, page: Page) -> None:

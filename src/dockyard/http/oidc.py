@@ -6,6 +6,7 @@ ends the session."""
 from __future__ import annotations
 
 import logging
+import re
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -23,6 +24,9 @@ from dockyard.metadata.identity import AuditEvent
 
 log = logging.getLogger(__name__)
 CALLBACK_PATH = "/auth/oidc/callback"
+# Where the UI asked to land after signing in: a page of the UI (`#/…`), nothing else —
+# the callback would otherwise redirect to wherever a crafted login link said.
+_UI_PAGE = re.compile(r"^#/[A-Za-z0-9._~!$&'()*+,;=:@/?%-]{0,500}$")
 
 
 def _redirect_uri(request: Request) -> str:
@@ -42,6 +46,9 @@ async def login(request: Request) -> Response:
     except IdentityProviderUnavailable as exc:
         log.error("OIDC provider unavailable: %s", exc)
         return error_response(e.UNAVAILABLE, "the identity provider is unavailable")
+    landing = request.query_params.get("next", "")
+    if _UI_PAGE.match(landing):
+        pending = {**pending, "next": landing}
     response = RedirectResponse(url, status_code=302)
     response.set_cookie(
         PENDING_COOKIE,
@@ -105,7 +112,9 @@ async def callback(request: Request) -> Response:
     }
     # a browser's navigation lands in the web UI; an API client gets who signed in
     browser = "text/html" in request.headers.get("accept", "")
-    response: Response = RedirectResponse("/", 303) if browser else JSONResponse(who)
+    landing = pending.get("next", "")
+    target = "/" + landing if _UI_PAGE.match(landing) else "/"
+    response: Response = RedirectResponse(target, 303) if browser else JSONResponse(who)
     await set_session(request, response, user.username)
     response.delete_cookie(PENDING_COOKIE, path="/auth/oidc")
     return response

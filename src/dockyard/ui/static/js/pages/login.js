@@ -45,7 +45,7 @@ export async function show(ctx) {
           <button type="submit" ?disabled=${busy}>${busy ? 'Signing in…' : 'Sign in'}</button>
         </form>
         ${oidc
-          ? html`<p>Or <a class="button" href="/auth/oidc/login">Sign in with single sign-on</a></p>`
+          ? html`<p>Or <a class="button" href="/auth/oidc/login?next=${encodeURIComponent(safeNext)}">Sign in with single sign-on</a></p>`
           : nothing}
       </section>
     `);
