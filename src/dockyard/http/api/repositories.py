@@ -214,21 +214,23 @@ DigestPath = Annotated[
     Path(
         pattern=r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$",
         examples=["sha256:" + "0" * 64],
-        description="an artifact's digest",
+        description="an artifact's digest (not a tag)",
     ),
 ]
 
 
 @router.delete(
-    "/{repository:repository}/-/artifacts/{digest}",
+    "/{repository:repository}/-/artifacts/{reference}",
     status_code=204,
     responses=errors(),
     summary="Delete an artifact with its tags (maintainer and up); its referrers stay",
 )
 async def delete_artifact(
-    c: Ctx, name: ProjectPath, repository: RepositoryPath, digest: DigestPath
+    c: Ctx, name: ProjectPath, repository: RepositoryPath, reference: DigestPath
 ) -> Response:
-    await c.services.repositories.delete_artifact(c.actor, name, repository, digest)
+    """By digest only (the path the GET of one artifact shares): a tag names an
+    artifact for now, so deleting by tag is `DELETE …/-/tags/{tag}`."""
+    await c.services.repositories.delete_artifact(c.actor, name, repository, reference)
     return Response(status_code=204)
 
 
