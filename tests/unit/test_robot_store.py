@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from dockyard.errors import Conflict
-from dockyard.metadata.identity import Grant
+from dockyard.metadata.identity import Grant, Page
 from tests.unit.identity_conformance import Postgres, Sqlite, Stores
 
 
@@ -45,8 +45,16 @@ class RobotStoreConformance:
             expires_at=None,
             created_by="admin",
         )
-        assert [x.name for x in await ids.robots.list_robots(None)] == ["robot$sys"]
-        assert [x.name for x in await ids.robots.list_robots("team-a")] == ["robot$team-a+ci"]
+        found, total = await ids.robots.list_robots(None, Page())
+        assert [x.name for x in found] == ["robot$sys"] and total == 1
+        found, total = await ids.robots.list_robots("team-a", Page())
+        assert [x.name for x in found] == ["robot$team-a+ci"] and total == 1
+        found, total = await ids.robots.list_robots(
+            "team-a", Page(), query="team", prefix="robot$team-a+"
+        )
+        assert (found, total) == ([], 0)  # the query is matched after the prefix
+        found, _ = await ids.robots.list_robots("team-a", Page(), query="c", prefix="robot$team-a+")
+        assert [x.name for x in found] == ["robot$team-a+ci"]
         soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
         got = await ids.robots.update_robot(
             "robot$sys", disabled=True, expires_at=soon, secret_hash="u"

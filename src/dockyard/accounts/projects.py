@@ -15,6 +15,7 @@ from dockyard.metadata.identity import (
     MemberRecord,
     Page,
     ProjectRecord,
+    ProjectSort,
 )
 from dockyard.metadata.identity_stores import Identity
 
@@ -45,17 +46,22 @@ class ProjectService:
         return [], True
 
     async def list_projects(
-        self, actor: Actor, query: str | None, public: bool | None, page: Page
+        self,
+        actor: Actor,
+        query: str | None,
+        public: bool | None,
+        page: Page,
+        sort: ProjectSort = "name",
     ) -> tuple[list[ProjectRecord], int]:
         """Projects the actor can see: all for administrators; else public and own."""
         store = self._identity.projects
         names, with_public = await self._visible_names(actor)
         if names is None or public is True:
-            return await store.list_projects(query, None, public, page)
+            return await store.list_projects(query, None, public, page, sort)
         if public is False:
             private = [n for n in names if (rec := await store.get_project(n)) and not rec.public]
-            return await store.list_projects(query, private, None, page)
-        return await store.list_projects(query, names, with_public, page)
+            return await store.list_projects(query, private, None, page, sort)
+        return await store.list_projects(query, names, with_public, page, sort)
 
     async def create(
         self, actor: Actor, name: str, *, public: bool = False, quota_bytes: int | None = None

@@ -12,6 +12,7 @@ from dockyard.auth.service import AuthService
 from dockyard.cache.base import Cache
 from dockyard.errors import Denied, ManifestUnknown, NotFound, Unsupported
 from dockyard.metadata.identity import (
+    ArtifactSort,
     ArtifactSummary,
     Page,
     ReferrerSummary,
@@ -151,10 +152,16 @@ class RepositoryService:
         return found, len(names)
 
     async def artifacts(
-        self, actor: Actor, project: str, path: str, page: Page
+        self,
+        actor: Actor,
+        project: str,
+        path: str,
+        page: Page,
+        query: str | None = None,
+        sort: ArtifactSort = "-pushed",
     ) -> tuple[str, list[ArtifactSummary], int]:
         full = await self._repository(actor, project, path, perm.PULL)
-        found, total = await self._identity.catalog.list_artifacts(full, page)
+        found, total = await self._identity.catalog.list_artifacts(full, page, query, sort)
         return full, found, total
 
     async def tags(

@@ -15,7 +15,7 @@ from dockyard.auth import permissions as perm
 from dockyard.auth.passwords import hash_secret, new_secret
 from dockyard.auth.service import ROBOT_PREFIX
 from dockyard.errors import Conflict, Denied, NotFound
-from dockyard.metadata.identity import Grant, RobotRecord
+from dockyard.metadata.identity import Grant, Page, RobotRecord, RobotSort
 from dockyard.metadata.identity_stores import Identity
 
 UNCHANGED: Any = object()
@@ -91,9 +91,20 @@ class RobotService:
                 raise NotFound(f"project {g.project!r} not found")
         return tuple(grants)
 
-    async def list_robots(self, actor: Actor, project: str | None) -> list[RobotRecord]:
+    async def list_robots(
+        self,
+        actor: Actor,
+        project: str | None,
+        page: Page,
+        query: str | None = None,
+        sort: RobotSort = "name",
+    ) -> tuple[list[RobotRecord], int]:
+        """A page of the robots, and how many: `query` is part of the short name (what
+        follows `robot$` or `robot$<project>+`)."""
         await self._allowed(actor, project, manage=False)
-        return await self._identity.robots.list_robots(project)
+        return await self._identity.robots.list_robots(
+            project, page, query=query, prefix=full_name(project, ""), sort=sort
+        )
 
     async def get(self, actor: Actor, project: str | None, name: str) -> RobotRecord:
         await self._allowed(actor, project, manage=False)

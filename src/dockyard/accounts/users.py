@@ -10,7 +10,7 @@ from dockyard.accounts.guard import Actor, Guard
 from dockyard.auth.passwords import hash_secret, new_secret
 from dockyard.auth.service import AuthService
 from dockyard.errors import Conflict, Denied, NotFound, Unauthorized
-from dockyard.metadata.identity import MemberRecord, Page, UserRecord
+from dockyard.metadata.identity import MemberRecord, Page, UserRecord, UserSort
 from dockyard.metadata.identity_stores import Identity
 
 RESERVED = frozenset({"current"})
@@ -33,10 +33,10 @@ class UserService:
         self._guard = guard
 
     async def list_users(
-        self, actor: Actor, query: str | None, page: Page
+        self, actor: Actor, query: str | None, page: Page, sort: UserSort = "name"
     ) -> tuple[list[UserRecord], int]:
         self._guard.admin(actor, "list users")
-        return await self._identity.users.list_users(query, page)
+        return await self._identity.users.list_users(query, page, sort)
 
     async def create(
         self,

@@ -162,6 +162,17 @@ TagSort = Literal["name", "-name", "updated", "-updated"]
 """a tag listing's order: by name, or by when the tag last moved (`-`: descending)"""
 RepositorySort = Literal["name", "-name", "updated"]
 """a repository listing's order: by name, or the most recent push first"""
+ArtifactSort = Literal["pushed", "-pushed", "size", "-size", "pulls", "-pulls", "pulled", "-pulled"]
+"""an artifact listing's order: by when it was pushed, its size, its pull count, when it
+was last pulled (never pulled: last either way); ties by digest"""
+ProjectSort = Literal["name", "-name", "created", "-created", "size", "-size"]
+"""a project listing's order: by name, creation, or the bytes it uses; ties by name"""
+UserSort = Literal["name", "-name", "created", "-created", "login", "-login"]
+"""a user listing's order: by name, creation, or the last sign-in (never: last)"""
+RobotSort = Literal["name", "-name", "created", "-created", "expires", "-expires"]
+"""a robot listing's order: by name, creation, or expiry (never expiring: last)"""
+AuditSort = Literal["at", "-at"]
+"""the audit trail's order: oldest or newest first; ties by id"""
 
 
 @dataclass(frozen=True, slots=True)

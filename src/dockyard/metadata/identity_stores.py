@@ -14,22 +14,27 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from dockyard.metadata.identity import (
+    ArtifactSort,
     ArtifactSummary,
     AuditEvent,
     AuditQuery,
+    AuditSort,
     Grant,
     MemberKind,
     MemberRecord,
     Page,
     ProjectRecord,
+    ProjectSort,
     ReferrerSummary,
     RepositorySort,
     RepositorySummary,
     RobotRecord,
+    RobotSort,
     TagSort,
     TagSummary,
     ThrottleRule,
     UserRecord,
+    UserSort,
     UserSource,
 )
 
@@ -52,7 +57,11 @@ class UserStore(Protocol):
 
     async def count_users(self) -> int: ...
 
-    async def list_users(self, query: str | None, page: Page) -> tuple[list[UserRecord], int]: ...
+    async def list_users(
+        self, query: str | None, page: Page, sort: UserSort = "name"
+    ) -> tuple[list[UserRecord], int]:
+        """Users whose name contains `query`, ordered by `sort` (ties by name)."""
+        ...
 
     async def update_user(self, username: str, **changes: Any) -> UserRecord | None:
         """Change email, password_hash, cli_secret_hash, is_admin, disabled, groups,
@@ -96,10 +105,15 @@ class ProjectStore(Protocol):
     async def get_project(self, name: str) -> ProjectRecord | None: ...
 
     async def list_projects(
-        self, query: str | None, names: Sequence[str] | None, public: bool | None, page: Page
+        self,
+        query: str | None,
+        names: Sequence[str] | None,
+        public: bool | None,
+        page: Page,
+        sort: ProjectSort = "name",
     ) -> tuple[list[ProjectRecord], int]:
         """Projects whose name contains `query`; when `names` is given, only those
-        (plus public ones if `public` is True)."""
+        (plus public ones if `public` is True); ordered by `sort`, ties by name."""
         ...
 
     async def update_project(self, name: str, **changes: Any) -> ProjectRecord | None:
@@ -159,8 +173,18 @@ class RobotStore(Protocol):
 
     async def get_robot(self, name: str) -> RobotRecord | None: ...
 
-    async def list_robots(self, project: str | None) -> list[RobotRecord]:
-        """Robots of one project, or system robots when `project` is None."""
+    async def list_robots(
+        self,
+        project: str | None,
+        page: Page,
+        *,
+        query: str | None = None,
+        prefix: str = "",
+        sort: RobotSort = "name",
+    ) -> tuple[list[RobotRecord], int]:
+        """A page of the robots of one project, or of system robots when `project` is
+        None, and how many there are: those whose name, after `prefix`, contains
+        `query`; ordered by `sort` (ties by name)."""
         ...
 
     async def update_robot(self, name: str, **changes: Any) -> RobotRecord | None:
@@ -177,7 +201,11 @@ class AuditStore(Protocol):
 
     async def add_audit(self, events: Sequence[AuditEvent]) -> None: ...
 
-    async def query_audit(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]: ...
+    async def query_audit(
+        self, query: AuditQuery, page: Page, sort: AuditSort = "-at"
+    ) -> tuple[list[AuditEvent], int]:
+        """A page of the entries matching `query`, newest first unless `sort` is `at`."""
+        ...
 
     async def purge_audit(self, older_than: datetime) -> int: ...
 
@@ -234,8 +262,16 @@ class CatalogStore(Protocol):
         ...
 
     async def list_artifacts(
-        self, repository: str, page: Page
-    ) -> tuple[list[ArtifactSummary], int]: ...
+        self,
+        repository: str,
+        page: Page,
+        query: str | None = None,
+        sort: ArtifactSort = "-pushed",
+    ) -> tuple[list[ArtifactSummary], int]:
+        """A page of the repository's artifacts, each with its tags: those with a tag
+        containing `query` or a digest starting with it; ordered by `sort`, ties by
+        digest; paged and counted in the database."""
+        ...
 
     async def list_tags(
         self, repository: str, query: str | None, sort: TagSort, page: Page

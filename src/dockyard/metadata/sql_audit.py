@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import case, delete, func, select, update
 
 from dockyard.metadata import schema as s
-from dockyard.metadata.identity import AuditEvent, AuditQuery, Page, ThrottleRule
+from dockyard.metadata.identity import AuditEvent, AuditQuery, AuditSort, Page, ThrottleRule
 from dockyard.metadata.sql import _now, _utc, like_escape
-from dockyard.metadata.sql_base import SqlEngines
+from dockyard.metadata.sql_base import SqlEngines, ordering
 
 
 def _delay_case(n: Any, rule: ThrottleRule) -> Any:
@@ -50,7 +50,9 @@ class SqlAuditStore:
         async with self._db.write.begin() as conn:
             await conn.execute(s.audit_log.insert(), rows)
 
-    async def query_audit(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
+    async def query_audit(
+        self, query: AuditQuery, page: Page, sort: AuditSort = "-at"
+    ) -> tuple[list[AuditEvent], int]:
         a = s.audit_log
         conds: list[Any] = []
         if query.actor:
@@ -72,7 +74,8 @@ class SqlAuditStore:
         q = (
             select(a)
             .where(*conds)
-            .order_by(a.c.at.desc(), a.c.id.desc())
+            # ix_audit_log_at, read forwards or backwards (ix_audit_log_actor by actor)
+            .order_by(*ordering(sort, {"at": a.c.at}, a.c.id))
             .limit(page.size)
             .offset(page.offset)
         )

@@ -4,6 +4,7 @@ metadata database, the identity cache, and small helpers."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -42,3 +43,21 @@ async def project_id(conn: AsyncConnection, project: str) -> int:
     if pid is None:
         raise NotFound(f"project {project!r} does not exist")
     return int(pid)
+
+
+def ordering(
+    sort: str, keys: Mapping[str, Any], tie: Any, nullable: Collection[str] = ()
+) -> list[Any]:
+    """ORDER BY for a listing's `sort`: a key of `keys`, descending with a `-` in front.
+    Ties go by `tie` (a unique column) in the same direction, so each page of a sorted
+    listing starts where the previous one ended and `-key` is `key` backwards. A key in
+    `nullable` puts its NULLs (never signed in, never pulled) last either way."""
+    descending = sort.startswith("-")
+    key = sort.removeprefix("-")
+    column = keys[key]
+    first = column.desc() if descending else column.asc()
+    if key in nullable:
+        first = first.nulls_last()
+    if column is tie:
+        return [first]
+    return [first, tie.desc() if descending else tie.asc()]

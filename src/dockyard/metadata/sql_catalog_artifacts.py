@@ -5,7 +5,9 @@ Every listing pages in the database: the page's keys are chosen first (ORDER BY 
 an index, LIMIT/OFFSET), then only those rows are joined to their manifest, pull
 statistics and blob sizes, and one COUNT gives the total. A repository of 100,000
 tags costs a page, not the repository (indexes of 0008: `ix_tags_updated`,
-`ix_tags_manifest`, `ix_manifests_created`).
+`ix_tags_manifest`, `ix_manifests_created`). Artifacts in push order read their index
+too; by size or pulls, and when searched, the repository's artifacts are read (never
+another repository's) to choose the page.
 
 Names order by the database's collation: byte order on SQLite and on a PostgreSQL
 database created with the C collation (the /v2 tag list is byte order everywhere;
@@ -17,19 +19,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.metadata import schema as s
 from dockyard.metadata.identity import (
+    ArtifactSort,
     ArtifactSummary,
     Page,
     ReferrerSummary,
     TagSort,
     TagSummary,
 )
-from dockyard.metadata.sql import _utc, contains_pattern
-from dockyard.metadata.sql_base import SqlEngines, ts
+from dockyard.metadata.sql import _utc, contains_pattern, like_escape
+from dockyard.metadata.sql_base import SqlEngines, ordering, ts
 from dockyard.oci.digest import is_digest
 
 
@@ -63,6 +66,37 @@ def _tag_order(sort: TagSort, tag: Any) -> list[Any]:
     return [tag.updated_at.desc(), tag.name.desc()]
 
 
+def _artifact_order(sort: ArtifactSort, m: Any, ap: Any) -> list[Any]:
+    """`pushed` reads ix_manifests_created; the others sort the repository's artifacts:
+    `pulls` and `pulled` with one primary-key lookup of artifact_pulls each, `size`
+    with the sum of each one's blobs (its manifest_references)."""
+    keys = {
+        "pushed": m.c.created_at,
+        "size": m.c.size + blob_bytes(m.c.id),
+        "pulls": func.coalesce(ap.c.pull_count, 0),
+        "pulled": ap.c.last_pulled_at,
+    }
+    return ordering(sort, keys, m.c.digest, nullable={"pulled"})
+
+
+def _artifact_search(rid: int, query: str, m: Any) -> Any:
+    """An artifact one of whose tags contains `query` (ASCII case ignored, as the tag
+    search), or whose digest starts with it, with or without the algorithm (`sha256:3f`
+    or `3f`: a digest has one colon)."""
+    t = s.tags
+    start = like_escape(query.lower())
+    tagged = exists().where(
+        t.c.repository_id == rid,
+        t.c.manifest_digest == m.c.digest,
+        t.c.name.ilike(contains_pattern(query), escape="\\"),
+    )
+    return or_(
+        tagged,
+        m.c.digest.like(f"{start}%", escape="\\"),
+        m.c.digest.like(f"%:{start}%", escape="\\"),
+    )
+
+
 async def _tags_of(conn: AsyncConnection, rid: int, digests: Sequence[str]) -> dict[str, list[str]]:
     t = s.tags
     rows = await conn.execute(
@@ -82,17 +116,27 @@ class ArtifactQueries:
     _db: SqlEngines
 
     async def list_artifacts(
-        self, repository: str, page: Page
+        self,
+        repository: str,
+        page: Page,
+        query: str | None = None,
+        sort: ArtifactSort = "-pushed",
     ) -> tuple[list[ArtifactSummary], int]:
         m, ap = s.manifests, s.artifact_pulls
         async with self._db.read.connect() as conn:
             rid = await repository_id(conn, repository)
             if rid is None:
                 return [], 0
+            conds: list[Any] = [m.c.repository_id == rid]
+            if query:
+                conds.append(_artifact_search(rid, query, m))
+            chosen = select(m.c.id)
+            if sort.removeprefix("-") in ("pulls", "pulled"):
+                pulls = and_(ap.c.repository_id == rid, ap.c.digest == m.c.digest)
+                chosen = chosen.select_from(m.outerjoin(ap, pulls))
             keys = (
-                select(m.c.id)
-                .where(m.c.repository_id == rid)
-                .order_by(m.c.created_at.desc(), m.c.digest)
+                chosen.where(*conds)
+                .order_by(*_artifact_order(sort, m, ap))
                 .limit(page.size)
                 .offset(page.offset)
                 .subquery("page")
@@ -113,10 +157,10 @@ class ArtifactQueries:
                 )
                 .select_from(keys.join(m, m.c.id == keys.c.id))
                 .outerjoin(ap, and_(ap.c.repository_id == rid, ap.c.digest == m.c.digest))
-                .order_by(m.c.created_at.desc(), m.c.digest)
+                .order_by(*_artifact_order(sort, m, ap))
             )
             rows = (await conn.execute(q)).all()
-            count = select(func.count()).select_from(m).where(m.c.repository_id == rid)
+            count = select(func.count()).select_from(m).where(*conds)
             total = int(await conn.scalar(count) or 0)
             tags = await _tags_of(conn, rid, [row.digest for row in rows])
         return [_artifact(row, tags.get(row.digest, ())) for row in rows], total

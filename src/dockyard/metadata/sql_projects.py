@@ -11,10 +11,16 @@ from sqlalchemy.exc import IntegrityError
 
 from dockyard.errors import Conflict
 from dockyard.metadata import schema as s
-from dockyard.metadata.identity import MemberKind, MemberRecord, Page, ProjectRecord
+from dockyard.metadata.identity import (
+    MemberKind,
+    MemberRecord,
+    Page,
+    ProjectRecord,
+    ProjectSort,
+)
 from dockyard.metadata.identity_cache import IdentityCache, changes_identity
 from dockyard.metadata.sql import _now, contains_pattern
-from dockyard.metadata.sql_base import SqlEngines, project_id, ts
+from dockyard.metadata.sql_base import SqlEngines, ordering, project_id, ts
 
 _PROJECT_FIELDS = {"public", "quota_bytes"}
 
@@ -66,7 +72,12 @@ class SqlProjectStore:
         return None if row is None else self._project(row)
 
     async def list_projects(
-        self, query: str | None, names: Sequence[str] | None, public: bool | None, page: Page
+        self,
+        query: str | None,
+        names: Sequence[str] | None,
+        public: bool | None,
+        page: Page,
+        sort: ProjectSort = "name",
     ) -> tuple[list[ProjectRecord], int]:
         p = s.projects
         conds: list[Any] = []
@@ -77,7 +88,15 @@ class SqlProjectStore:
             conds.append(or_(visible, p.c.public.is_(True)) if public else visible)
         elif public is not None:
             conds.append(p.c.public.is_(public))
-        q = select(p).where(*conds).order_by(p.c.name).limit(page.size).offset(page.offset)
+        # projects are few (thousands at most): any order is one sort, no index needed
+        keys = {"name": p.c.name, "created": p.c.created_at, "size": p.c.used_bytes}
+        q = (
+            select(p)
+            .where(*conds)
+            .order_by(*ordering(sort, keys, p.c.name))
+            .limit(page.size)
+            .offset(page.offset)
+        )
         count = select(func.count()).select_from(p).where(*conds)
         async with self._db.read.connect() as conn:
             rows = (await conn.execute(q)).all()

@@ -7,15 +7,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dockyard.errors import Conflict
 from dockyard.metadata import schema as s
-from dockyard.metadata.identity import Grant, RobotRecord
+from dockyard.metadata.identity import Grant, Page, RobotRecord, RobotSort
 from dockyard.metadata.identity_cache import IdentityCache, changes_identity
-from dockyard.metadata.sql import _now, _utc
-from dockyard.metadata.sql_base import SqlEngines, project_id, ts
+from dockyard.metadata.sql import _now, _utc, like_escape
+from dockyard.metadata.sql_base import SqlEngines, ordering, project_id, ts
 
 _ROBOT_FIELDS = {"description", "secret_hash", "permissions", "expires_at", "disabled"}
 
@@ -86,14 +86,37 @@ class SqlRobotStore:
             row = (await conn.execute(self._robots_query().where(s.robots.c.name == name))).first()
         return None if row is None else self._robot(row)
 
-    async def list_robots(self, project: str | None) -> list[RobotRecord]:
-        q = self._robots_query().order_by(s.robots.c.name)
-        q = q.where(
-            s.robots.c.project_id.is_(None) if project is None else s.projects.c.name == project
+    async def list_robots(
+        self,
+        project: str | None,
+        page: Page,
+        *,
+        query: str | None = None,
+        prefix: str = "",
+        sort: RobotSort = "name",
+    ) -> tuple[list[RobotRecord], int]:
+        rb, p = s.robots, s.projects
+        conds: list[Any] = [rb.c.project_id.is_(None) if project is None else p.c.name == project]
+        if query:
+            pattern = f"{like_escape(prefix)}%{like_escape(query)}%"
+            conds.append(rb.c.name.like(pattern, escape="\\"))
+        keys = {"name": rb.c.name, "created": rb.c.created_at, "expires": rb.c.expires_at}
+        q = (
+            self._robots_query()
+            .where(*conds)
+            .order_by(*ordering(sort, keys, rb.c.name, nullable={"expires"}))
+            .limit(page.size)
+            .offset(page.offset)
+        )
+        count = (
+            select(func.count())
+            .select_from(rb.outerjoin(p, p.c.id == rb.c.project_id))
+            .where(*conds)
         )
         async with self._db.read.connect() as conn:
             rows = (await conn.execute(q)).all()
-        return [self._robot(r) for r in rows]
+            total = int(await conn.scalar(count) or 0)
+        return [self._robot(r) for r in rows], total
 
     @changes_identity
     async def update_robot(self, name: str, **changes: Any) -> RobotRecord | None:

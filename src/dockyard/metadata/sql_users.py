@@ -13,10 +13,10 @@ from sqlalchemy.exc import IntegrityError
 
 from dockyard.errors import Conflict
 from dockyard.metadata import schema as s
-from dockyard.metadata.identity import Page, UserRecord, UserSource
+from dockyard.metadata.identity import Page, UserRecord, UserSort, UserSource
 from dockyard.metadata.identity_cache import IdentityCache, changes_identity
 from dockyard.metadata.sql import _now, _utc, contains_pattern
-from dockyard.metadata.sql_base import SqlEngines, ts
+from dockyard.metadata.sql_base import SqlEngines, ordering, ts
 
 _USER_FIELDS = {
     "email",
@@ -98,10 +98,15 @@ class SqlUserStore:
         async with self._db.read.connect() as conn:
             return int(await conn.scalar(select(func.count()).select_from(s.users)) or 0)
 
-    async def list_users(self, query: str | None, page: Page) -> tuple[list[UserRecord], int]:
+    async def list_users(
+        self, query: str | None, page: Page, sort: UserSort = "name"
+    ) -> tuple[list[UserRecord], int]:
         u = s.users
         cond = u.c.username.like(contains_pattern(query), escape="\\") if query else None
-        q = select(u).order_by(u.c.username).limit(page.size).offset(page.offset)
+        # a sort of the table (tens of thousands of directory users at most), one page kept
+        keys = {"name": u.c.username, "created": u.c.created_at, "login": u.c.last_login_at}
+        order = ordering(sort, keys, u.c.username, nullable={"login"})
+        q = select(u).order_by(*order).limit(page.size).offset(page.offset)
         count = select(func.count()).select_from(u)
         if cond is not None:
             q, count = q.where(cond), count.where(cond)

@@ -16,7 +16,7 @@ from dockyard.http.api.docs import listing
 from dockyard.http.api.models import NAME, NO_CONTROL, AuditEntry
 from dockyard.http.api.projects import ProjectPath
 from dockyard.http.api.routing import PREFIX
-from dockyard.metadata.identity import AuditEvent, AuditQuery, Page
+from dockyard.metadata.identity import AuditEvent, AuditQuery, AuditSort, Page
 
 router = APIRouter(prefix=PREFIX, tags=["audit"])
 
@@ -83,6 +83,10 @@ def filters(
 
 
 Filtered = Annotated[Filters, Depends(filters)]
+Order = Annotated[
+    AuditSort,
+    Query(description="`-at` newest first (the default), `at` oldest first; ties by id"),
+]
 
 
 def entry_out(e: AuditEvent) -> AuditEntry:
@@ -102,9 +106,9 @@ def entry_out(e: AuditEvent) -> AuditEntry:
 
 
 async def _query(
-    c: Ctx, query: AuditQuery, request: Request, response: Response, page: Page
+    c: Ctx, query: AuditQuery, request: Request, response: Response, page: Page, sort: AuditSort
 ) -> list[AuditEntry]:
-    found, total = await c.services.identity.audit.query_audit(query, page)
+    found, total = await c.services.identity.audit.query_audit(query, page, sort)
     paged(request, response, page, total)
     return [entry_out(e) for e in found]
 
@@ -119,9 +123,10 @@ async def audit_logs(
     project: Annotated[
         str | None, Query(max_length=255, pattern=NAME, description="entries of this project")
     ] = None,
+    sort: Order = "-at",
 ) -> list[AuditEntry]:
     c.require_admin("read the whole audit trail")
-    return await _query(c, where.query(project), request, response, page)
+    return await _query(c, where.query(project), request, response, page, sort)
 
 
 @router.get(
@@ -130,7 +135,13 @@ async def audit_logs(
     summary="A project's audit trail (guest and up)",
 )
 async def project_audit_logs(
-    c: Ctx, name: ProjectPath, request: Request, response: Response, page: Paging, where: Filtered
+    c: Ctx,
+    name: ProjectPath,
+    request: Request,
+    response: Response,
+    page: Paging,
+    where: Filtered,
+    sort: Order = "-at",
 ) -> list[AuditEntry]:
     await c.project(name, perm.READ_LOGS)
-    return await _query(c, where.query(name), request, response, page)
+    return await _query(c, where.query(name), request, response, page, sort)

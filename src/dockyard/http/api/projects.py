@@ -20,7 +20,7 @@ from dockyard.http.api.models import (
     QuotaUpdate,
 )
 from dockyard.http.api.routing import PREFIX
-from dockyard.metadata.identity import ProjectRecord
+from dockyard.metadata.identity import ProjectRecord, ProjectSort
 
 router = APIRouter(prefix=f"{PREFIX}/projects", tags=["projects"])
 
@@ -56,8 +56,15 @@ async def list_projects(
         str | None, Query(max_length=255, pattern=NO_CONTROL, description="part of the name")
     ] = None,
     public: Annotated[bool | None, Query(description="only public (true) or private")] = None,
+    sort: Annotated[
+        ProjectSort,
+        Query(
+            description="`name`, `created`, `size` (the bytes it uses), ascending; "
+            "`-name`, `-created`, `-size` descending; ties by name, the same way"
+        ),
+    ] = "name",
 ) -> list[ProjectOut]:
-    found, total = await c.services.projects.list_projects(c.actor, q or None, public, page)
+    found, total = await c.services.projects.list_projects(c.actor, q or None, public, page, sort)
     paged(request, response, page, total)
     return [project_out(p) for p in found]
 

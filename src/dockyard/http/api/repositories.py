@@ -27,7 +27,7 @@ from dockyard.http.api.models import (
 from dockyard.http.api.platforms import all_platforms
 from dockyard.http.api.projects import ProjectPath
 from dockyard.http.api.routing import PREFIX
-from dockyard.metadata.identity import RepositorySort, TagSort
+from dockyard.metadata.identity import ArtifactSort, RepositorySort, TagSort
 from dockyard.oci.names import MAX_NAME_LENGTH, NAME_RE, TAG_RE
 
 
@@ -118,8 +118,28 @@ async def list_artifacts(
     request: Request,
     response: Response,
     page: Paging,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=128,
+            pattern=NO_CONTROL,
+            description="part of one of its tags (case ignored), or the start of its "
+            "digest, with or without `sha256:`",
+        ),
+    ] = None,
+    sort: Annotated[
+        ArtifactSort,
+        Query(
+            description="`pushed`, `size`, `pulls` (the pull count), `pulled` (the last "
+            "pull), ascending; `-pushed` (the default: the newest first), `-size`, "
+            "`-pulls`, `-pulled` descending; never pulled last either way; ties by "
+            "digest, the same way"
+        ),
+    ] = "-pushed",
 ) -> list[ArtifactOut]:
-    _, found, total = await c.services.repositories.artifacts(c.actor, name, repository, page)
+    _, found, total = await c.services.repositories.artifacts(
+        c.actor, name, repository, page, q or None, sort
+    )
     platforms = await all_platforms(c.services.storage, found)
     paged(request, response, page, total)
     return [

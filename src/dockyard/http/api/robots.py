@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from dockyard.accounts.robots import UNCHANGED, NewRobot, RobotChanges
-from dockyard.http.api.deps import Caller, Ctx, Paging, page_of, paged
+from dockyard.http.api.deps import Caller, Ctx, Paging, paged
 from dockyard.http.api.docs import errors, listing
 from dockyard.http.api.models import (
+    NO_CONTROL,
     ROBOT_PATH,
     Grant,
     GrantOut,
@@ -26,7 +27,7 @@ from dockyard.http.api.models import (
 from dockyard.http.api.projects import ProjectPath
 from dockyard.http.api.routing import PREFIX
 from dockyard.metadata.identity import Grant as GrantRecord
-from dockyard.metadata.identity import RobotRecord
+from dockyard.metadata.identity import RobotRecord, RobotSort
 
 system = APIRouter(prefix=f"{PREFIX}/robots", tags=["robots"])
 in_project = APIRouter(prefix=PREFIX + "/projects/{name}/robots", tags=["robots"])
@@ -39,6 +40,24 @@ RobotPath = Annotated[
         pattern=ROBOT_PATH,
         examples=["ci"],
         description="the robot's full name (`robot$team-a+ci`) or its short name (`ci`)",
+    ),
+]
+
+
+RobotSearch = Annotated[
+    str | None,
+    Query(
+        max_length=255,
+        pattern=NO_CONTROL,
+        description="part of the short name (after `robot$` or `robot$<project>+`)",
+    ),
+]
+RobotOrder = Annotated[
+    RobotSort,
+    Query(
+        description="`name`, `created`, `expires`, ascending; `-name`, `-created`, "
+        "`-expires` descending; robots that never expire last either way; ties by name, "
+        "the same way"
     ),
 ]
 
@@ -80,11 +99,17 @@ def _secret(robot: RobotRecord, secret: str) -> RobotSecret:
 
 
 async def _list(
-    c: Caller, project: str | None, request: Request, response: Response, page: Paging
+    c: Caller,
+    project: str | None,
+    request: Request,
+    response: Response,
+    page: Paging,
+    q: str | None,
+    sort: RobotSort,
 ) -> list[RobotOut]:
-    robots = await c.services.robots.list_robots(c.actor, project)
-    paged(request, response, page, len(robots))
-    return [robot_out(r) for r in page_of(robots, page)]
+    robots, total = await c.services.robots.list_robots(c.actor, project, page, q or None, sort)
+    paged(request, response, page, total)
+    return [robot_out(r) for r in robots]
 
 
 async def _create(c: Caller, project: str | None, body: RobotCreate) -> RobotSecret:
@@ -127,9 +152,14 @@ async def _rotate(c: Caller, project: str | None, name: str) -> RobotSecret:
 
 @system.get("", responses=listing(), summary="System robots (administrators)")
 async def list_system_robots(
-    c: Ctx, request: Request, response: Response, page: Paging
+    c: Ctx,
+    request: Request,
+    response: Response,
+    page: Paging,
+    q: RobotSearch = None,
+    sort: RobotOrder = "name",
 ) -> list[RobotOut]:
-    return await _list(c, None, request, response, page)
+    return await _list(c, None, request, response, page, q, sort)
 
 
 @system.post("", status_code=201, responses=errors(409), summary="Create a system robot")
@@ -162,9 +192,15 @@ async def rotate_system_robot(c: Ctx, robot: RobotPath) -> RobotSecret:
 
 @in_project.get("", responses=listing(), summary="Robots of a project (maintainer and up)")
 async def list_project_robots(
-    c: Ctx, name: ProjectPath, request: Request, response: Response, page: Paging
+    c: Ctx,
+    name: ProjectPath,
+    request: Request,
+    response: Response,
+    page: Paging,
+    q: RobotSearch = None,
+    sort: RobotOrder = "name",
 ) -> list[RobotOut]:
-    return await _list(c, name, request, response, page)
+    return await _list(c, name, request, response, page, q, sort)
 
 
 @in_project.post("", status_code=201, responses=errors(409), summary="Create a project robot")

@@ -23,7 +23,7 @@ from dockyard.http.api.models import (
 )
 from dockyard.http.api.robots import grant_out
 from dockyard.http.api.routing import PREFIX
-from dockyard.metadata.identity import UserRecord
+from dockyard.metadata.identity import UserRecord, UserSort
 
 
 class UsernameConvertor(Convertor[str]):
@@ -73,8 +73,16 @@ async def list_users(
     q: Annotated[
         str | None, Query(max_length=255, pattern=NO_CONTROL, description="part of the name")
     ] = None,
+    sort: Annotated[
+        UserSort,
+        Query(
+            description="`name`, `created`, `login` (the last sign-in), ascending; `-name`, "
+            "`-created`, `-login` descending; users never signed in last either way; "
+            "ties by name, the same way"
+        ),
+    ] = "name",
 ) -> list[UserOut]:
-    users, total = await c.services.users.list_users(c.actor, q or None, page)
+    users, total = await c.services.users.list_users(c.actor, q or None, page, sort)
     paged(request, response, page, total)
     return [user_out(u) for u in users]
 
