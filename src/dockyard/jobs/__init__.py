@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from dockyard.context import Services
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobSort = Literal["-created", "created"]
+"""newest or oldest first (by id: the order they were enqueued)"""
 ACTIVE_STATES: tuple[JobState, ...] = ("queued", "running")
 FINISHED_STATES: tuple[JobState, ...] = ("succeeded", "failed", "cancelled")
 
@@ -156,8 +158,11 @@ class JobQueue(Protocol):
         kind: str | None = None,
         limit: int = 50,
         before: int | None = None,
+        after: int | None = None,
+        sort: JobSort = "-created",
     ) -> list[JobRecord]:
-        """Newest first; `before` pages by id."""
+        """Newest first (`created`: oldest first); `before` and `after` keep ids below
+        and above, which pages by id (the last id of a page is the next one's bound)."""
         ...
 
     async def log_of(self, job_id: int) -> list[LogLine]: ...

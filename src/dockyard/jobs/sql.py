@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dockyard.errors import Conflict, InvalidRequest
-from dockyard.jobs import JobRecord, LogLine, Schedule, ScheduleRecord
+from dockyard.jobs import JobRecord, JobSort, LogLine, Schedule, ScheduleRecord
 from dockyard.jobs import sql_jobs as q
 from dockyard.jobs import sql_schedules as sq
 from dockyard.jobs.cron import valid_cron
@@ -88,14 +88,18 @@ class SqlJobQueue:
         kind: str | None = None,
         limit: int = 50,
         before: int | None = None,
+        after: int | None = None,
+        sort: JobSort = "-created",
     ) -> list[JobRecord]:
-        stmt = select(j).order_by(j.c.id.desc()).limit(limit)
+        stmt = select(j).order_by(j.c.id if sort == "created" else j.c.id.desc()).limit(limit)
         if state is not None:
             stmt = stmt.where(j.c.state == state)
         if kind is not None:
             stmt = stmt.where(j.c.kind == kind)
         if before is not None:
             stmt = stmt.where(j.c.id < before)
+        if after is not None:
+            stmt = stmt.where(j.c.id > after)
         async with self._read.connect() as conn:
             return [q.record(row) for row in (await conn.execute(stmt)).all()]
 

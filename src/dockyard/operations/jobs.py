@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dockyard.accounts.guard import Actor, Guard
 from dockyard.errors import NotFound
-from dockyard.jobs import JobRecord, JobStore, LogLine, ScheduleRecord
+from dockyard.jobs import JobRecord, JobSort, JobStore, LogLine, ScheduleRecord
 
 MAX_LIST = 200
 
@@ -23,11 +23,16 @@ class JobService:
         kind: str | None,
         limit: int,
         before: int | None,
-    ) -> list[JobRecord]:
+        after: int | None = None,
+        sort: JobSort = "-created",
+    ) -> tuple[list[JobRecord], bool]:
+        """A page of jobs, and whether more follow it (one more is read to know)."""
         self._guard.admin(actor, "list jobs")
-        return await self._jobs.find(
-            state=state, kind=kind, limit=min(limit, MAX_LIST), before=before
+        limit = min(limit, MAX_LIST)
+        found = await self._jobs.find(
+            state=state, kind=kind, limit=limit + 1, before=before, after=after, sort=sort
         )
+        return found[:limit], len(found) > limit
 
     async def get(self, actor: Actor, job_id: int) -> tuple[JobRecord, list[LogLine]]:
         self._guard.admin(actor, "see jobs")

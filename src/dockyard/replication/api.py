@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, Field, StrictBool, StringConstraints
 
-from dockyard.http.api.deps import Caller, Ctx, Paging, page_of, paged
-from dockyard.http.api.docs import errors, listing
+from dockyard.http.api.deps import Caller, Ctx, Paging, next_after, page_of, paged
+from dockyard.http.api.docs import errors, keyset, listing
 from dockyard.http.api.models import TEXT, _example, _Input, _integral
 from dockyard.http.api.routing import PREFIX
 from dockyard.jobs.cron import CRON_PATTERN
@@ -356,9 +356,11 @@ async def run_policy(c: Ctx, name: NamePath, body: RunIn | None = None) -> Execu
     return execution_out(await _service(c).start(c.actor, name, dry_run=dry_run))
 
 
-@router.get("/executions", responses=errors(422), summary="Executions, newest first")
+@router.get("/executions", responses=keyset(422), summary="Executions, newest first")
 async def list_executions(
     c: Ctx,
+    request: Request,
+    response: Response,
     policy: Annotated[
         str | None, Query(max_length=64, pattern=NAME_PATTERN, description="only this policy's")
     ] = None,
@@ -367,10 +369,28 @@ async def list_executions(
     before: Annotated[
         int | None, Query(ge=1, le=2**31 - 1, description="page: ids below this one")
     ] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**31 - 1, description="page: ids above this one")
+    ] = None,
+    sort: Annotated[
+        Literal["-created", "created"],
+        Query(description="`-created` newest first (the default), `created` oldest first"),
+    ] = "-created",
 ) -> list[ExecutionOut]:
-    found = await _service(c).executions(
-        c.actor, policy=policy, state=state, limit=limit, before=before
+    """The next page is `before` (`after` when oldest first) the last id of this one,
+    as the `Link` header's `rel="next"` says when there is one."""
+    found, more = await _service(c).executions(
+        c.actor,
+        policy=policy,
+        state=state,
+        limit=limit,
+        before=before,
+        after=after,
+        oldest_first=sort == "created",
     )
+    if more:
+        bound = "after" if sort == "created" else "before"
+        next_after(request, response, **{bound: found[-1].id})
     return [execution_out(e) for e in found]
 
 

@@ -173,9 +173,20 @@ class ReplicationService:
         state: str | None = None,
         limit: int = 50,
         before: int | None = None,
-    ) -> builtins.list[Execution]:
+        after: int | None = None,
+        oldest_first: bool = False,
+    ) -> tuple[builtins.list[Execution], bool]:
+        """A page of executions, and whether more follow (one more is read to know)."""
         self._admin(actor, "read replication executions")
-        return await self.store.executions(policy=policy, state=state, limit=limit, before=before)
+        found = await self.store.executions(
+            policy=policy,
+            state=state,
+            limit=limit + 1,
+            before=before,
+            after=after,
+            oldest_first=oldest_first,
+        )
+        return found[:limit], len(found) > limit
 
     async def execution(self, actor: Actor, execution_id: int) -> Execution:
         self._admin(actor, "read replication executions")

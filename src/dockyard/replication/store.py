@@ -207,8 +207,11 @@ class ReplicationStore:
         state: str | None = None,
         limit: int = 50,
         before: int | None = None,
+        after: int | None = None,
+        oldest_first: bool = False,
     ) -> list[Execution]:
-        """Newest first; `before` pages by id."""
+        """Newest first (or oldest first); `before` and `after` keep ids below and
+        above: the last id of a page bounds the next."""
         query = select(*_EXECUTION_COLUMNS).join(pol, pol.c.id == ex.c.policy_id)
         if policy is not None:
             query = query.where(pol.c.name == policy)
@@ -216,8 +219,11 @@ class ReplicationStore:
             query = query.where(ex.c.state == state)
         if before is not None:
             query = query.where(ex.c.id < before)
+        if after is not None:
+            query = query.where(ex.c.id > after)
+        order = ex.c.id if oldest_first else ex.c.id.desc()
         async with self._read.connect() as conn:
-            rows = list(await conn.execute(query.order_by(ex.c.id.desc()).limit(limit)))
+            rows = list(await conn.execute(query.order_by(order).limit(limit)))
             counts = await self._counts(conn, [r.id for r in rows])
         return [execution_of(r, *counts[r.id]) for r in rows]
 

@@ -120,6 +120,13 @@ def paged(request: Request, response: Response, page: Page, total: int) -> None:
     response.headers["Link"] = ", ".join(parts)
 
 
+def next_after(request: Request, response: Response, **bound: int) -> None:
+    """A `Link` header to the next page of a listing paged by id (`before` or
+    `after` the last id of this one), set only when there is one."""
+    url = request.url.include_query_params(**bound)
+    response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+
+
 def page_of(items: list[Any], page: Page) -> list[Any]:
     return items[page.offset : page.offset + page.size]
 
@@ -132,6 +139,12 @@ PAGE_HEADERS = {
     },
     "Link": {
         "description": 'RFC 5988 links to the first, prev, next and last pages (`rel="next"`)',
+        "schema": {"type": "string"},
+    },
+}
+NEXT_HEADERS = {
+    "Link": {
+        "description": 'RFC 5988 link to the next page (`rel="next"`), when there is one',
         "schema": {"type": "string"},
     },
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.http.api.deps import PAGE_HEADERS
+from dockyard.http.api.deps import NEXT_HEADERS, PAGE_HEADERS
 from dockyard.http.api.models import ErrorBody
 
 _WHY = {
@@ -49,3 +49,8 @@ def errors(*extra: int) -> dict[int | str, dict[str, Any]]:
 def listing(*extra: int) -> dict[int | str, dict[str, Any]]:
     """Error responses plus the paging headers of a 200 list."""
     return {200: {"headers": PAGE_HEADERS}, **errors(*extra)}
+
+
+def keyset(*extra: int) -> dict[int | str, dict[str, Any]]:
+    """Error responses plus the `Link: rel="next"` of a 200 list paged by id."""
+    return {200: {"headers": NEXT_HEADERS}, **errors(*extra)}

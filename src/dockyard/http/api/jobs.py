@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from dockyard.http.api.deps import Ctx
-from dockyard.http.api.docs import errors
+from dockyard.http.api.deps import Ctx, next_after
+from dockyard.http.api.docs import errors, keyset
 from dockyard.http.api.models import NO_CONTROL
 from dockyard.http.api.routing import PREFIX
-from dockyard.jobs import JobRecord, LogLine, ScheduleRecord
+from dockyard.jobs import JobRecord, JobSort, LogLine, ScheduleRecord
 from dockyard.jobs.cron import CRON_PATTERN
 
 router = APIRouter(prefix=PREFIX, tags=["jobs"])
@@ -115,9 +115,11 @@ def schedule_out(s: ScheduleRecord) -> Schedule:
     )
 
 
-@router.get("/jobs", responses=errors(401, 403, 422))
+@router.get("/jobs", responses=keyset(401, 403, 422))
 async def list_jobs(
     c: Ctx,
+    request: Request,
+    response: Response,
     state: Annotated[State | None, Query(description="only jobs in this state")] = None,
     kind: Annotated[
         str | None, Query(max_length=128, pattern=NO_CONTROL, description="only this kind")
@@ -126,11 +128,23 @@ async def list_jobs(
     before: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="page: ids below this one")
     ] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**63 - 1, description="page: ids above this one")
+    ] = None,
+    sort: Annotated[
+        JobSort,
+        Query(description="`-created` newest first (the default), `created` oldest first"),
+    ] = "-created",
 ) -> list[Job]:
-    """Jobs, newest first. Page with `before` = the last id of the previous page."""
-    found = await c.services.job_admin.find(
-        c.actor, state=state, kind=kind, limit=limit, before=before
+    """Jobs, newest first (or oldest first). The next page is `before` (`after` when
+    oldest first) the last id of this one, as the `Link` header's `rel="next"` says
+    when there is one."""
+    found, more = await c.services.job_admin.find(
+        c.actor, state=state, kind=kind, limit=limit, before=before, after=after, sort=sort
     )
+    if more:
+        bound = "after" if sort == "created" else "before"
+        next_after(request, response, **{bound: found[-1].id})
     return [job_out(job) for job in found]
 
 
