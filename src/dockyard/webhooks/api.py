@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJsonSchema
 
 from dockyard.http.api.deps import Caller, Ctx, Paging, page_of, paged
@@ -45,6 +45,7 @@ EventKind = Literal[
     "scan.completed",
 ]
 Format = Literal["harbor", "cloudevents"]
+DeliveryState = Literal["pending", "sending", "delivered", "failed"]
 
 
 def _checked_url(value: str) -> str:
@@ -149,7 +150,7 @@ class DeliveryOut(BaseModel):
     repository: str | None
     digest: str | None
     tag: str | None
-    state: Literal["pending", "sending", "delivered", "failed"]
+    state: DeliveryState
     attempts: int
     status_code: int | None = Field(description="the receiver's last answer")
     last_error: str | None = Field(description="why the last attempt failed, redacted")
@@ -270,9 +271,21 @@ async def delete_webhook(c: Ctx, project: ProjectPath, id: PolicyPath) -> Respon
 
 @router.get("/{id}/deliveries", responses=listing(), summary="The delivery log, newest first")
 async def list_deliveries(
-    c: Ctx, project: ProjectPath, id: PolicyPath, request: Request, response: Response, page: Paging
+    c: Ctx,
+    project: ProjectPath,
+    id: PolicyPath,
+    request: Request,
+    response: Response,
+    page: Paging,
+    state: Annotated[DeliveryState | None, Query(description="only in this state")] = None,
+    sort: Annotated[
+        Literal["-created", "created"],
+        Query(description="`-created` newest first (the default), `created` oldest first"),
+    ] = "-created",
 ) -> list[DeliveryOut]:
-    rows, total = await _service(c).deliveries(c.actor, project, id, page.offset, page.size)
+    rows, total = await _service(c).deliveries(
+        c.actor, project, id, page.offset, page.size, state=state, oldest_first=sort == "created"
+    )
     paged(request, response, page, total)
     return [delivery_out(d) for d in rows]
 

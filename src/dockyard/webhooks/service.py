@@ -285,10 +285,20 @@ class WebhookService:
         await self._audit(actor, "webhook.delete", policy)
 
     async def deliveries(
-        self, actor: Actor, project: str, policy_id: int, offset: int, limit: int
+        self,
+        actor: Actor,
+        project: str,
+        policy_id: int,
+        offset: int,
+        limit: int,
+        *,
+        state: str | None = None,
+        oldest_first: bool = False,
     ) -> tuple[list[DeliveryRow], int]:
         policy = await self._policy(actor, project, policy_id)
-        return await self.store.list_deliveries(policy.id, offset, limit)
+        return await self.store.list_deliveries(
+            policy.id, offset, limit, state=state, oldest_first=oldest_first
+        )
 
     async def test(self, actor: Actor, project: str, policy_id: int) -> TestResult:
         """Post a synthetic artifact.pushed now, once; it is kept in the delivery log."""

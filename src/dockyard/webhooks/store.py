@@ -414,17 +414,28 @@ class WebhookStore:
         return state, retry_at
 
     async def list_deliveries(
-        self, policy_id: int, offset: int, limit: int
+        self,
+        policy_id: int,
+        offset: int,
+        limit: int,
+        *,
+        state: str | None = None,
+        oldest_first: bool = False,
     ) -> tuple[list[DeliveryRow], int]:
+        """A page of the policy's deliveries (only those in `state`), newest first or
+        oldest first, on ix_webhook_deliveries_policy_id; and how many there are."""
         d = t.deliveries.c
+        conds = [d.policy_id == policy_id]
+        if state is not None:
+            conds.append(d.state == state)
         query = (
             select(t.deliveries)
-            .where(d.policy_id == policy_id)
-            .order_by(d.id.desc())
+            .where(*conds)
+            .order_by(d.id if oldest_first else d.id.desc())
             .offset(offset)
             .limit(limit)
         )
-        count = select(func.count()).select_from(t.deliveries).where(d.policy_id == policy_id)
+        count = select(func.count()).select_from(t.deliveries).where(*conds)
         async with self._db.read.connect() as conn:
             rows = [_delivery(r) for r in await conn.execute(query)]
             total = int(await conn.scalar(count) or 0)
