@@ -141,7 +141,7 @@ class RepositoryService:
         ]
         if not names:
             return [], 0
-        if sort == "updated":  # the database orders them
+        if sort in ("pushed", "-pushed", "updated"):  # the database orders them
             return await catalog.list_project_repositories(project, None, page, names, sort)
         if sort == "-name":
             names.reverse()

@@ -160,8 +160,9 @@ class ArtifactSummary:
 
 TagSort = Literal["name", "-name", "updated", "-updated"]
 """a tag listing's order: by name, or by when the tag last moved (`-`: descending)"""
-RepositorySort = Literal["name", "-name", "updated"]
-"""a repository listing's order: by name, or the most recent push first"""
+RepositorySort = Literal["name", "-name", "pushed", "-pushed", "updated"]
+"""a repository listing's order: by name, or by the last push (never pushed: last
+either way); `updated`, the most recent push first, is `-pushed`"""
 ArtifactSort = Literal["pushed", "-pushed", "size", "-size", "pulls", "-pulls", "pulled", "-pulled"]
 """an artifact listing's order: by when it was pushed, its size, its pull count, when it
 was last pulled (never pulled: last either way); ties by digest"""

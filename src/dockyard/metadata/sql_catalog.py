@@ -74,14 +74,22 @@ class SqlCatalogStore(ArtifactQueries):
             conds.append(r.c.name.like(contains_pattern(query), escape="\\"))
         if names is not None:
             conds.append(r.c.name.in_(list(names)))
-        name_order = r.c.name.desc() if sort == "-name" else r.c.name
+        if sort == "updated":
+            sort = "-pushed"
+        by_push = sort in ("pushed", "-pushed")
+        name_order = r.c.name.desc() if sort.startswith("-") else r.c.name
+
+        def push_order(last: Any) -> list[Any]:
+            """By the last push, ties by name the same way; never pushed last either way."""
+            return [
+                case((last.is_(None), 1), else_=0),
+                last.desc() if sort == "-pushed" else last,
+                name_order,
+            ]
+
         keys = select(r.c.id).join(p, p.c.id == r.c.project_id).where(*conds)
-        if sort == "updated":  # the most recent push first, repositories never pushed last
-            last = self._last_push(r.c.id)
-            keys = keys.order_by(case((last.is_(None), 1), else_=0), last.desc(), name_order)
-        else:
-            keys = keys.order_by(name_order)
-        page_keys = keys.limit(page.size).offset(page.offset).subquery("page")
+        order = push_order(self._last_push(r.c.id)) if by_push else [name_order]
+        page_keys = keys.order_by(*order).limit(page.size).offset(page.offset).subquery("page")
         pushed = self._last_push(r.c.id).label("last_push")
         q = select(
             r.c.name,
@@ -90,10 +98,7 @@ class SqlCatalogStore(ArtifactQueries):
             artifacts.label("artifacts_n"),
             tags.label("tags_n"),
         ).select_from(page_keys.join(r, r.c.id == page_keys.c.id))
-        if sort == "updated":
-            q = q.order_by(case((pushed.is_(None), 1), else_=0), pushed.desc(), name_order)
-        else:
-            q = q.order_by(name_order)
+        q = q.order_by(*(push_order(pushed) if by_push else [name_order]))
         count = select(func.count()).select_from(r.join(p, p.c.id == r.c.project_id)).where(*conds)
         async with self._db.read.connect() as conn:
             rows = (await conn.execute(q)).all()

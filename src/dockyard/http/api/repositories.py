@@ -85,7 +85,11 @@ async def list_repositories(
     q: Search = None,
     sort: Annotated[
         RepositorySort,
-        Query(description="`name`, `-name` (descending), `updated`: the most recent push first"),
+        Query(
+            description="`name`, `pushed` (the last push), ascending; `-name`, `-pushed` "
+            "descending; never pushed last either way; ties by name, the same way; "
+            "`updated` is `-pushed`"
+        ),
     ] = "name",
 ) -> list[RepositoryOut]:
     found, total = await c.services.repositories.list_repositories(
