@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import PASSWORD, Registry, error, ok, unique
-from tests.spec.helpers import OCI_MANIFEST, push_image
+from tests.spec.helpers import OCI_MANIFEST, push_blob, push_image
 
 Row = dict[str, Any]
 Key = Callable[[Row], Any]
@@ -107,6 +107,7 @@ def test_projects_sorted_searched_and_paged(registry: Registry) -> None:
             q=prefix,
         )
         assert sorted(p["name"] for p in rows) == sorted(names)
+        assert ok(admin.get("/projects", params={"q": prefix.upper()})) == rows  # case ignored
         by_created = ok(admin.get("/projects", params={"q": prefix, "sort": "created"}))
         assert [p["name"] for p in by_created] == names
         by_size = ok(admin.get("/projects", params={"q": prefix, "sort": "-size"}))
@@ -119,6 +120,33 @@ def test_projects_sorted_searched_and_paged(registry: Registry) -> None:
     with registry.api(member) as client:
         mine = ok(client.get("/projects", params={"q": prefix, "sort": "-name"}))
         assert [p["name"] for p in mine] == sorted(names[:3], reverse=True)
+
+
+def test_repositories_by_name_or_last_push_both_ways(registry: Registry) -> None:
+    project = registry.project()
+    with registry.registry() as reg:
+        for name in ("b", "d", "a"):  # pushed in this order; c holds a blob, no push
+            push_image(reg, f"{project}/{name}", "v1")
+        push_blob(reg, f"{project}/c", b"a layer and nothing else")
+    path = f"/projects/{project}/repositories"
+    with registry.admin() as admin:
+        check_sorts(
+            admin,
+            path,
+            {
+                "name": (lambda r: r["name"], False),
+                "pushed": (lambda r: _when(r["updated_at"]), True),
+            },
+            tie=lambda r: r["name"],
+            ident=lambda r: r["name"],
+        )
+
+        def listed(sort: str) -> list[str]:
+            return [r["name"].rsplit("/", 1)[1] for r in ok(admin.get(path, params={"sort": sort}))]
+
+        assert listed("pushed") == ["b", "d", "a", "c"]  # never pushed: last
+        assert listed("-pushed") == listed("updated") == ["a", "d", "b", "c"]
+        assert listed("-name") == ["d", "c", "b", "a"]
 
 
 def test_users_sorted_by_name_creation_and_last_sign_in(registry: Registry) -> None:
@@ -149,6 +177,8 @@ def test_users_sorted_by_name_creation_and_last_sign_in(registry: Registry) -> N
             return [u["username"].removeprefix(prefix) for u in found]
 
         assert listed("created") == ["c", "a", "d", "b"]
+        upper = ok(admin.get("/users", params={"q": prefix.upper(), "sort": "created"}))
+        assert [u["username"] for u in upper] == [f"{prefix}{c}" for c in "cadb"]
         assert listed("-login") == ["a", "d", "c", "b"]  # never signed in: last
         assert listed("login") == ["d", "a", "b", "c"]  # … either way (ties by name)
 

@@ -137,7 +137,7 @@ class RepositoryService:
         names = [
             n
             for n in await catalog.project_repository_names(project)
-            if globs and perm.repo_matches(globs, n) and (not query or query in n)
+            if globs and perm.repo_matches(globs, n) and (not query or query.lower() in n)
         ]
         if not names:
             return [], 0

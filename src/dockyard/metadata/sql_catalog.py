@@ -70,8 +70,8 @@ class SqlCatalogStore(ArtifactQueries):
             select(func.count()).select_from(t).where(t.c.repository_id == r.c.id).scalar_subquery()
         )
         conds: list[Any] = [p.c.name == project]
-        if query:
-            conds.append(r.c.name.like(contains_pattern(query), escape="\\"))
+        if query:  # names are lower case: so is the query, on either database
+            conds.append(r.c.name.like(contains_pattern(query.lower()), escape="\\"))
         if names is not None:
             conds.append(r.c.name.in_(list(names)))
         if sort == "updated":

@@ -81,8 +81,8 @@ class SqlProjectStore:
     ) -> tuple[list[ProjectRecord], int]:
         p = s.projects
         conds: list[Any] = []
-        if query:
-            conds.append(p.c.name.like(contains_pattern(query), escape="\\"))
+        if query:  # names are lower case: so is the query, on either database
+            conds.append(p.c.name.like(contains_pattern(query.lower()), escape="\\"))
         if names is not None:
             visible = p.c.name.in_(list(names))
             conds.append(or_(visible, p.c.public.is_(True)) if public else visible)

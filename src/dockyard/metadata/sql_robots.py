@@ -98,7 +98,7 @@ class SqlRobotStore:
         rb, p = s.robots, s.projects
         conds: list[Any] = [rb.c.project_id.is_(None) if project is None else p.c.name == project]
         if query:
-            pattern = f"{like_escape(prefix)}%{like_escape(query)}%"
+            pattern = f"{like_escape(prefix)}%{like_escape(query.lower())}%"  # names: lower case
             conds.append(rb.c.name.like(pattern, escape="\\"))
         keys = {"name": rb.c.name, "created": rb.c.created_at, "expires": rb.c.expires_at}
         q = (

@@ -102,7 +102,10 @@ class SqlUserStore:
         self, query: str | None, page: Page, sort: UserSort = "name"
     ) -> tuple[list[UserRecord], int]:
         u = s.users
-        cond = u.c.username.like(contains_pattern(query), escape="\\") if query else None
+        cond = None
+        if query:  # names compare regardless of case, on either database
+            pattern = contains_pattern(query.lower())
+            cond = func.lower(u.c.username).like(pattern, escape="\\")
         # a sort of the table (tens of thousands of directory users at most), one page kept
         keys = {"name": u.c.username, "created": u.c.created_at, "login": u.c.last_login_at}
         order = ordering(sort, keys, u.c.username, nullable={"login"})
