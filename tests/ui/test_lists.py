@@ -1,17 +1,23 @@
 """The lists and the changes made in them: projects paged and searched by the server,
 a repository's tags searched, sorted and paged, a member's role changed, a robot's
 secret rotated (the old one stops working) and the robot revoked, each after the
-browser's confirmation."""
+browser's confirmation; a column header (clicked, or pressed with the keyboard)
+sorting projects, artifacts, robot accounts, users and the audit log by the server,
+the order and page kept in the address across a reload; searches narrowing them; jobs
+paged by id."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import re
+import sqlite3
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, StorageState, expect
+from playwright.sync_api import Browser, Dialog, Locator, Page, StorageState, expect
 
 from dockyard.http.token import TOKEN_PATH
 from tests.supplychain.helpers import OCI_MANIFEST, put_blob, put_manifest
@@ -202,3 +208,178 @@ def test_a_refused_schedule_change_says_why(ui: Ui, open_page: OpenPage, watch: 
     with ui.api() as api:
         now = {s["name"]: s["enabled"] for s in ok(api.get("/schedules"))}
     assert now[schedule["name"]] is schedule["enabled"]
+
+
+def _header(table: Locator, name: str) -> Locator:
+    return table.get_by_role("columnheader", name=name, exact=True)
+
+
+def _sort_by(table: Locator, name: str) -> None:
+    table.get_by_role("button", name=name, exact=True).click()
+
+
+def test_projects_sorted_by_a_column_kept_in_the_address(fleet: str, admin_page: Page) -> None:
+    page = admin_page
+    visit(page, "#/")
+    table = page.get_by_role("table", name=re.compile("Projects"))
+    rows = table.locator("tbody tr")
+    expect(_header(table, "Project")).to_have_attribute("aria-sort", "ascending")
+    expect(_header(table, "Created")).to_have_attribute("aria-sort", "none")
+    _sort_by(table, "Created")
+    expect(_header(table, "Created")).to_have_attribute("aria-sort", "ascending")
+    expect(_header(table, "Project")).to_have_attribute("aria-sort", "none")
+    expect(rows.first).to_contain_text("bulk-00")  # the oldest
+    # the header is a button: the keyboard sorts too, the other way the second time
+    table.get_by_role("button", name="Created", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(_header(table, "Created")).to_have_attribute("aria-sort", "descending")
+    expect(rows.first).to_contain_text(fleet)  # made last
+    expect(page).to_have_url(re.compile(r"#/\?sort=-created$"))
+    page.get_by_role("navigation", name="Pages").get_by_role("button", name="Next").click()
+    expect(rows).to_have_count(6)
+    expect(rows.last).to_contain_text("bulk-00")
+    expect(page).to_have_url(re.compile(r"#/\?page=2&sort=-created$"))
+    page.reload()  # a bookmark of this page: the same page of the same order
+    expect(_header(table, "Created")).to_have_attribute("aria-sort", "descending")
+    expect(page.get_by_role("navigation", name="Pages")).to_contain_text("Page 2 of 2")
+    expect(rows.last).to_contain_text("bulk-00")
+    page.get_by_label("Search projects").fill("bulk-2")
+    expect(table.locator("caption")).to_contain_text("(10)")
+    expect(rows.first).to_contain_text("bulk-29")  # still newest first, from page 1
+    expect(page).to_have_url(re.compile(r"#/\?sort=-created&q=bulk-2$"))
+
+
+@pytest.fixture(scope="module")
+def sized(ui: Ui, fleet: str) -> dict[str, str]:
+    """Three images of different sizes in fleet/multi, pushed small, large, medium."""
+    pushed = {}
+    with ui.registry() as registry:
+        for tag, size in (("small", 10), ("large", 20_000), ("medium", 5_000)):
+            built = images.image([images.layer({"data": os.urandom(size)})])
+            for blob in built.blobs.values():
+                put_blob(registry, f"{fleet}/multi", blob)
+            put_manifest(registry, f"{fleet}/multi", tag, built.manifest, OCI_MANIFEST)
+            pushed[tag] = built.digest
+    return pushed
+
+
+def test_artifacts_sorted_and_searched(fleet: str, sized: dict[str, str], admin_page: Page) -> None:
+    page = admin_page
+    visit(page, f"#/projects/{fleet}/repositories/multi?view=artifacts")
+    table = page.get_by_role("table", name=re.compile("Artifacts"))
+    rows = table.locator("tbody tr")
+    expect(rows).to_have_count(3)
+    expect(_header(table, "Pushed")).to_have_attribute("aria-sort", "descending")
+    expect(rows.first).to_contain_text("medium")  # the newest
+    _sort_by(table, "Size")
+    expect(_header(table, "Size")).to_have_attribute("aria-sort", "ascending")
+    expect(rows.first).to_contain_text("small")
+    expect(rows.last).to_contain_text("large")
+    _sort_by(table, "Size")
+    expect(_header(table, "Size")).to_have_attribute("aria-sort", "descending")
+    expect(rows.first).to_contain_text("large")
+    expect(page).to_have_url(re.compile(r"\?view=artifacts&sort=-size$"))
+    _sort_by(table, "Pushed")
+    expect(rows.first).to_contain_text("small")  # the oldest
+    search = page.get_by_label("Search by tag or digest")
+    search.fill("larg")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("large")
+    expect(table.locator("caption")).to_contain_text("(1)")
+    search.fill(sized["medium"].removeprefix("sha256:")[:10])  # the start of a digest
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("medium")
+
+
+def test_robot_accounts_searched_and_sorted(fleet: str, ui: Ui, admin_page: Page) -> None:
+    with ui.api() as api:
+        for short in ("lists-a", "lists-b", "other-c"):
+            grant = [{"project": fleet, "actions": ["pull"]}]
+            ok(api.post(f"/projects/{fleet}/robots", json={"name": short, "permissions": grant}))
+    page = admin_page
+    visit(page, f"#/projects/{fleet}?tab=robots")
+    table = page.get_by_role("table", name=re.compile("Robot accounts"))
+    rows = table.locator("tbody tr")
+    page.get_by_label("Search robot accounts").fill("lists-")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text(f"robot${fleet}+lists-a")
+    _sort_by(table, "Robot")  # by name already: now the other way
+    expect(_header(table, "Robot")).to_have_attribute("aria-sort", "descending")
+    expect(rows.first).to_contain_text(f"robot${fleet}+lists-b")
+    expect(page).to_have_url(re.compile(r"\?tab=robots&sort=-name&q=lists-$"))
+    page.reload()
+    expect(page.get_by_label("Search robot accounts")).to_have_value("lists-")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text(f"robot${fleet}+lists-b")
+
+
+def test_users_and_the_audit_log_sorted_in_administration(
+    fleet: str, ui: Ui, admin_page: Page
+) -> None:
+    ui.user("zoe", "zoe-password-1")  # the newest user
+    page = admin_page
+    visit(page, "#/admin/users")
+    table = page.get_by_role("table", name=re.compile("Users"))
+    rows = table.locator("tbody tr")
+    expect(rows.first).to_contain_text("admin")  # by name
+    _sort_by(table, "Created")
+    expect(_header(table, "Created")).to_have_attribute("aria-sort", "ascending")
+    _sort_by(table, "Created")
+    expect(_header(table, "Created")).to_have_attribute("aria-sort", "descending")
+    expect(rows.first).to_contain_text("zoe")
+    page.get_by_label("Search users").fill("sa")
+    expect(table.locator("caption")).to_contain_text("(1)")
+    expect(rows.first).to_contain_text("sam")
+
+    with ui.api() as api:
+        oldest = ok(api.get("/audit-logs", params={"sort": "at", "page_size": 1}))[0]
+    visit(page, "#/admin/audit")
+    table = page.get_by_role("table", name=re.compile("Audit log"))
+    expect(_header(table, "When")).to_have_attribute("aria-sort", "descending")
+    _sort_by(table, "When")
+    expect(_header(table, "When")).to_have_attribute("aria-sort", "ascending")
+    first = table.locator("tbody tr").first
+    expect(first.locator("[data-label='Action']")).to_have_text(oldest["action"])
+    expect(first.locator("[data-label='Resource']")).to_have_text(oldest["resource"])
+
+
+def test_jobs_are_paged_by_id(ui: Ui, admin_page: Page) -> None:
+    """Thirty jobs of a kind of their own, written into the database (cancelled: no
+    worker takes them): 25 a page, the next page from the server's Link, back again,
+    then oldest first."""
+    kind = "test.paging"
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    db = sqlite3.connect(ui.server.data_dir / "dockyard.db", timeout=30)
+    with db:
+        db.executemany(
+            "INSERT INTO jobs (kind, payload, state, attempts, max_attempts, rerun, "
+            "cancel_requested, run_after, created_at, finished_at) "
+            "VALUES (?, '{}', 'cancelled', 0, 1, 0, 0, ?, ?, ?)",
+            [(kind, now, now, now)] * 30,
+        )
+    db.close()
+    with ui.api() as api:
+        ids = [j["id"] for j in ok(api.get("/jobs", params={"kind": kind, "limit": 100}))]
+    assert len(ids) == 30
+    page = admin_page
+    visit(page, "#/admin/jobs")
+    page.get_by_role("form", name="Filters").get_by_label("Kind").fill(kind)
+    page.get_by_role("button", name="Filter").click()
+    table = page.get_by_role("table", name=re.compile("Jobs"))
+    rows = table.locator("tbody tr")
+    pager = page.get_by_role("navigation", name="Pages")
+    expect(rows).to_have_count(25)
+    expect(rows.first.locator("[data-label='Job']")).to_have_text(str(ids[0]))  # the newest
+    expect(pager.get_by_role("button", name="Previous")).to_be_disabled()
+    pager.get_by_role("button", name="Next").click()
+    expect(rows).to_have_count(5)
+    expect(pager).to_contain_text("Page 2")
+    expect(pager.get_by_role("button", name="Next")).to_be_disabled()
+    expect(rows.last.locator("[data-label='Job']")).to_have_text(str(ids[-1]))
+    pager.get_by_role("button", name="Previous").click()
+    expect(rows).to_have_count(25)
+    expect(rows.first.locator("[data-label='Job']")).to_have_text(str(ids[0]))
+    _sort_by(table, "Queued")
+    expect(_header(table, "Queued")).to_have_attribute("aria-sort", "ascending")
+    expect(rows.first.locator("[data-label='Job']")).to_have_text(str(ids[-1]))  # the oldest
+    expect(pager).to_contain_text("Page 1")

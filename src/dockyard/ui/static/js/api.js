@@ -60,12 +60,15 @@ export const put = (path, json) => request('PUT', path, { json });
 export const patch = (path, json) => request('PATCH', path, { json });
 export const del = (path) => request('DELETE', path);
 
-// One page of a paged listing: the items and the total the server counted.
+// One page of a paged listing: the items, the total the server counted, and the query
+// of the next page (its Link rel="next", as URLSearchParams), null on the last page.
 export async function page(path, params) {
   const response = await request('GET', path, { params, raw: true });
   const items = await response.json();
   const total = Number(response.headers.get('X-Total-Count') || items.length);
-  return { items, total };
+  const link = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get('Link') || '');
+  const next = link ? new URL(link[1], location.origin).searchParams : null;
+  return { items, total, next };
 }
 
 // A path segment: project, user and tag names are escaped; repository names keep

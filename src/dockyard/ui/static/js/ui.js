@@ -72,10 +72,16 @@ export function code(value) {
 export const confirmed = (question) => window.confirm(question);
 
 // A table over a paged API listing. `state` is the page's: {page, pageSize, q, sort};
-// `columns`: [{key, label, sortable, nowrap, render(row)}] (nowrap: a short value kept
-// on one line, a size); `onChange(next)` re-queries.
+// `columns`: [{key, label, sortable, sort, nowrap, render(row)}] (sortable: the server
+// sorts by `key`; sort: by that name of the API's `sort` instead; nowrap: a short value
+// kept on one line, a size); `onChange(next)` re-queries. A sortable column's header is
+// a button: the first press sorts ascending, the next descending (`-name`), and the
+// header says which (aria-sort). `total` null: a listing paged by id, without a count
+// or page numbers (its own pager, cursorPager, goes after the table).
 export function table({ columns, rows, total, state, onChange, caption, empty = 'Nothing here yet.' }) {
-  const pages = Math.max(1, Math.ceil(total / state.pageSize));
+  const counted = total !== null && total !== undefined;
+  const pages = counted ? Math.max(1, Math.ceil(total / state.pageSize)) : 1;
+  const order = (c) => c.sort || (c.sortable ? c.key : null);
   const sortBy = (key) => {
     const next = state.sort === key ? `-${key}` : key;
     onChange({ ...state, sort: next, page: 1 });
@@ -83,16 +89,18 @@ export function table({ columns, rows, total, state, onChange, caption, empty = 
   const arrow = (key) => (state.sort === key ? '▲' : state.sort === `-${key}` ? '▼' : '');
   const ariaSort = (key) =>
     state.sort === key ? 'ascending' : state.sort === `-${key}` ? 'descending' : 'none';
+  const sorted = columns.filter(order);
   return html`
+    ${sorted.length ? sortSelect(sorted, order, state, onChange, caption) : nothing}
     <div class="table-wrap">
       <table>
-        <caption>${caption} <span class="muted">(${total})</span></caption>
+        <caption>${caption}${counted ? html` <span class="muted">(${total})</span>` : nothing}</caption>
         <thead>
           <tr>
             ${columns.map((c) =>
-              c.sortable
-                ? html`<th scope="col" aria-sort=${ariaSort(c.key)}>
-                    <button type="button" class="link" @click=${() => sortBy(c.key)}>${c.label} ${arrow(c.key)}</button>
+              order(c)
+                ? html`<th scope="col" aria-sort=${ariaSort(order(c))}>
+                    <button type="button" class="link" @click=${() => sortBy(order(c))}>${c.label}<span aria-hidden="true"> ${arrow(order(c))}</span></button>
                   </th>`
                 : html`<th scope="col">${c.label}</th>`,
             )}
@@ -107,7 +115,7 @@ export function table({ columns, rows, total, state, onChange, caption, empty = 
         </tbody>
       </table>
     </div>
-    ${pager(state, pages, onChange)}
+    ${counted ? pager(state, pages, onChange) : nothing}
   `;
 }
 
@@ -124,6 +132,76 @@ export function pager(state, pages, onChange) {
     </nav>
   `;
 }
+
+// At phone width the headers are hidden (each row is a card): the orders are offered
+// as a list instead (shown only there, by the stylesheet).
+function sortSelect(columns, order, state, onChange, caption) {
+  const options = columns.flatMap((c) => [
+    [order(c), `${c.label}, ascending`],
+    [`-${order(c)}`, `${c.label}, descending`],
+  ]);
+  const change = (event) => onChange({ ...state, sort: event.currentTarget.value, page: 1 });
+  return html`<label class="sort-by">Order of ${caption.toLowerCase()}
+    <select @change=${change}>
+      ${options.map(([value, label]) => html`<option value=${value} ?selected=${state.sort === value}>${label}</option>`)}
+    </select></label>`;
+}
+
+// The pager of a listing paged by id (jobs, replication executions): the server says
+// whether a page follows (its Link), and the way back is the bounds already passed.
+// `state.cursor` is this page's bound ({before} or {after} an id; null: the first
+// page), `state.trail` those of the pages before it.
+export function cursorPager(state, next, onChange) {
+  const trail = state.trail || [];
+  if (!next && !trail.length) return nothing;
+  const bound = next ? Object.fromEntries(['before', 'after'].filter((k) => next.has(k)).map((k) => [k, next.get(k)])) : null;
+  const go = (cursor, passed) => onChange({ ...state, cursor, trail: passed });
+  return html`
+    <nav class="pager" aria-label="Pages">
+      <button type="button" ?disabled=${!trail.length} @click=${() => go(null, [])}>First</button>
+      <button type="button" ?disabled=${!trail.length} @click=${() => go(trail[trail.length - 1], trail.slice(0, -1))}>Previous</button>
+      <span>Page ${trail.length + 1}</span>
+      <button type="button" ?disabled=${!next} @click=${() => go(bound, [...trail, state.cursor])}>Next</button>
+    </nav>
+  `;
+}
+
+// A listing's state from the page's address: `page`, `sort` (one of `sorts`, either
+// way) and `q`; `defaults` for the rest. With keep() below, a reload or a bookmark
+// shows the same page of the same order and search.
+export function listState(query, defaults, sorts = []) {
+  const page = Number.parseInt(query.get('page') || '', 10);
+  const sort = query.get('sort') || '';
+  return {
+    ...defaults,
+    page: page >= 1 ? page : 1,
+    sort: sorts.includes(sort.replace(/^-/, '')) ? sort : defaults.sort,
+    q: query.get('q') || defaults.q || '',
+  };
+}
+
+// Write a listing's state into the address (values that are the default are left
+// out), keeping the rest of its query (a tab, a view). replaceState: no history entry
+// per keystroke, and no hashchange, so the page is not shown again. Only while the
+// page is the one shown: a search typed just before leaving never lands on the next.
+export function keep(ctx, state, defaults) {
+  if (!ctx.live()) return;
+  const [path, query] = location.hash.replace(/^#/, '').split('?', 2);
+  const params = new URLSearchParams(query || '');
+  for (const key of ['page', 'sort', 'q']) {
+    params.delete(key); // then added back in this order: one address per state
+    const value = state[key];
+    const usual = defaults[key] ?? (key === 'page' ? 1 : '');
+    if (value !== undefined && value !== null && value !== '' && String(value) !== String(usual)) {
+      params.append(key, String(value));
+    }
+  }
+  const rest = params.toString();
+  history.replaceState(history.state, '', `#${path || '/'}${rest ? `?${rest}` : ''}`);
+}
+
+// The API's orders a listing's columns offer (for listState).
+export const sortsOf = (columns) => columns.map((c) => c.sort || (c.sortable ? c.key : null)).filter(Boolean);
 
 // A search box that re-queries after the person stops typing.
 export function search(state, onChange, label = 'Search') {

@@ -1,9 +1,10 @@
 // Administration (system administrators; the API refuses everyone else): users, jobs
 // and schedules, the audit log with its filters, garbage collection, storage (tiers,
 // the dedup report), replication, registry endpoints, proxy caches, and the
-// configuration as the server reads it. Each section is one paged API listing.
+// configuration as the server reads it. Each section is one paged API listing, sorted
+// (and searched) by the server: users, jobs and the audit log by their columns.
 
-import { html, nothing, table, problem, notice, bytes, when, formValues, tabs, confirmed } from '../ui.js';
+import { html, nothing, table, search, cursorPager, problem, notice, bytes, when, formValues, tabs, confirmed, listState, keep, sortsOf } from '../ui.js';
 import { get, page, post, patch } from '../api.js';
 import { registries, replication, proxy } from './remote.js';
 
@@ -21,13 +22,16 @@ const SECTIONS = {
   users: {
     title: 'Users',
     path: '/users',
+    sort: 'name',
+    search: 'Search users',
     columns: [
-      { key: 'username', label: 'User' },
+      { key: 'username', label: 'User', sort: 'name' },
       { key: 'source', label: 'Source' },
       { key: 'email', label: 'Email' },
       { key: 'is_admin', label: 'Administrator', render: (u) => (u.is_admin ? 'yes' : 'no') },
       { key: 'disabled', label: 'State', render: (u) => (u.disabled ? 'disabled' : 'active') },
-      { key: 'created_at', label: 'Created', render: (u) => when(u.created_at) },
+      { key: 'created_at', label: 'Created', sort: 'created', render: (u) => when(u.created_at) },
+      { key: 'last_login_at', label: 'Last sign-in', sort: 'login', render: (u) => when(u.last_login_at) },
     ],
     form: {
       label: 'New local user',
@@ -39,13 +43,15 @@ const SECTIONS = {
   jobs: {
     title: 'Jobs',
     path: '/jobs',
+    keyset: true, // paged by id: a Link to the next page, no count
+    sort: '-created',
     filters: [['state', 'State', ['', 'queued', 'running', 'succeeded', 'failed', 'cancelled']], ['kind', 'Kind', null]],
     columns: [
       { key: 'id', label: 'Job' },
       { key: 'kind', label: 'Kind' },
       { key: 'state', label: 'State' },
       { key: 'attempts', label: 'Attempts' },
-      { key: 'created_at', label: 'Queued', render: (j) => when(j.created_at) },
+      { key: 'created_at', label: 'Queued', sort: 'created', render: (j) => when(j.created_at) },
       { key: 'finished_at', label: 'Finished', render: (j) => when(j.finished_at) },
       { key: 'last_error', label: 'Error', render: (j) => j.last_error || '' },
     ],
@@ -66,9 +72,10 @@ const SECTIONS = {
   audit: {
     title: 'Audit log',
     path: '/audit-logs',
+    sort: '-at',
     filters: [['actor', 'Who', null], ['action', 'Action', null], ['resource', 'Resource starts with', null], ['outcome', 'Outcome', ['', 'ok', 'failed']]],
     columns: [
-      { key: 'at', label: 'When', render: (a) => when(a.at || a.created_at) },
+      { key: 'at', label: 'When', sort: 'at', render: (a) => when(a.at || a.created_at) },
       { key: 'actor', label: 'Who', render: (a) => html`${a.actor} <span class="muted">${a.actor_kind || ''} ${a.address || ''}</span>` },
       { key: 'action', label: 'Action' },
       { key: 'resource', label: 'Resource' },
@@ -154,17 +161,27 @@ async function settings(ctx, frame) {
 }
 
 async function listing(ctx, frame, spec) {
-  let state = { page: 1, pageSize: 25, q: '', sort: '' };
+  const defaults = { page: 1, pageSize: 25, q: '', sort: spec.sort || '', cursor: null, trail: [] };
+  let state = listState(ctx.query, defaults, sortsOf(spec.columns));
   const filters = {};
   let rows = [];
   let total = 0;
+  let next = null; // a listing paged by id: the next page's bounds
   let extra = null;
   let error = null;
   let message = '';
-  const load = async (next = state) => {
-    state = next;
+  const params = () => {
+    const order = state.sort ? { sort: state.sort } : {};
+    if (spec.keyset) return { limit: state.pageSize, ...order, ...(state.cursor || {}), ...filters };
+    return { page: state.page, page_size: state.pageSize, q: state.q, ...order, ...filters };
+  };
+  const load = async (wanted = state) => {
+    // another order or search starts again from its first page
+    const fresh = wanted.sort !== state.sort || wanted.q !== state.q;
+    state = spec.keyset && fresh ? { ...wanted, cursor: null, trail: [] } : wanted;
+    keep(ctx, state, defaults);
     try {
-      ({ items: rows, total } = await page(spec.path, { page: state.page, page_size: state.pageSize, ...filters }));
+      ({ items: rows, total, next } = await page(spec.path, params()));
       if (spec.also) extra = await page(spec.also.path, { page: 1, page_size: 25 });
       error = null;
     } catch (e) {
@@ -185,7 +202,7 @@ async function listing(ctx, frame, spec) {
   const filter = (event) => {
     event.preventDefault();
     Object.assign(filters, formValues(event.currentTarget));
-    load({ ...state, page: 1 });
+    load({ ...state, page: 1, cursor: null, trail: [] });
   };
   const create = (event) => {
     event.preventDefault();
@@ -209,7 +226,9 @@ async function listing(ctx, frame, spec) {
               : html`<label>${label} <input name=${n} maxlength="255"></label>`)}
             <button type="submit">Filter</button></form>`
         : nothing}
-      <div @act=${(e) => run(e.detail.work, e.detail.done)}>${table({ columns: spec.columns, rows, total, state, onChange: load, caption: spec.title })}</div>
+      ${spec.search ? search(state, load, spec.search) : nothing}
+      <div @act=${(e) => run(e.detail.work, e.detail.done)}>${table({ columns: spec.columns, rows, total: spec.keyset ? null : total, state, onChange: load, caption: spec.title })}</div>
+      ${spec.keyset ? cursorPager(state, next, load) : nothing}
       ${extra ? table({ columns: spec.also.columns, rows: extra.items, total: extra.total, state: { page: 1, pageSize: 25 }, onChange: () => {}, caption: spec.also.title }) : nothing}
     `));
   await load();

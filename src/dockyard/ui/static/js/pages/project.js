@@ -3,7 +3,7 @@
 // lists; a project administrator changes them): the server decides, the page shows
 // its answer.
 
-import { html, nothing, table, search, problem, notice, bytes, when, formValues, tabs, code, confirmed } from '../ui.js';
+import { html, nothing, table, search, problem, notice, bytes, when, formValues, tabs, code, confirmed, listState, keep, sortsOf } from '../ui.js';
 import { get, page, post, patch, del, seg } from '../api.js';
 import { policies } from './policies.js';
 import { webhooks } from './webhooks.js';
@@ -38,16 +38,30 @@ export async function show(ctx) {
   await (sections[tab] || repositories)(ctx, name, project, frame);
 }
 
+const REPOSITORIES = { page: 1, pageSize: 25, q: '', sort: 'name' };
+
 async function repositories(ctx, name, project, frame) {
-  let state = { page: 1, pageSize: 25, q: '', sort: 'name' };
+  const link = (r) => {
+    const inside = r.name.startsWith(`${name}/`) ? r.name.slice(name.length + 1) : r.name;
+    return html`<a href="#/projects/${seg(name)}/repositories/${inside.split('/').map(seg).join('/')}">${r.name}</a>`;
+  };
+  const columns = [
+    { key: 'name', label: 'Repository', sortable: true, render: link },
+    { key: 'artifact_count', label: 'Artifacts' },
+    { key: 'tag_count', label: 'Tags' },
+    { key: 'updated_at', label: 'Last push', sort: 'pushed', render: (r) => when(r.updated_at) },
+    { key: 'created_at', label: 'Created', render: (r) => when(r.created_at) },
+  ];
+  let state = listState(ctx.query, REPOSITORIES, sortsOf(columns));
   let rows = [];
   let total = 0;
   let error = null;
   const load = async (next) => {
     state = next;
+    keep(ctx, state, REPOSITORIES);
     try {
       ({ items: rows, total } = await page(`/projects/${seg(name)}/repositories`, {
-        page: state.page, page_size: state.pageSize, q: state.q,
+        page: state.page, page_size: state.pageSize, q: state.q, sort: state.sort,
       }));
       error = null;
     } catch (e) {
@@ -55,16 +69,6 @@ async function repositories(ctx, name, project, frame) {
     }
     paint();
   };
-  const link = (r) => {
-    const inside = r.name.startsWith(`${name}/`) ? r.name.slice(name.length + 1) : r.name;
-    return html`<a href="#/projects/${seg(name)}/repositories/${inside.split('/').map(seg).join('/')}">${r.name}</a>`;
-  };
-  const columns = [
-    { key: 'name', label: 'Repository', render: link },
-    { key: 'artifact_count', label: 'Artifacts' },
-    { key: 'tag_count', label: 'Tags' },
-    { key: 'created_at', label: 'Created', render: (r) => when(r.created_at) },
-  ];
   const host = location.host;
   const paint = () =>
     ctx.render(frame(html`
@@ -134,17 +138,21 @@ async function members(ctx, name, project, frame) {
   await load();
 }
 
+const ROBOTS = { page: 1, pageSize: 50, q: '', sort: 'name' };
+
 async function robots(ctx, name, project, frame) {
   let rows = [];
   let total = 0;
-  let state = { page: 1, pageSize: 50, q: '', sort: 'name' };
+  let state = listState(ctx.query, ROBOTS, ['name', 'expires']);
   let error = null;
   let secret = null;
   const path = `/projects/${seg(name)}/robots`;
   const load = async (next = state) => {
     state = next;
+    keep(ctx, state, ROBOTS);
     try {
-      ({ items: rows, total } = await page(path, { page: state.page, page_size: state.pageSize }));
+      const params = { page: state.page, page_size: state.pageSize, q: state.q, sort: state.sort };
+      ({ items: rows, total } = await page(path, params));
     } catch (e) {
       error = e;
     }
@@ -194,9 +202,9 @@ async function robots(ctx, name, project, frame) {
   };
   const state_of = (r) => (r.disabled ? 'disabled' : r.expired ? 'expired' : r.expires_at ? html`until ${when(r.expires_at)}` : 'active');
   const columns = [
-    { key: 'name', label: 'Robot', render: (r) => html`<code>${r.name}</code><br><span class="muted">${r.description}</span>` },
+    { key: 'name', label: 'Robot', sortable: true, render: (r) => html`<code>${r.name}</code><br><span class="muted">${r.description}</span>` },
     { key: 'permissions', label: 'Permissions', render: (r) => r.permissions.map((g) => html`<div>${g.actions.join(', ')} on ${g.repositories.length ? g.repositories.join(', ') : 'all repositories'}</div>`) },
-    { key: 'expires_at', label: 'State', render: state_of },
+    { key: 'expires_at', label: 'State', sort: 'expires', render: state_of },
     { key: 'created_at', label: '', render: (r) => html`
       <button type="button" class="small" @click=${() => rotate(r)} aria-label="Rotate secret of ${r.name}">Rotate secret</button>
       <button type="button" class="small danger" @click=${() => revoke(r)} aria-label="Revoke ${r.name}">Revoke</button>` },
@@ -223,6 +231,7 @@ async function robots(ctx, name, project, frame) {
         </fieldset>
         <button type="submit">Create robot account</button>
       </form>
+      ${search(state, load, 'Search robot accounts')}
       ${table({ columns, rows, total, state, onChange: load, caption: 'Robot accounts' })}
     `));
   await load();

@@ -1,13 +1,24 @@
-// Projects the person can see (all of them for an administrator), searched and paged
-// by the server; creating one (the creator becomes its project administrator).
+// Projects the person can see (all of them for an administrator), searched, sorted
+// and paged by the server (the page, order and search kept in the address); creating
+// one (the creator becomes its project administrator).
 
-import { html, nothing, table, search, problem, bytes, when, formValues } from '../ui.js';
+import { html, nothing, table, search, problem, bytes, when, formValues, listState, keep, sortsOf } from '../ui.js';
 import { page, post, seg } from '../api.js';
 
 const MIB = 1024 * 1024;
+const DEFAULTS = { page: 1, pageSize: 25, q: '', sort: 'name' };
 
 export async function show(ctx) {
-  let state = { page: 1, pageSize: 25, q: ctx.query.get('q') || '', sort: 'name' };
+  const quota = (p) => (p.quota_bytes ? html`${bytes(p.used_bytes)} of ${bytes(p.quota_bytes)}
+      <meter min="0" max=${p.quota_bytes} value=${p.used_bytes} aria-label="quota used"></meter>` : html`${bytes(p.used_bytes)}`);
+
+  const columns = [
+    { key: 'name', label: 'Project', sortable: true, render: (p) => html`<a href="#/projects/${seg(p.name)}">${p.name}</a>` },
+    { key: 'public', label: 'Access', render: (p) => (p.public ? 'public' : 'private') },
+    { key: 'used_bytes', label: 'Used', sort: 'size', render: quota },
+    { key: 'created_at', label: 'Created', sort: 'created', render: (p) => when(p.created_at) },
+  ];
+  let state = listState(ctx.query, DEFAULTS, sortsOf(columns));
   let rows = [];
   let total = 0;
   let error = null;
@@ -16,8 +27,10 @@ export async function show(ctx) {
 
   const load = async (next) => {
     state = next;
+    keep(ctx, state, DEFAULTS);
     try {
-      ({ items: rows, total } = await page('/projects', { page: state.page, page_size: state.pageSize, q: state.q }));
+      const params = { page: state.page, page_size: state.pageSize, q: state.q, sort: state.sort };
+      ({ items: rows, total } = await page('/projects', params));
       error = null;
     } catch (e) {
       error = e;
@@ -38,16 +51,6 @@ export async function show(ctx) {
       paint();
     }
   };
-
-  const quota = (p) => (p.quota_bytes ? html`${bytes(p.used_bytes)} of ${bytes(p.quota_bytes)}
-      <meter min="0" max=${p.quota_bytes} value=${p.used_bytes} aria-label="quota used"></meter>` : html`${bytes(p.used_bytes)}`);
-
-  const columns = [
-    { key: 'name', label: 'Project', render: (p) => html`<a href="#/projects/${seg(p.name)}">${p.name}</a>` },
-    { key: 'public', label: 'Access', render: (p) => (p.public ? 'public' : 'private') },
-    { key: 'used_bytes', label: 'Used', render: quota },
-    { key: 'created_at', label: 'Created', render: (p) => when(p.created_at) },
-  ];
 
   const paint = () =>
     ctx.render(html`

@@ -3,7 +3,7 @@
 // a document, run it now or as a dry run, its executions with stop and retry), and
 // proxy caches (a project mirroring an endpoint; evict).
 
-import { html, nothing, table, problem, notice, when, bytes, formValues, confirmed } from '../ui.js';
+import { html, nothing, table, cursorPager, problem, notice, when, bytes, formValues, confirmed } from '../ui.js';
 import { page, post, del, seg } from '../api.js';
 
 // A section's messages: run `work`, say `done` or the API's error, then repaint.
@@ -87,12 +87,19 @@ const EXAMPLE_POLICY = {
 
 export async function replication(ctx, frame) {
   let policies = [];
-  let executions = { items: [], total: 0 };
-  let estate = { page: 1, pageSize: 25 };
+  let executions = { items: [], next: null };
+  // paged by id, newest first unless sorted otherwise: the next page's bounds come from
+  // the server (its Link), those of the pages before from the trail
+  let estate = { pageSize: 25, sort: '-created', cursor: null, trail: [] };
   const load = async () => {
     policies = await all('/replication/policies');
-    executions = await page('/replication/executions', { page: estate.page, page_size: estate.pageSize });
+    const params = { limit: estate.pageSize, sort: estate.sort, ...(estate.cursor || {}) };
+    executions = await page('/replication/executions', params);
     paint();
+  };
+  const turn = (next) => {
+    estate = next.sort === estate.sort ? next : { ...next, cursor: null, trail: [] };
+    load();
   };
   const say = feedback(load);
   const add = (event) => {
@@ -121,7 +128,7 @@ export async function replication(ctx, frame) {
         @click=${() => confirmed(`Delete the policy ${p.name}?`) && say.run(() => del(`/replication/policies/${seg(p.name)}`), `${p.name} deleted.`)}>Delete</button>` },
   ];
   const executionColumns = [
-    { key: 'id', label: 'Execution', render: (x) => html`${x.id}<br><span class="muted">${x.policy}, ${x.trigger}${x.dry_run ? ', dry run' : ''}</span>` },
+    { key: 'id', label: 'Execution', sort: 'created', render: (x) => html`${x.id}<br><span class="muted">${x.policy}, ${x.trigger}${x.dry_run ? ', dry run' : ''}</span>` },
     { key: 'state', label: 'State', render: (x) => html`${x.state}${x.error ? html`<br><span class="bad">${x.error}</span>` : ''}` },
     { key: 'counts', label: 'Items', render: (x) => Object.entries(x.counts).map(([k, n]) => `${k} ${n}`).join(', ') || '—' },
     { key: 'bytes', label: 'Sent', render: (x) => bytes(x.bytes) },
@@ -139,8 +146,8 @@ export async function replication(ctx, frame) {
           <textarea name="policy" rows="10" spellcheck="false" .value=${JSON.stringify(EXAMPLE_POLICY, null, 2)}></textarea></label>
         <button type="submit">Create policy</button>
       </form>
-      ${table({ columns: executionColumns, rows: executions.items, total: executions.total, state: estate,
-        onChange: (next) => { estate = next; load(); }, caption: 'Executions' })}
+      ${table({ columns: executionColumns, rows: executions.items, total: null, state: estate, onChange: turn, caption: 'Executions' })}
+      ${cursorPager(estate, executions.next, turn)}
     `));
   await load();
 }

@@ -1,7 +1,8 @@
-// A repository: its tags (paged, searched and sorted by the server: a repository of
-// 100k tags loads one page) and its artifacts, the pull command to copy, deleting a tag.
+// A repository: its tags and its artifacts (each paged, searched and sorted by the
+// server: a repository of 100k tags loads one page; the page, order and search kept
+// in the address), the pull command to copy, deleting a tag.
 
-import { html, table, search, problem, notice, bytes, when, short, digest, kind, code, copyButton, confirmed, tabs } from '../ui.js';
+import { html, table, search, problem, notice, bytes, when, short, digest, kind, code, copyButton, confirmed, tabs, listState, keep, sortsOf } from '../ui.js';
 import { page, del, seg, repoPath } from '../api.js';
 
 export async function show(ctx) {
@@ -12,7 +13,8 @@ export async function show(ctx) {
   const base = `/projects/${seg(project)}/repositories/${repoPath(repo)}`;
   const here = `#/projects/${seg(project)}/repositories/${repoPath(repo)}`;
   const artifactLink = (digest, label) => html`<a href="${here}/-/artifacts/${seg(digest)}">${label}</a>`;
-  let state = { page: 1, pageSize: 50, q: '', sort: view === 'tags' ? '-updated' : '' };
+  const defaults = { page: 1, pageSize: 50, q: '', sort: view === 'tags' ? '-updated' : '-pushed' };
+  let state = defaults;
   let rows = [];
   let total = 0;
   let error = null;
@@ -22,9 +24,9 @@ export async function show(ctx) {
 
   const load = async (next) => {
     state = next;
+    keep(ctx, state, defaults);
     try {
-      const params = { page: state.page, page_size: state.pageSize };
-      if (view === 'tags') Object.assign(params, { q: state.q, sort: state.sort });
+      const params = { page: state.page, page_size: state.pageSize, q: state.q, sort: state.sort };
       ({ items: rows, total } = await page(`${base}/-/${view === 'tags' ? 'tags' : 'artifacts'}`, params));
       error = null;
     } catch (e) {
@@ -75,9 +77,9 @@ export async function show(ctx) {
     { key: 'tags', label: 'Tags', render: (a) => a.tags.join(', ') || html`<span class="muted">untagged</span>` },
     { key: 'media_type', label: 'Type', render: kind },
     { key: 'platforms', label: 'Platforms', render: (a) => (a.platforms || []).map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join('/')).join(', ') || '—' },
-    { key: 'size', label: 'Size', nowrap: true, render: (a) => bytes(a.size) },
-    { key: 'created_at', label: 'Pushed', render: (a) => when(a.created_at) },
-    { key: 'pull_count', label: 'Pulls' },
+    { key: 'size', label: 'Size', sort: 'size', nowrap: true, render: (a) => bytes(a.size) },
+    { key: 'created_at', label: 'Pushed', sort: 'pushed', render: (a) => when(a.created_at) },
+    { key: 'pull_count', label: 'Pulls', sort: 'pulls' },
     { key: 'actions', label: '', render: (a) => html`<button type="button" class="small danger" aria-label="Delete artifact ${short(a.digest)}" @click=${() => deleteArtifact(a)}>Delete</button>` },
   ];
 
@@ -88,12 +90,13 @@ export async function show(ctx) {
       <p>${code(`docker pull ${location.host}/${full}`)}</p>
       ${tabs([['Tags', here, 'tags'], ['Artifacts', `${here}?view=artifacts`, 'artifacts']], view)}
       ${problem(error)}${notice(message)}
-      ${view === 'tags' ? search(state, load, 'Search tags') : ''}
+      ${search(state, load, view === 'tags' ? 'Search tags' : 'Search by tag or digest')}
       ${table({
         columns: view === 'tags' ? tagColumns : artifactColumns,
         rows, total, state, onChange: load,
         caption: view === 'tags' ? 'Tags' : 'Artifacts',
       })}
     `);
+  state = listState(ctx.query, defaults, sortsOf(view === 'tags' ? tagColumns : artifactColumns));
   await load(state);
 }

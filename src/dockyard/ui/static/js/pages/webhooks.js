@@ -1,6 +1,6 @@
 // A project's webhooks tab (project administrators): the webhooks, a new one (its
 // signing secret shown once), enabling and removing, a test event, and each webhook's
-// delivery log.
+// delivery log (paged by the server, oldest or newest first, by state).
 
 import { html, nothing, table, problem, notice, when, formValues, code, confirmed } from '../ui.js';
 import { page, post, patch, del, seg } from '../api.js';
@@ -13,7 +13,8 @@ export async function webhooks(ctx, name, project, frame) {
   let hooks = [];
   let open = null; // the webhook whose deliveries are shown
   let deliveries = { items: [], total: 0 };
-  let dstate = { page: 1, pageSize: 25 };
+  const DELIVERIES = { page: 1, pageSize: 25, sort: '-created', state: '' };
+  let dstate = DELIVERIES;
   let secret = null;
   let error = null;
   let message = '';
@@ -21,7 +22,10 @@ export async function webhooks(ctx, name, project, frame) {
   const load = async () => {
     try {
       hooks = (await page(path, { page: 1, page_size: 100 })).items;
-      if (open) deliveries = await page(`${path}/${open.id}/deliveries`, { page: dstate.page, page_size: dstate.pageSize });
+      if (open) {
+        const params = { page: dstate.page, page_size: dstate.pageSize, sort: dstate.sort, state: dstate.state };
+        deliveries = await page(`${path}/${open.id}/deliveries`, params);
+      }
       error = null;
     } catch (e) {
       error = e;
@@ -53,7 +57,7 @@ export async function webhooks(ctx, name, project, frame) {
   };
   const show = (hook) => {
     open = hook;
-    dstate = { page: 1, pageSize: 25 };
+    dstate = DELIVERIES;
     load();
   };
   const columns = [
@@ -69,7 +73,7 @@ export async function webhooks(ctx, name, project, frame) {
         @click=${() => confirmed(`Delete the webhook ${h.name}?`) && act(() => del(`${path}/${h.id}`), `${h.name} deleted.`)}>Delete</button>` },
   ];
   const deliveryColumns = [
-    { key: 'created_at', label: 'Event', render: (d) => html`${d.kind}${d.test ? ' (test)' : ''}<br><span class="muted">${when(d.created_at)}</span>` },
+    { key: 'created_at', label: 'Event', sort: 'created', render: (d) => html`${d.kind}${d.test ? ' (test)' : ''}<br><span class="muted">${when(d.created_at)}</span>` },
     { key: 'repository', label: 'Artifact', render: (d) => [d.repository, d.tag || d.digest].filter(Boolean).join(':') || '—' },
     { key: 'state', label: 'State', render: (d) => html`<span class=${d.state === 'failed' ? 'bad' : d.state === 'delivered' ? 'ok' : ''}>${d.state}</span>` },
     { key: 'attempts', label: 'Attempts' },
@@ -95,6 +99,10 @@ export async function webhooks(ctx, name, project, frame) {
       ${table({ columns, rows: hooks, total: hooks.length, state: { page: 1, pageSize: 1000 }, onChange: () => {}, caption: 'Webhooks' })}
       ${open
         ? html`<h2>Deliveries of ${open.name}</h2>
+            <label class="search">Delivery state
+              <select @change=${(e) => { dstate = { ...dstate, state: e.currentTarget.value, page: 1 }; load(); }}>
+                ${['', 'pending', 'sending', 'delivered', 'failed'].map((st) => html`<option value=${st} ?selected=${dstate.state === st}>${st || 'any'}</option>`)}
+              </select></label>
             ${table({ columns: deliveryColumns, rows: deliveries.items, total: deliveries.total, state: dstate,
               onChange: (next) => { dstate = next; load(); }, caption: 'Delivery log' })}`
         : nothing}
