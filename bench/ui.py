@@ -1,23 +1,25 @@
 """The web UI's big lists: the first page of a repository's tags when it has 100,000,
-and of a project's repositories when it has 10,000 — the server time of the API call
-the UI makes (target: under 300 ms), side by side with the Go registry answering the
-nearest thing it has (`/v2/<name>/tags/list?n=50`, `/v2/_catalog?n=50`), and, with
+of a project's repositories when it has 10,000, and of a repository's artifacts when
+it has 100,000 (in each order the UI offers) — the server time of the API call the UI
+makes (target: under 300 ms), side by side with the Go registry answering the nearest
+thing it has (`/v2/<name>/tags/list?n=50`, `/v2/_catalog?n=50`), and, with
 `--browser`, the time headless Chromium takes from navigation to the rendered table.
 
-Both registries are seeded in their own storage, not by pushing 110,000 manifests: one
-real image is pushed to each, then Dockyard's database gets the other tags and
-repositories by SQL (rows like a push writes) and the Go registry's folder the tag and
-repository directories its filesystem driver reads. Dockyard runs on the embedded
-default (SQLite).
+Both registries are seeded in their own storage, not by pushing 210,000 manifests: one
+real image is pushed to each, then Dockyard's database gets the other tags,
+repositories and artifacts by SQL (rows like a push writes; a third of the artifacts
+pulled) and the Go registry's folder the tag and repository directories its
+filesystem driver reads. Dockyard runs on the embedded default (SQLite).
 
     .venv/bin/python bench/ui.py
-    .venv/bin/python bench/ui.py --tags 100000 --repositories 10000 --browser
+    .venv/bin/python bench/ui.py --tags 100000 --repositories 10000 --artifacts 100000 --browser
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import sqlite3
@@ -66,6 +68,30 @@ def seed_dockyard(db: Path, project: str, repo: str, tags: int, repositories: in
                 (f"{project}/svc-{i:05d}", now.isoformat(sep=" "), project_id)
                 for i in range(repositories)
             ),
+        )
+
+
+def seed_artifacts(db: Path, repo: str, artifacts: int) -> None:
+    """Manifests without blobs (their size is the manifest's), every third pulled."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    media_type = "application/vnd.oci.image.manifest.v1+json"
+    with sqlite3.connect(db) as conn:
+        (repo_id,) = conn.execute("SELECT id FROM repositories WHERE name = ?", (repo,)).fetchone()
+        rows = []
+        for i in range(artifacts):
+            content = json.dumps({"schemaVersion": 2, "mediaType": media_type, "n": i}).encode()
+            digest = "sha256:" + hashlib.sha256(content).hexdigest()
+            when = (now - dt.timedelta(seconds=i)).isoformat(sep=" ")
+            rows.append((repo_id, digest, media_type, 200 + (i * 7919) % 100_000, content, when))
+        conn.executemany(
+            "INSERT INTO manifests (repository_id, digest, media_type, size, content, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        conn.executemany(
+            "INSERT INTO artifact_pulls (repository_id, digest, pull_count, last_pulled_at) "
+            "VALUES (?, ?, ?, ?)",
+            ((repo_id, r[1], i % 50, r[5]) for i, r in enumerate(rows) if i % 3 == 0),
         )
 
 
@@ -129,9 +155,13 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     creds = Credentials.generate()
     server = dockyard_server(work, credentials=creds)
     go = go_server(work)
-    project, inner = "big", "app"
+    project, inner, many = "big", "app", "many"
     repo = f"{project}/{inner}"
-    result: dict[str, Any] = {"tags": args.tags, "repositories": args.repositories}
+    result: dict[str, Any] = {
+        "tags": args.tags,
+        "repositories": args.repositories,
+        "artifacts": args.artifacts,
+    }
     try:
         server.start()
         go.start()
@@ -143,14 +173,19 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         ):
             c.post("/api/v1/projects", json={"name": project}).raise_for_status()
             push_one(c, repo)
+            push_one(c, f"{project}/{many}")
             push_one(g, repo)
-            log(f"seeding {args.tags} tags and {args.repositories} repositories")
-            seed_dockyard(
-                server.data_dir / "dockyard.db", project, repo, args.tags, args.repositories
+            log(
+                f"seeding {args.tags} tags, {args.repositories} repositories and "
+                f"{args.artifacts} artifacts"
             )
+            db = server.data_dir / "dockyard.db"
+            seed_dockyard(db, project, repo, args.tags, args.repositories)
+            seed_artifacts(db, f"{project}/{many}", args.artifacts)
             seed_go(go.data_dir, repo, args.tags, args.repositories)
             api = f"/api/v1/projects/{project}/repositories"
             tags = f"{api}/{inner}/-/tags"
+            artifacts = f"{api}/{many}/-/artifacts"
             page = {"page": 1, "page_size": 50}
             queries = {
                 "tags, first page (-updated)": (tags, page),
@@ -159,6 +194,17 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "tags, page 1000": (tags, {**page, "page": 1000}),
                 "repositories, first page": (api, {"page": 1, "page_size": 25}),
                 "repositories, search": (api, {"page": 1, "page_size": 25, "q": "svc-0999"}),
+                "repositories, by last push": (
+                    api,
+                    {"page": 1, "page_size": 25, "sort": "-pushed"},
+                ),
+                "artifacts, first page (-pushed)": (artifacts, page),
+                "artifacts, oldest first": (artifacts, {**page, "sort": "pushed"}),
+                "artifacts, by size": (artifacts, {**page, "sort": "-size"}),
+                "artifacts, by pulls": (artifacts, {**page, "sort": "-pulls"}),
+                "artifacts, by last pull": (artifacts, {**page, "sort": "-pulled"}),
+                "artifacts, digest search": (artifacts, {**page, "q": "ab12"}),
+                "artifacts, page 1000": (artifacts, {**page, "page": 1000}),
             }
             result["dockyard"] = {
                 name: timed(c, url, params, args.reps) for name, (url, params) in queries.items()
@@ -176,11 +222,12 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def table(r: dict[str, Any]) -> str:
-    lines = [f"{r['tags']} tags in one repository, {r['repositories']} repositories in a project",
-             f"{'':<40}{'median ms':>10}{'p95 ms':>9}"]  # fmt: skip
+    lines = [f"{r['tags']} tags in one repository, {r['repositories']} repositories in a project, "
+             f"{r['artifacts']} artifacts in another repository",
+             f"{'':<44}{'median ms':>10}{'p95 ms':>9}"]  # fmt: skip
     for who in ("dockyard", "go"):
         for name, t in r[who].items():
-            lines.append(f"{who + ': ' + name:<40}{t['median_ms']:>10.1f}{t['p95_ms']:>9.1f}")
+            lines.append(f"{who + ': ' + name:<44}{t['median_ms']:>10.1f}{t['p95_ms']:>9.1f}")
     for name, ms in r.get("browser_ms", {}).items():
         lines.append(f"browser: {name} rendered in {ms:.0f} ms")
     return "\n".join(lines)
@@ -190,6 +237,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tags", type=int, default=100_000)
     parser.add_argument("--repositories", type=int, default=10_000)
+    parser.add_argument("--artifacts", type=int, default=100_000)
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--browser", action="store_true", help="also time Chromium's render")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
