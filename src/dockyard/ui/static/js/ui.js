@@ -49,6 +49,27 @@ export function notice(text) {
   return text ? html`<p class="notice" role="status">${text}</p>` : nothing;
 }
 
+// What a page says after an action: `run(work, done)` runs `work`, then says `done`
+// (a text, or a function of what `work` returned) or the API's error, then calls
+// `after` (a reload, a repaint). A reload's own failure is the page's to show apart:
+// a successful reload never hides the action's error.
+export function feedback(after) {
+  const said = { error: null, message: '' };
+  said.run = async (work, done) => {
+    try {
+      const result = await work();
+      said.message = typeof done === 'function' ? done(result) : done;
+      said.error = null;
+    } catch (e) {
+      said.error = e;
+      said.message = '';
+    }
+    await after();
+  };
+  said.view = () => html`${problem(said.error)}${notice(said.message)}`;
+  return said;
+}
+
 // A copy-to-clipboard button for a value (a pull command, a robot's secret).
 export function copyButton(value, label = 'Copy') {
   const copy = async (event) => {

@@ -4,7 +4,7 @@
 // configuration as the server reads it. Each section is one paged API listing, sorted
 // (and searched) by the server: users, jobs and the audit log by their columns.
 
-import { html, nothing, table, search, cursorPager, problem, notice, bytes, when, formValues, tabs, confirmed, listState, keep, sortsOf } from '../ui.js';
+import { html, nothing, table, search, cursorPager, problem, notice, bytes, when, formValues, tabs, confirmed, listState, keep, sortsOf, feedback } from '../ui.js';
 import { get, page, post, patch } from '../api.js';
 import { registries, replication, proxy } from './remote.js';
 
@@ -168,8 +168,7 @@ async function listing(ctx, frame, spec) {
   let total = 0;
   let next = null; // a listing paged by id: the next page's bounds
   let extra = null;
-  let error = null;
-  let message = '';
+  let error = null; // the listing's own
   const params = () => {
     const order = state.sort ? { sort: state.sort } : {};
     if (spec.keyset) return { limit: state.pageSize, ...order, ...(state.cursor || {}), ...filters };
@@ -189,16 +188,8 @@ async function listing(ctx, frame, spec) {
     }
     paint();
   };
-  const run = async (work, done) => {
-    try {
-      await work();
-      message = done;
-      error = null;
-    } catch (e) {
-      error = e;
-    }
-    await load();
-  };
+  const say = feedback(() => load());
+  const run = say.run;
   const filter = (event) => {
     event.preventDefault();
     Object.assign(filters, formValues(event.currentTarget));
@@ -208,11 +199,14 @@ async function listing(ctx, frame, spec) {
     event.preventDefault();
     const form = event.currentTarget;
     const v = formValues(form);
-    run(() => spec.form.submit(v), spec.form.done(v)).then(() => form.reset());
+    run(async () => {
+      await spec.form.submit(v);
+      form.reset(); // only once it is done: a refusal leaves what was typed
+    }, spec.form.done(v));
   };
   const paint = () =>
     ctx.render(frame(html`
-      ${problem(error)}${notice(message)}
+      ${problem(error)}${say.view()}
       ${spec.actions ? html`<p>${spec.actions.map(([label, work, done]) => html`<button type="button" @click=${() => confirmed(`${label}?`) && run(work, done)}>${label}</button> `)}</p>` : nothing}
       ${spec.form
         ? html`<form class="panel row" @submit=${create} aria-label=${spec.form.label}>

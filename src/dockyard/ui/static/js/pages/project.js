@@ -3,7 +3,7 @@
 // lists; a project administrator changes them): the server decides, the page shows
 // its answer.
 
-import { html, nothing, table, search, problem, notice, bytes, when, formValues, tabs, code, confirmed, listState, keep, sortsOf } from '../ui.js';
+import { html, nothing, table, search, problem, bytes, when, formValues, tabs, code, confirmed, listState, keep, sortsOf, feedback } from '../ui.js';
 import { get, page, post, patch, del, seg } from '../api.js';
 import { policies } from './policies.js';
 import { webhooks } from './webhooks.js';
@@ -84,29 +84,20 @@ async function members(ctx, name, project, frame) {
   let rows = [];
   let total = 0;
   let state = { page: 1, pageSize: 50, q: '', sort: 'name' };
-  let error = null;
-  let message = '';
+  let error = null; // the listing's own
   const path = `/projects/${seg(name)}/members`;
   const load = async (next = state) => {
     state = next;
     try {
       ({ items: rows, total } = await page(path, { page: state.page, page_size: state.pageSize }));
+      error = null;
     } catch (e) {
       error = e;
     }
     paint();
   };
-  const act = async (work, done) => {
-    try {
-      await work();
-      error = null;
-      message = done;
-    } catch (e) {
-      error = e;
-      message = '';
-    }
-    await load();
-  };
+  const say = feedback(load);
+  const act = say.run;
   const add = (event) => {
     event.preventDefault();
     const v = formValues(event.currentTarget);
@@ -126,7 +117,7 @@ async function members(ctx, name, project, frame) {
   ];
   const paint = () =>
     ctx.render(frame(html`
-      ${problem(error)}${notice(message)}
+      ${problem(error)}${say.view()}
       <form class="panel row" @submit=${add} aria-label="Add a member">
         <label>Kind <select name="kind"><option value="user">user</option><option value="group">group</option></select></label>
         <label>Name <input name="name" required maxlength="255"></label>

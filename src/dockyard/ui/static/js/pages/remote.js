@@ -3,26 +3,9 @@
 // a document, run it now or as a dry run, its executions with stop and retry), and
 // proxy caches (a project mirroring an endpoint; evict).
 
-import { html, nothing, table, cursorPager, problem, notice, when, bytes, formValues, confirmed } from '../ui.js';
+import { html, nothing, table, cursorPager, when, bytes, formValues, confirmed, feedback } from '../ui.js';
 import { page, post, del, seg } from '../api.js';
 
-// A section's messages: run `work`, say `done` or the API's error, then repaint.
-function feedback(paint) {
-  const state = { error: null, message: '' };
-  state.run = async (work, done) => {
-    try {
-      const said = await work();
-      state.message = typeof done === 'function' ? done(said) : done;
-      state.error = null;
-    } catch (e) {
-      state.error = e;
-      state.message = '';
-    }
-    await paint();
-  };
-  state.view = () => html`${problem(state.error)}${notice(state.message)}`;
-  return state;
-}
 
 const all = async (path) => (await page(path, { page: 1, page_size: 100 })).items;
 

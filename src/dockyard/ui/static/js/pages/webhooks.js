@@ -2,7 +2,7 @@
 // signing secret shown once), enabling and removing, a test event, and each webhook's
 // delivery log (paged by the server, oldest or newest first, by state).
 
-import { html, nothing, table, problem, notice, when, formValues, code, confirmed } from '../ui.js';
+import { html, nothing, table, problem, when, formValues, code, confirmed, feedback } from '../ui.js';
 import { page, post, patch, del, seg } from '../api.js';
 
 const KINDS = ['artifact.pushed', 'artifact.pulled', 'artifact.deleted', 'tag.deleted',
@@ -16,8 +16,7 @@ export async function webhooks(ctx, name, project, frame) {
   const DELIVERIES = { page: 1, pageSize: 25, sort: '-created', state: '' };
   let dstate = DELIVERIES;
   let secret = null;
-  let error = null;
-  let message = '';
+  let error = null; // the listing's own
 
   const load = async () => {
     try {
@@ -32,17 +31,8 @@ export async function webhooks(ctx, name, project, frame) {
     }
     paint();
   };
-  const act = async (work, done) => {
-    try {
-      await work();
-      message = done;
-      error = null;
-    } catch (e) {
-      error = e;
-      message = '';
-    }
-    await load();
-  };
+  const say = feedback(load);
+  const act = say.run;
   const create = (event) => {
     event.preventDefault();
     const form = event.currentTarget;
@@ -82,7 +72,7 @@ export async function webhooks(ctx, name, project, frame) {
   ];
   const paint = () =>
     ctx.render(frame(html`
-      ${problem(error)}${notice(message)}
+      ${problem(error)}${say.view()}
       ${secret ? html`<div class="panel secret" role="status"><p><strong>${secret.name}</strong>'s signing secret, shown once:</p>${code(secret.secret)}</div>` : nothing}
       <form class="panel" @submit=${create} aria-label="New webhook">
         <div class="row">
