@@ -376,16 +376,18 @@ async def test_a_sender_that_died_loses_its_lane_when_the_lease_ends(
         service = WebhookService(registry.app.services)
         lanes = await service.record(_events([(ev.PUSHED, "team/a", "v1")]))
         ((_, lane),) = lanes
-        # a sender claims the head, then dies before posting (no finish)
-        claim = await service.store.claim(created["id"], lane, lease_seconds=0.3)
+        # a sender claims the head, then dies before posting (no finish); the lease is
+        # long enough that a loaded machine cannot outlast it, and its end is stepped
+        # to by the clock the store is given, not waited for
+        claim = await service.store.claim(created["id"], lane, lease_seconds=30)
         assert len(claim.rows) == 1
         held = await service.deliver_lane(created["id"], lane)
         assert held.sent == 0 and receiver.posts == []  # its lease still holds,
         assert held.retry_at is not None  # and the lane is looked at again when it ends
-        later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3)
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=31)
         taken = await service.store.claim(created["id"], lane, lease_seconds=30, now=later)
         assert [r.id for r in taken.rows] == [r.id for r in claim.rows]
-        again = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+        again = later + dt.timedelta(seconds=1)
         assert (await service.store.claim(created["id"], lane, lease_seconds=30, now=again)).busy
 
 
