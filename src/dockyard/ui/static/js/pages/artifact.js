@@ -131,7 +131,7 @@ export async function show(ctx) {
     const tags = artifact.tags.length ? ` Its tags go with it: ${artifact.tags.join(', ')}.` : '';
     if (!confirmed(`Delete ${full}@${artifact.digest}?${tags} This cannot be undone.`)) return;
     try {
-      await del(`/projects/${seg(project)}/repositories/${repoPath(repo)}/-/artifacts/${seg(artifact.digest)}`);
+      await del(childBase(artifact.digest));
     } catch (e) {
       error = e;
       paint();
